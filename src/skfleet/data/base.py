@@ -1,0 +1,169 @@
+"""The two small interfaces every table backend implements: :class:`Source` and :class:`Sink`.
+
+Data moves as ``pyarrow.Table`` / ``RecordBatch`` objects. A source *plans* its own partitions:
+:meth:`Source.partitions` returns small picklable :class:`Partition` descriptions, and any process
+holding the (picklable) source can :meth:`Source.read` one by itself, so the client never ships rows
+to workers. A sink commits each partition *exactly once*: :meth:`Sink.write` of a partition id that
+is already committed is a no-op, which is what makes retries and ``--resume`` safe.
+
+Lifecycle of a sink, client side then worker side::
+
+    sink = open_sink(url)                       # client
+    sink.open(schema, if_exists="replace", run_id=run)
+    ... workers: sink.write(partition.id, table)   # any process, any order, retried at will
+    sink.commit()                               # client: publish (atomic swap / manifest)
+"""
+
+from __future__ import annotations
+
+import re
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Literal
+
+import pyarrow as pa
+
+from skfleet.redact import redact_url
+
+IfExists = Literal["fail", "replace", "append"]
+IF_EXISTS_CHOICES: tuple[str, ...] = ("fail", "replace", "append")
+DEFAULT_BATCH_ROWS = 65_536
+
+_SAFE_ID = re.compile(r"^[A-Za-z0-9_.=-]{1,200}$")
+
+
+@dataclass(frozen=True)
+class Partition:
+    """A slice of a source that one worker reads by itself.
+
+    ``id`` is stable for the same source and plan (it names the output part and the ledger row),
+    ``rows_estimate`` guides scheduling, ``spec`` is backend-specific and must pickle small (a file
+    path and row groups, a block range and a snapshot id, ...).
+
+    >>> p = Partition("blocks-0-128", 10_000, {"start": 0, "stop": 128})
+    >>> p.id
+    'blocks-0-128'
+    """
+
+    id: str
+    rows_estimate: int
+    spec: Any = field(default=None, compare=True)
+
+    def __post_init__(self) -> None:
+        check_partition_id(self.id)
+
+
+def check_partition_id(partition_id: str) -> str:
+    """Partition ids become file names and ledger keys: keep them to a safe alphabet.
+
+    >>> check_partition_id("part-00001")
+    'part-00001'
+    """
+    if not _SAFE_ID.match(partition_id):
+        raise ValueError(f"partition id {partition_id!r} must match {_SAFE_ID.pattern}")
+    return partition_id
+
+
+class Source(ABC):
+    """A table to read, in partitions.
+
+    Subclasses must stay picklable (hold a URL and options, connect lazily) so that a task can carry
+    the source to a worker together with a :class:`Partition`.
+    """
+
+    #: Whether partitions may be read concurrently from several processes.
+    supports_parallel_read: ClassVar[bool] = True
+
+    def __init__(self, url: str):
+        self.url = url
+
+    @property
+    def display_name(self) -> str:
+        """The URL with any password masked: the only form fit for messages and metadata."""
+        return redact_url(self.url)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.display_name!r})"
+
+    @abstractmethod
+    def schema(self) -> pa.Schema:
+        """The Arrow schema of the rows this source yields."""
+
+    @abstractmethod
+    def count_estimate(self) -> int:
+        """A cheap estimate of the row count (catalog statistics, file metadata)."""
+
+    @abstractmethod
+    def partitions(self, target_rows: int) -> list[Partition]:
+        """Plan partitions of about ``target_rows`` rows that together cover every row once."""
+
+    @abstractmethod
+    def read(self, partition: Partition, columns: Sequence[str] | None = None) -> pa.Table:
+        """Read one partition, optionally only ``columns`` (an unknown column is an error)."""
+
+    def iter_batches(
+        self,
+        partition: Partition,
+        columns: Sequence[str] | None = None,
+        batch_rows: int = DEFAULT_BATCH_ROWS,
+    ) -> Iterator[pa.RecordBatch]:
+        """Stream one partition as record batches of at most ``batch_rows`` rows."""
+        yield from self.read(partition, columns).to_batches(max_chunksize=batch_rows)
+
+    def read_all(self, columns: Sequence[str] | None = None, target_rows: int = 1_000_000) -> pa.Table:
+        """Read the whole source into one table (for data that fits in memory)."""
+        tables = [self.read(p, columns) for p in self.partitions(target_rows)]
+        if not tables:
+            schema = self.schema()
+            if columns is not None:
+                schema = pa.schema([schema.field(c) for c in columns])
+            return schema.empty_table()
+        return pa.concat_tables(tables)
+
+    def close(self) -> None:
+        """Release client-side resources (an exported snapshot, a connection)."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class Sink(ABC):
+    """A table to write, partition by partition, each committed exactly once."""
+
+    #: Whether a partition's rows and its ledger entry land in one transaction.
+    supports_transactions: ClassVar[bool] = False
+
+    def __init__(self, url: str):
+        self.url = url
+
+    @property
+    def display_name(self) -> str:
+        return redact_url(self.url)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.display_name!r})"
+
+    @abstractmethod
+    def open(self, schema: pa.Schema, if_exists: IfExists = "fail", run_id: str | None = None) -> None:
+        """Prepare the target (client side). Raises TargetExistsError for ``fail`` on an existing
+        target. Calling it again with the same ``run_id`` resumes that run."""
+
+    @abstractmethod
+    def write(self, partition_id: str, table: pa.Table) -> int:
+        """Write one partition (any process). Returns rows written; 0 if it was already committed."""
+
+    @abstractmethod
+    def committed(self) -> dict[str, int]:
+        """Partitions of this run that are committed, with their row counts."""
+
+    @abstractmethod
+    def commit(self) -> None:
+        """Publish the run's output (client side): atomic swap for replace, manifest for files."""
+
+    @abstractmethod
+    def abort(self) -> None:
+        """Drop anything staged by this run; the target stays as it was before :meth:`open`."""

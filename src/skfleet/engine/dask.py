@@ -1,0 +1,129 @@
+"""The Dask engine: a LocalCluster sized to this machine (``dask:local``) or a running scheduler
+(``tcp://host:port``) — Dask already deploys on Kubernetes, YARN and clouds, so skfleet does not.
+
+A task that raises is retried by the scheduler (``retries=``); a task whose worker dies is
+rescheduled on another worker by Dask itself, which is what makes a killed worker lose nothing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+from skfleet.engine.base import Engine
+from skfleet.errors import ConnectionFailedError, SkfleetError
+
+#: Libraries whose versions must agree between client and workers for a model to load and score
+#: identically on both.
+CHECKED_LIBRARIES = ("skfleet", "sklearn", "numpy", "pyarrow", "skops")
+
+
+def library_versions() -> dict[str, str]:
+    """Versions of :data:`CHECKED_LIBRARIES` in this process (runs on workers too)."""
+    import importlib
+
+    found = {}
+    for name in CHECKED_LIBRARIES:
+        try:
+            found[name] = getattr(importlib.import_module(name), "__version__", "unknown")
+        except ImportError:
+            found[name] = "missing"
+    return found
+
+
+def check_worker_versions(client_versions: dict[str, str], worker_versions: dict[str, dict]) -> None:
+    """Raise a one-line error naming the first worker and library whose version differs.
+
+    >>> check_worker_versions({"numpy": "2.0"}, {"tcp://w1": {"numpy": "2.0"}})
+    >>> check_worker_versions({"numpy": "2.0"}, {"tcp://w1": {"numpy": "1.26"}})
+    Traceback (most recent call last):
+    ...
+    skfleet.errors.SkfleetError: worker tcp://w1 has numpy 1.26 but this client has 2.0; install the same versions on both
+    """
+    for worker, versions in sorted(worker_versions.items()):
+        for lib, mine in client_versions.items():
+            theirs = versions.get(lib, "missing")
+            if theirs != mine:
+                raise SkfleetError(
+                    f"worker {worker} has {lib} {theirs} but this client has {mine}; "
+                    "install the same versions on both"
+                )
+
+
+class DaskEngine(Engine):
+    """Tasks on a Dask cluster.
+
+    ``address=None`` starts a LocalCluster with one single-threaded worker process per core (or
+    ``n_workers``); otherwise connects to the scheduler at ``address`` and checks worker versions.
+    """
+
+    distributed = True
+
+    def __init__(self, address: str | None = None, n_workers: int | None = None):
+        from distributed import Client, LocalCluster
+
+        self._cluster = None
+        if address is None:
+            n = n_workers or os.cpu_count() or 1
+            self.spec = f"dask:local:{n}"
+            self._cluster = LocalCluster(
+                n_workers=n,
+                threads_per_worker=1,
+                processes=True,
+                dashboard_address=":0",
+                silence_logs=logging.ERROR,
+            )
+            self.client = Client(self._cluster)
+        else:
+            self.spec = address
+            try:
+                self.client = Client(address, timeout="10s")
+            except (OSError, TimeoutError) as exc:
+                raise ConnectionFailedError(f"cannot reach Dask scheduler {address}: {exc}") from None
+            if n_workers:
+                self.client.wait_for_workers(n_workers, timeout=60)
+            check_worker_versions(library_versions(), self.client.run(library_versions))
+
+    @property
+    def workers(self) -> int:
+        info = self.client.scheduler_info()
+        return max(1, sum(w.get("nthreads", 1) for w in info.get("workers", {}).values()))
+
+    @property
+    def dashboard_link(self) -> str | None:
+        return self.client.dashboard_link
+
+    def map_unordered(
+        self, fn: Callable[[Any], Any], items: Iterable[Any], *, retries: int = 0
+    ) -> Iterator[tuple[int, Any]]:
+        from distributed import as_completed
+
+        items = list(items)
+        futures = self.client.map(fn, items, pure=False, retries=retries)
+        index_of = {future.key: i for i, future in enumerate(futures)}
+        try:
+            for future in as_completed(futures):
+                result = future.result()
+                yield index_of[future.key], result
+                future.release()
+        finally:
+            for future in futures:
+                with contextlib.suppress(Exception):
+                    future.cancel()
+
+    def joblib_context(self):
+        import joblib
+
+        # The Dask joblib backend ships each large argument (the training arrays) to the workers
+        # once and refers to it by key in every fit.
+        return joblib.parallel_config(backend="dask", wait_for_workers_timeout=60)
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self.client.close()
+        if self._cluster is not None:
+            with contextlib.suppress(Exception):
+                self._cluster.close()

@@ -1,0 +1,54 @@
+"""Keep passwords out of everything skfleet prints or stores.
+
+A URL may carry a password (``postgresql://user:secret@host/db``) or a libpq ``password=`` query
+parameter. Whatever goes into a log line, an error message, ``model.json`` or a report passes
+through :func:`redact_url` or :func:`redact_text` first.
+
+>>> redact_url("postgresql://ana:s3cret@db.example:5432/sales?table=public.orders")
+'postgresql://ana:***@db.example:5432/sales?table=public.orders'
+>>> redact_url("postgresql:///db?password=hunter2&table=t")
+'postgresql:///db?password=***&table=t'
+>>> redact_text("could not connect to postgresql://u:pw@h/db: timeout")
+'could not connect to postgresql://u:***@h/db: timeout'
+"""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+MASK = "***"
+_SECRET_KEYS = {"password", "passwd", "pwd", "secret", "aws_secret_access_key", "sslpassword"}
+_USERINFO = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<user>[^:/@\s]*):(?P<pw>[^@\s/]*)@")
+_KEYVALUE = re.compile(
+    r"(?P<key>\b(?:" + "|".join(sorted(_SECRET_KEYS)) + r"))(?P<sep>\s*=\s*)(?P<val>'[^']*'|[^\s&;]+)",
+    re.IGNORECASE,
+)
+
+
+def redact_url(url: str) -> str:
+    """Return ``url`` with any password in its user info or query string replaced by ``***``."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return redact_text(url)
+    netloc = parts.netloc
+    if "@" in netloc:
+        userinfo, _, hostport = netloc.rpartition("@")
+        if ":" in userinfo:
+            user = userinfo.split(":", 1)[0]
+            netloc = f"{user}:{MASK}@{hostport}"
+    query = parts.query
+    if query:
+        pairs = parse_qsl(query, keep_blank_values=True)
+        if any(k.lower() in _SECRET_KEYS for k, _ in pairs):
+            query = urlencode(
+                [(k, MASK if k.lower() in _SECRET_KEYS else v) for k, v in pairs], safe="*/:,"
+            )
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+
+
+def redact_text(text: str) -> str:
+    """Mask passwords in free text: URLs with user info and ``password=...`` pairs."""
+    text = _USERINFO.sub(lambda m: f"{m['scheme']}{m['user']}:{MASK}@", text)
+    return _KEYVALUE.sub(lambda m: f"{m['key']}{m['sep']}{MASK}", text)
