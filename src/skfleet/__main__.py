@@ -1,0 +1,3 @@
+from skfleet.cli import main
+
+main()

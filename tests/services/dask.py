@@ -1,0 +1,1 @@
+"""Fixtures for the dask service (filled in by its owner)."""

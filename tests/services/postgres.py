@@ -1,0 +1,1 @@
+"""Fixtures for the postgres service (filled in by its owner)."""

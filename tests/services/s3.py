@@ -1,0 +1,1 @@
+"""Fixtures for the s3 service (filled in by its owner)."""
