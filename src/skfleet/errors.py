@@ -64,3 +64,7 @@ class SkfleetWarning(UserWarning):
 
 class DriftWarning(SkfleetWarning):
     """The data at prediction time differs from the data the model was trained on."""
+
+
+class LibraryVersionWarning(SkfleetWarning):
+    """A stored model was saved with other major.minor versions of the libraries it needs."""
