@@ -26,7 +26,7 @@ from skfleet.errors import SkfleetError, TargetExistsError
 
 def typed_table() -> pa.Table:
     """Every type the issue names, with NULLs in each column."""
-    utc = dt.timezone.utc
+    utc = dt.UTC
     return pa.table(
         {
             "id": pa.array([1, 2, 3, 4], pa.int64()),

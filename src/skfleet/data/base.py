@@ -123,6 +123,7 @@ class Source(ABC):
 
     def close(self) -> None:
         """Release client-side resources (an exported snapshot, a connection)."""
+        return None
 
     def __enter__(self):
         return self

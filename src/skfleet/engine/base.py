@@ -46,6 +46,7 @@ class Engine(ABC):
 
     def close(self) -> None:
         """Release workers started by this engine (not those of an external cluster)."""
+        return None
 
     def __enter__(self):
         return self

@@ -1,0 +1,49 @@
+"""``skfleet copy SRC --out DST``."""
+
+from __future__ import annotations
+
+import click
+
+from skfleet.cli.options import (
+    emit_json,
+    engine_option,
+    format_option,
+    if_exists_option,
+    json_option,
+    out_format_option,
+    partition_rows_option,
+)
+from skfleet.copy import DEFAULT_PARTITION_ROWS
+from skfleet.copy import copy as copy_table
+from skfleet.progress import RichProgress
+from skfleet.redact import redact_url
+
+
+@click.command()
+@click.argument("src")
+@click.option("--out", "dst", required=True, help="Destination data URL.")
+@if_exists_option
+@partition_rows_option
+@format_option
+@out_format_option
+@engine_option("processes")
+@json_option
+def copy(src, dst, if_exists, partition_rows, in_format, out_format, engine, as_json):
+    """Copy the table SRC to --out in parallel partitions (files, s3://, postgresql://)."""
+    result = copy_table(
+        src,
+        dst,
+        if_exists=if_exists,
+        partition_rows=partition_rows or DEFAULT_PARTITION_ROWS,
+        engine=engine,
+        source_options={"format": in_format} if in_format else None,
+        sink_options={"format": out_format} if out_format else None,
+        progress=RichProgress(enabled=not as_json),
+    )
+    if as_json:
+        emit_json({"rows": result.rows, "partitions": result.partitions, "seconds": result.seconds})
+    else:
+        click.echo(
+            f"copied {result.rows:,} rows in {result.partitions} partitions "
+            f"to {redact_url(dst)} in {result.seconds:.2f}s"
+        )
