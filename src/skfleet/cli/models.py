@@ -1,0 +1,167 @@
+"""``skfleet models list|show|report|delete`` and ``skfleet register``: thin wrappers over
+:mod:`skfleet.store`."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import uuid
+
+import click
+
+from skfleet.errors import SkfleetError, UsageError
+from skfleet.redact import redact_text
+from skfleet.store import DEFAULT_STORE, ModelStore, parse_model_ref
+from skfleet.store.register import register_model
+
+REPORT_FILE = "report.html"
+
+store_option = click.option(
+    "--store",
+    envvar="SKFLEET_STORE",
+    default=DEFAULT_STORE,
+    show_default=True,
+    help="Model store: a folder, file://... or s3://bucket/prefix (env: SKFLEET_STORE).",
+)
+
+
+def _console():
+    from rich.console import Console
+
+    # Created per call so it writes to the stdout click has now (CliRunner swaps it).
+    return Console(soft_wrap=True)
+
+
+def _format_metric(metric: dict | None) -> str:
+    if not metric:
+        return ""
+    value = metric.get("value")
+    shown = f"{value:.4g}" if isinstance(value, int | float) else str(value)
+    return f"{metric.get('name')}={shown}"
+
+
+@click.group()
+def models() -> None:
+    """List, inspect and delete stored models."""
+
+
+@models.command("list")
+@store_option
+@click.option("--json", "as_json", is_flag=True, help="Print the list as JSON.")
+def list_models(store: str, as_json: bool) -> None:
+    """Every model in the store with its latest version."""
+    entries = ModelStore(store).list()
+    if as_json:
+        click.echo(json.dumps(entries, indent=2))
+        return
+    if not entries:
+        click.echo(f"no models in {ModelStore(store).display}")
+        return
+    from rich.table import Table
+
+    table = Table("name", "latest", "versions", "created (UTC)", "estimator", "metric")
+    for entry in entries:
+        table.add_row(
+            entry["name"],
+            str(entry["latest_version"]),
+            str(len(entry["versions"])),
+            (entry["created_at"] or "")[:16].replace("T", " "),
+            (entry["estimator"] or "").rsplit(".", 1)[-1],
+            _format_metric(entry["main_metric"]),
+        )
+    _console().print(table)
+
+
+@models.command()
+@click.argument("ref", metavar="NAME[@V]")
+@store_option
+@click.option("--json", "as_json", is_flag=True, help="Print model.json as it is stored.")
+def show(ref: str, store: str, as_json: bool) -> None:
+    """The model.json of a model (the latest version unless @V is given)."""
+    model_store = ModelStore(store)
+    mref = model_store.resolve(ref)
+    meta = model_store.metadata(mref)
+    if as_json:
+        click.echo(json.dumps(meta, indent=2))
+        return
+    from rich.json import JSON
+
+    console = _console()
+    estimator = meta.get("estimator")
+    estimator_class = estimator.get("class") if isinstance(estimator, dict) else estimator
+    artifact = meta.get("artifact") or {}
+    console.print(f"[bold]{mref}[/bold]  created {meta.get('created_at')}  {estimator_class}")
+    console.print(f"artifact sha256 {artifact.get('sha256')}  ({artifact.get('bytes')} bytes)")
+    if artifact.get("untrusted_types"):
+        console.print(f"needs --trust: {', '.join(artifact['untrusted_types'])}")
+    console.print(JSON(json.dumps(meta)))
+
+
+@models.command()
+@click.argument("ref", metavar="NAME[@V]")
+@store_option
+@click.option("--out", "out", default=None, help="Write report.html to this file.")
+def report(ref: str, store: str, out: str | None) -> None:
+    """Print the path of a model's report.html, or write it to --out."""
+    model_store = ModelStore(store)
+    mref = model_store.resolve(ref)
+    if out is None:
+        path = model_store.local_path(mref, REPORT_FILE)
+        if path is None:
+            model_store.read_file(mref, REPORT_FILE)  # a missing report is the better error
+            raise UsageError(
+                f"model {mref} is in a remote store; pass --out FILE to save its report"
+            )
+        click.echo(path)
+        return
+    data = model_store.read_file(mref, REPORT_FILE)
+    _write_atomically(out, data)
+    click.echo(out)
+
+
+def _write_atomically(path: str, data: bytes) -> None:
+    """Write ``path`` under a temporary name first so a failed write leaves nothing half done."""
+    tmp = f"{path}.tmp-{uuid.uuid4().hex}"
+    try:
+        with open(tmp, "wb") as handle:
+            handle.write(data)
+        os.replace(tmp, path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            os.remove(tmp)
+        raise SkfleetError(f"--out {path} cannot be written: {exc.strerror or exc}") from exc
+
+
+@models.command()
+@click.argument("ref", metavar="NAME@V")
+@store_option
+def delete(ref: str, store: str) -> None:
+    """Delete one version of a model (the version must be given explicitly)."""
+    if parse_model_ref(ref).version is None:
+        raise UsageError(f"delete needs an explicit version, like {ref.partition('@')[0]}@3")
+    removed = ModelStore(store).delete(ref)
+    click.echo(f"deleted {removed}")
+
+
+@click.command()
+@click.argument("model_file")
+@click.option("--name", required=True, help="Model name in the store.")
+@click.option(
+    "--features", required=True, help="Comma-separated input columns, in the model's order."
+)
+@click.option("--target", default=None, help="Target column the model predicts (recorded only).")
+@store_option
+@click.option(
+    "--trust",
+    is_flag=True,
+    help="Load types outside the trusted list, and pickle/joblib files. Reading a pickle runs any "
+    "code it holds, so only pass this for files whose origin you trust.",
+)
+def register(
+    model_file: str, name: str, features: str, target: str | None, store: str, trust: bool
+) -> None:
+    """Bring a fitted scikit-learn model (MODEL_FILE: .skops, or .pkl/.joblib with --trust) into
+    the store with its feature list."""
+    ref = register_model(model_file, name, features, target=target, store=store, trust=trust)
+    click.echo(f"registered {ref} in {redact_text(ModelStore(store).display)}")

@@ -1,0 +1,118 @@
+"""Model names and references: ``NAME`` (the latest version), ``NAME@3``, ``NAME@latest``.
+
+A name is also a folder (or key prefix) in the store, so it is held to a safe alphabet: it starts
+with a letter or digit, continues with letters, digits, ``_``, ``.`` or ``-``, has no ``..`` and is
+at most 100 characters long.
+
+>>> parse_model_ref("churn")
+ParsedRef(name='churn', version=None)
+>>> parse_model_ref("churn@3")
+ParsedRef(name='churn', version=3)
+>>> parse_model_ref("churn@latest").version is None
+True
+>>> parse_model_ref("../etc")
+Traceback (most recent call last):
+...
+skfleet.errors.UsageError: model name '../etc' is not allowed: use letters, digits, '_', '.' or '-', starting with a letter or digit, without '..' (at most 100 characters)
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import NamedTuple
+
+from skfleet.errors import UsageError
+
+MAX_NAME_LENGTH = 100
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*\Z")
+_FILE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*\Z")
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """One stored version of a model: its name, its version number and where it lives.
+
+    >>> ModelRef("churn", 3, "s3://bucket/models/churn/3")
+    ModelRef(name='churn', version=3, uri='s3://bucket/models/churn/3')
+    >>> str(ModelRef("churn", 3, "./skfleet-models/churn/3"))
+    'churn@3'
+    """
+
+    name: str
+    version: int
+    uri: str
+
+    def __str__(self) -> str:
+        return f"{self.name}@{self.version}"
+
+
+class ParsedRef(NamedTuple):
+    """A reference as the user wrote it; ``version`` is None for the latest."""
+
+    name: str
+    version: int | None
+
+
+def validate_name(name: object) -> str:
+    """Return ``name`` if it is a valid model name, else raise :class:`UsageError` naming it.
+
+    >>> validate_name("flights_delay-v2.1")
+    'flights_delay-v2.1'
+    >>> validate_name("a/b")
+    Traceback (most recent call last):
+    ...
+    skfleet.errors.UsageError: model name 'a/b' is not allowed: use letters, digits, '_', '.' or '-', starting with a letter or digit, without '..' (at most 100 characters)
+    """
+    if (
+        not isinstance(name, str)
+        or len(name) > MAX_NAME_LENGTH
+        or ".." in name
+        or not _NAME.match(name)
+    ):
+        raise UsageError(
+            f"model name {name!r} is not allowed: use letters, digits, '_', '.' or '-', "
+            f"starting with a letter or digit, without '..' (at most {MAX_NAME_LENGTH} characters)"
+        )
+    return name
+
+
+def validate_file_name(file_name: object) -> str:
+    """A file kept next to a model (``report.html``) must be a plain name, not a path.
+
+    >>> validate_file_name("oof.parquet")
+    'oof.parquet'
+    >>> validate_file_name("../model.json")
+    Traceback (most recent call last):
+    ...
+    skfleet.errors.UsageError: file name '../model.json' is not allowed in a model version: use a plain name such as 'report.html'
+    """
+    if (
+        not isinstance(file_name, str)
+        or len(file_name) > MAX_NAME_LENGTH
+        or ".." in file_name
+        or not _FILE_NAME.match(file_name)
+    ):
+        raise UsageError(
+            f"file name {file_name!r} is not allowed in a model version: "
+            "use a plain name such as 'report.html'"
+        )
+    return file_name
+
+
+def parse_model_ref(ref: str | ModelRef) -> ParsedRef:
+    """Split ``NAME``, ``NAME@V`` or ``NAME@latest`` into name and version (None = latest)."""
+    if isinstance(ref, ModelRef):
+        return ParsedRef(ref.name, ref.version)
+    if not isinstance(ref, str):
+        raise UsageError(f"model reference {ref!r} is not a string like 'NAME' or 'NAME@3'")
+    name, sep, version_text = ref.partition("@")
+    validate_name(name)
+    if not sep or version_text == "latest":
+        return ParsedRef(name, None)
+    if not version_text.isascii() or not version_text.isdigit() or int(version_text) < 1:
+        raise UsageError(
+            f"model reference {ref!r} has a bad version {version_text!r}: "
+            "use NAME, NAME@latest or NAME@<number starting at 1>"
+        )
+    return ParsedRef(name, int(version_text))
