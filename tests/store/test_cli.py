@@ -219,3 +219,15 @@ def test_unwritable_store_is_one_line(runner, tmp_path, xy):
         _run(runner, "register", fitted, "--name", "m", "--features", "a,b,c", "--store", store)
     )
     assert store in line and "not writable" in line
+
+
+def test_report_from_an_s3_store_needs_out(runner, s3_store, pipeline, tmp_path):
+    s3_store.save("churn", pipeline, files={"report.html": b"<h1>s3</h1>"})
+    args = ["models", "report", "churn", "--store", s3_store.uri]
+    line = _one_line_error(_run(runner, *args))
+    assert "remote store; pass --out FILE" in line
+    out = tmp_path / "report.html"
+    assert _run(runner, *args, "--out", str(out)).exit_code == 0
+    assert out.read_bytes() == b"<h1>s3</h1>"
+    listed = json.loads(_run(runner, "models", "list", "--json", "--store", s3_store.uri).output)
+    assert [e["name"] for e in listed] == ["churn"]

@@ -517,3 +517,5 @@ def _make_dirs(path: str) -> list[str]:
 def _write_local(path: str, data: bytes) -> None:
     with open(path, "wb") as handle:
         handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())  # the rename must not publish files still only in the page cache
