@@ -1,0 +1,155 @@
+"""``skfleet predict MODEL[@V] DATA --out DST``."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from skfleet.cli.options import (
+    emit_json,
+    format_option,
+    json_option,
+    out_format_option,
+)
+from skfleet.data.base import IF_EXISTS_CHOICES
+from skfleet.engine import ENGINE_HELP
+from skfleet.predict import DEFAULT_ENGINE, DUPLICATE_KEY_CHOICES, PredictInterrupted
+from skfleet.predict import predict as run_predict
+from skfleet.progress import RichProgress
+from skfleet.redact import redact_url
+
+#: Exit status of a run stopped with Ctrl-C (the shell's convention for SIGINT).
+INTERRUPTED = 130
+
+
+def _split(values: tuple[str, ...]) -> list[str] | None:
+    """``--columns a,b --columns c`` -> ``[a, b, c]``."""
+    out = [v.strip() for value in values for v in value.split(",") if v.strip()]
+    return out or None
+
+
+@click.command()
+@click.argument("model")
+@click.argument("data")
+@click.option("--out", "dst", required=True, help="Where the scores go (a data URL).")
+@click.option(
+    "--key",
+    "keys",
+    multiple=True,
+    help="Key column copied to the output (repeat for several; default: the model's keys).",
+)
+@click.option(
+    "--columns",
+    "columns",
+    multiple=True,
+    help="Output columns to write among prediction and proba_<class> (comma-separated).",
+)
+@click.option(
+    "--if-exists",
+    type=click.Choice(IF_EXISTS_CHOICES),
+    default=None,
+    help="What to do when the output already exists.  [default: fail]",
+)
+@click.option("--engine", default=DEFAULT_ENGINE, show_default=True, help=ENGINE_HELP)
+@click.option("--workers", type=click.IntRange(min=1), default=None, help="Number of workers.")
+@click.option(
+    "--partition-rows",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Rows per partition (default: sized for tasks of a few seconds).",
+)
+@click.option(
+    "--resume",
+    is_flag=False,
+    flag_value="latest",
+    default=None,
+    metavar="[RUN_ID]",
+    help="Finish an interrupted run (alone: the latest unfinished run writing to --out).",
+)
+@click.option(
+    "--store", default=None, help="Model store (default: $SKFLEET_STORE or ./skfleet-models)."
+)
+@click.option(
+    "--duplicate-keys",
+    type=click.Choice(DUPLICATE_KEY_CHOICES),
+    default="warn",
+    show_default=True,
+    help="What a key that is not unique in the input does.",
+)
+@click.option(
+    "--retries",
+    type=click.IntRange(min=0),
+    default=2,
+    show_default=True,
+    help="Retries of a failing partition before the run fails.",
+)
+@click.option("--trust", is_flag=True, help="Load a model holding types outside the trusted list.")
+@format_option
+@out_format_option
+@json_option
+def predict(
+    model,
+    data,
+    dst,
+    keys,
+    columns,
+    if_exists,
+    engine,
+    workers,
+    partition_rows,
+    resume,
+    store,
+    duplicate_keys,
+    retries,
+    trust,
+    in_format,
+    out_format,
+    as_json,
+):
+    """Score DATA with MODEL[@VERSION] from the store and write the scores to --out.
+
+    The output holds the key columns, `prediction`, and `proba_<class>` for classifiers. Each
+    partition is committed exactly once; an interrupted run is finished with --resume.
+    """
+    progress = RichProgress(enabled=not as_json)
+    try:
+        result = run_predict(
+            model,
+            data,
+            dst,
+            store=store,
+            key=list(keys) or None,
+            columns=_split(columns),
+            if_exists=if_exists,
+            engine=engine,
+            workers=workers,
+            partition_rows=partition_rows,
+            resume=resume,
+            retries=retries,
+            duplicate_keys=duplicate_keys,
+            trust=trust,
+            source_options={"format": in_format} if in_format else None,
+            sink_options={"format": out_format} if out_format else None,
+            progress=progress,
+        )
+    except PredictInterrupted as exc:
+        click.echo(
+            f"interrupted: committed partitions are kept; finish with "
+            f"skfleet predict ... --resume {exc.run_id}",
+            err=True,
+        )
+        sys.exit(INTERRUPTED)
+    if as_json:
+        emit_json(result.to_dict())
+        return
+    click.echo(
+        f"scored {result.rows_in:,} rows with {result.model} into {redact_url(dst)}: "
+        f"{result.rows_out:,} rows in {result.partitions} partitions"
+        + (f" ({result.skipped_partitions} already committed)" if result.skipped_partitions else "")
+        + f", {result.seconds:.2f}s ({result.rows_per_second:,.0f} rows/s), run {result.run_id}"
+    )
+    if result.drift_report is not None:
+        summary = result.drift_report.summary()
+        if summary:
+            click.echo(f"drift: {summary}")

@@ -1,0 +1,730 @@
+"""``predict``: score a table of any size with a stored model, in partitions, exactly once.
+
+The client loads the model once (to check it and plan the output), plans the source's partitions,
+records the plan as a run (:mod:`skfleet.runs`), opens the sink and hands each worker a small task:
+a partition description plus the model's store URI, version and content hash. A worker fetches
+the artifact from the store the first time it meets that hash, keeps the model in a process-level
+cache, reads its partition straight from the source, scores it and commits it to the sink; a
+partition retried or resumed after it committed is a no-op. The client merges the drift reports,
+checks keys for duplicates and publishes the output at the end.
+
+An interrupted or failed run keeps what it committed: ``predict(..., resume=run_id)`` (the CLI's
+``--resume``) re-opens the same staging, re-plans, checks the partition ids against the recorded
+plan and runs only what is missing. A PostgreSQL source is read in one exported snapshot per client
+run; a resumed run takes a fresh snapshot, so the source must not change in between.
+
+>>> import os, tempfile, pandas as pd, pyarrow as pa, pyarrow.parquet as pq
+>>> from sklearn.linear_model import LinearRegression
+>>> from skfleet.store import ModelStore
+>>> d = tempfile.mkdtemp()
+>>> frame = pd.DataFrame({"x": [0.0, 1.0, 2.0, 3.0]})
+>>> store = ModelStore(os.path.join(d, "models"))
+>>> _ = store.save("line", LinearRegression().fit(frame, [1.0, 3.0, 5.0, 7.0]),
+...                {"kind": "registered", "task": "regression", "input_columns": ["x"]})
+>>> pq.write_table(pa.table({"id": [1, 2], "x": [10.0, 20.0]}), os.path.join(d, "in.parquet"))
+>>> result = predict("line", os.path.join(d, "in.parquet"), os.path.join(d, "scores"),
+...                  store=store.uri, key=["id"], engine="local")
+>>> result.rows_in, result.rows_out, result.partitions
+(2, 2, 1)
+>>> from skfleet.data import open_source
+>>> open_source(os.path.join(d, "scores")).read_all().to_pylist()
+[{'id': 1, 'prediction': 21.0}, {'id': 2, 'prediction': 41.0}]
+"""
+
+from __future__ import annotations
+
+import collections
+import math
+import os
+import socket
+import threading
+import time
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from skfleet.data import open_sink, open_source
+from skfleet.data.base import IF_EXISTS_CHOICES, Partition, Sink, Source
+from skfleet.engine import Engine, get_engine
+from skfleet.errors import (
+    DataError,
+    MissingColumnError,
+    ModelNotFoundError,
+    PartitionFailedError,
+    SkfleetError,
+    SkfleetWarning,
+    SourceNotFoundError,
+    TargetExistsError,
+    UntrustedModelError,
+    UsageError,
+)
+from skfleet.progress import NullProgress, Progress
+from skfleet.redact import redact_text, redact_url
+from skfleet.runs import RunRecord, RunStore, check_run_id, new_run_id
+from skfleet.scoring import ScoringPlan, plan_scoring, score_table
+
+DEFAULT_ENGINE = "dask:local"
+DUPLICATE_KEY_CHOICES = ("warn", "error", "ignore")
+#: Partition sizing: about this many cells (rows x columns read) per task, which is a few seconds
+#: of reading + scoring + writing for typical models, within these bounds...
+CELLS_PER_TASK = 5_000_000
+MIN_PARTITION_ROWS = 10_000
+MAX_PARTITION_ROWS = 500_000
+#: ... and at least this many tasks per worker, so the load balances and the progress bar moves.
+TASKS_PER_WORKER = 4
+#: How often (seconds) the run record is re-written while partitions finish.
+CHECKPOINT_SECONDS = 5.0
+#: Models kept per worker process (by content hash).
+MODEL_CACHE_SIZE = 4
+
+
+class DuplicateKeyWarning(SkfleetWarning):
+    """The key columns do not identify the input rows uniquely."""
+
+
+class PredictInterrupted(KeyboardInterrupt):
+    """The run was interrupted (Ctrl-C); what it committed is kept for ``--resume``."""
+
+    def __init__(self, run_id: str):
+        super().__init__(run_id)
+        self.run_id = run_id
+
+
+class PartitionTaskError(Exception):
+    """Raised on a worker: names the partition so the client can say which one failed."""
+
+    def __init__(self, partition_id: str, message: str):
+        super().__init__(partition_id, message)
+        self.partition_id = partition_id
+        self.message = message
+
+    def __str__(self) -> str:
+        return f"partition {self.partition_id}: {self.message}"
+
+
+# -- the model, as tasks carry it ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ModelHandle:
+    """Where a worker finds the model: store URI, name, version and the artifact's content hash."""
+
+    store: str
+    name: str
+    version: int
+    content_hash: str
+    trust: bool = False
+
+    @property
+    def ref(self) -> str:
+        return f"{self.name}@{self.version}"
+
+
+_models: collections.OrderedDict[str, Any] = collections.OrderedDict()
+_models_lock = threading.Lock()
+
+
+def remember_model(content_hash: str, model: Any) -> None:
+    """Put an already loaded model in this process's cache (the in-process engine reuses it)."""
+    with _models_lock:
+        _models[content_hash] = model
+        _models.move_to_end(content_hash)
+        while len(_models) > MODEL_CACHE_SIZE:
+            _models.popitem(last=False)
+
+
+def cached_model(handle: ModelHandle) -> tuple[Any, bool]:
+    """The model for ``handle``, loading it on first use in this process. Returns (model, loaded).
+
+    The lock makes the threads of one worker wait for a single fetch instead of each fetching.
+    """
+    with _models_lock:
+        model = _models.get(handle.content_hash)
+        if model is not None:
+            _models.move_to_end(handle.content_hash)
+            return model, False
+        from skfleet.store import ModelStore, load_artifact
+
+        data = ModelStore(handle.store).artifact_bytes(handle.ref)
+        model = load_artifact(data, handle.content_hash, trust=handle.trust)
+        _models[handle.content_hash] = model
+        while len(_models) > MODEL_CACHE_SIZE:
+            _models.popitem(last=False)
+        return model, True
+
+
+# -- one partition, on a worker --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PredictTask:
+    """Everything one worker needs to score one partition: small and picklable (no rows, no model)."""
+
+    model: ModelHandle
+    source: Source
+    sink: Sink
+    partition: Partition
+    plan: ScoringPlan
+    duplicate_keys: str
+
+
+@dataclass
+class PartitionResult:
+    """What a worker sends back: counts, the drift report, key hashes for the duplicate check."""
+
+    partition_id: str
+    rows_in: int = 0
+    rows_written: int = 0
+    drift: Any = None
+    key_hashes: np.ndarray | None = None
+    duplicate_example: str | None = None
+    worker: str = ""
+    model_loaded: bool = False
+    #: A user error (bad data, ...): retrying cannot help, so it comes back as a value.
+    error: SkfleetError | None = None
+
+
+def key_hashes(table: pa.Table, keys: Sequence[str]) -> np.ndarray:
+    """A sorted uint64 per row identifying its key: the value itself for one integer key without
+    nulls (exact), else a 64-bit hash of all key columns.
+
+    >>> key_hashes(pa.table({"id": [3, 1, 2]}), ["id"]).tolist()
+    [1, 2, 3]
+    >>> len(set(key_hashes(pa.table({"a": [1, 1], "b": ["x", "y"]}), ["a", "b"]).tolist()))
+    2
+    """
+    column = table.column(keys[0]) if len(keys) == 1 else None
+    if column is not None and pa.types.is_integer(column.type) and column.null_count == 0:
+        values = column.to_numpy().astype(np.int64, copy=False).view(np.uint64)
+    else:
+        import pandas as pd
+
+        frame = table.select(list(keys)).to_pandas()
+        values = pd.util.hash_pandas_object(frame, index=False).to_numpy()
+    return np.sort(values)
+
+
+def _duplicate_example(table: pa.Table, keys: Sequence[str]) -> str | None:
+    frame = table.select(list(keys)).to_pandas()
+    dup = frame.duplicated(keep="first")
+    if not dup.any():
+        return None
+    row = frame[dup.to_numpy()].iloc[0]
+    return ", ".join(f"{k}={row[k]!r}" for k in keys)
+
+
+def _worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+#: User errors: the same input fails the same way on every attempt, so they are not retried.
+#: Anything else (a dropped connection, a driver error, a worker bug) is retried by the engine.
+_NOT_RETRIED = (
+    DataError,
+    MissingColumnError,
+    UsageError,
+    UntrustedModelError,
+    ModelNotFoundError,
+    SourceNotFoundError,
+    TargetExistsError,
+)
+
+
+def predict_partition(task: PredictTask) -> PartitionResult:
+    """Worker side: score one partition and commit it to the sink.
+
+    Infrastructure errors (a dropped connection, a dead worker) raise :class:`PartitionTaskError`
+    and are retried by the engine; user errors come back in ``error`` and fail the run at once.
+    """
+    pid = task.partition.id
+    result = PartitionResult(pid, worker=_worker_name())
+    try:
+        model, result.model_loaded = cached_model(task.model)
+        table = task.source.read(task.partition, columns=list(task.plan.read_columns))
+        result.rows_in = table.num_rows
+        if task.duplicate_keys != "ignore":
+            hashes = key_hashes(table, task.plan.keys)
+            if hashes.size > 1 and bool(np.any(hashes[1:] == hashes[:-1])):
+                result.duplicate_example = _duplicate_example(table, task.plan.keys)
+                if task.duplicate_keys == "error":
+                    result.error = DataError(
+                        _duplicate_message(task.plan.keys, result.duplicate_example)
+                    )
+                    return result
+            result.key_hashes = hashes
+        scored = score_table(model, table, task.plan)
+        result.drift = scored.drift
+        result.rows_written = task.sink.write(pid, scored.table)
+        return result
+    except _NOT_RETRIED as exc:
+        result.error = exc
+        return result
+    except Exception as exc:
+        cause = str(exc) if isinstance(exc, SkfleetError) else f"{type(exc).__name__}: {exc}"
+        raise PartitionTaskError(pid, redact_text(cause)) from exc
+
+
+def _duplicate_message(keys: Sequence[str], example: str | None, count: int | None = None) -> str:
+    what = f"key column {keys[0]!r} is" if len(keys) == 1 else f"key columns {', '.join(keys)} are"
+    detail = f": {count:,} rows repeat a key" if count else ""
+    eg = f" (e.g. {example})" if example else ""
+    return f"{what} not unique in the input{detail}{eg}; pass --duplicate-keys warn or ignore to score anyway"
+
+
+# -- the run, on the client ------------------------------------------------------------------------
+
+
+@dataclass
+class PredictResult:
+    """The outcome of a run; ``to_dict()`` is what ``--json`` prints."""
+
+    run_id: str
+    model: str
+    rows_in: int
+    rows_out: int
+    partitions: int
+    seconds: float
+    skipped_partitions: int = 0
+    duplicate_keys: int = 0
+    resumed: bool = False
+    output: str = ""
+    drift_report: Any = field(default=None, repr=False)
+    #: Partitions whose drift is in the report (a partition committed just before an
+    #: interruption may have lost its report with the client).
+    drift_partitions: int = 0
+    #: Models loaded by workers (once per worker process, keyed by content hash).
+    model_loads: int = 0
+
+    @property
+    def rows_per_second(self) -> float:
+        return round(self.rows_in / self.seconds, 1) if self.seconds > 0 else 0.0
+
+    @property
+    def drift(self) -> dict | None:
+        return None if self.drift_report is None else self.drift_report.to_dict()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id,
+            "model": self.model,
+            "rows_in": self.rows_in,
+            "rows_out": self.rows_out,
+            "partitions": self.partitions,
+            "skipped_partitions": self.skipped_partitions,
+            "seconds": self.seconds,
+            "rows_per_second": self.rows_per_second,
+            "duplicate_keys": self.duplicate_keys,
+            "resumed": self.resumed,
+            "output": self.output,
+            "drift": self.drift,
+            "drift_partitions": self.drift_partitions,
+        }
+
+
+def default_partition_rows(rows_estimate: int, columns: int, workers: int) -> int:
+    """Rows per partition: tasks of a few seconds, and at least a few tasks per worker.
+
+    >>> default_partition_rows(2_000_000, 23, 2)
+    217391
+    >>> default_partition_rows(100_000, 5, 2)
+    12500
+    >>> default_partition_rows(1_000, 5, 8)
+    10000
+    """
+    by_cost = CELLS_PER_TASK // max(1, columns)
+    by_balance = math.ceil(max(rows_estimate, 1) / (max(1, workers) * TASKS_PER_WORKER))
+    return max(MIN_PARTITION_ROWS, min(MAX_PARTITION_ROWS, by_cost, by_balance))
+
+
+def _workers_hint(engine: str | Engine | None, workers: int | None) -> int:
+    """How many workers the engine will have, without starting it (for partition sizing)."""
+    if isinstance(engine, Engine):
+        return engine.workers
+    if workers:
+        return workers
+    spec = engine or DEFAULT_ENGINE
+    tail = spec.rpartition(":")[2]
+    if spec == "local":
+        return 1
+    if spec.startswith(("processes", "dask:local")) and tail.isdigit():
+        return int(tail)
+    if spec.startswith(("processes", "dask:local")):
+        return os.cpu_count() or 1
+    return 8  # a remote cluster of unknown size: plan for a few machines
+
+
+def _merge_drift(total: Any, part: Any) -> Any:
+    if part is None:
+        return total
+    if total is None:
+        return part
+    merged = total.merge(part)
+    return total if merged is None else merged
+
+
+def _drift_from_dict(data: dict | None) -> Any:
+    if not data:
+        return None
+    from skfleet.features import DriftReport
+
+    return DriftReport.from_dict(data)
+
+
+def _check_choice(flag: str, value: str, choices: Sequence[str]) -> None:
+    if value not in choices:
+        raise UsageError(f"{flag} must be one of {', '.join(choices)}, not {value!r}")
+
+
+class _Run:
+    """Bookkeeping of one client run: record checkpoints, drift and key hashes as results arrive."""
+
+    def __init__(self, record: RunRecord, runs: RunStore, progress: Progress):
+        self.record = record
+        self.runs = runs
+        self.progress = progress
+        self.drift = _drift_from_dict(record.drift)
+        self.drift_ids = set(record.drift_partitions)
+        self.hashes: list[np.ndarray] = []
+        self.examples: list[str] = []
+        self.rows_read = 0
+        self.model_loads = 0
+        self._last_save = time.monotonic()
+
+    def add(self, result: PartitionResult) -> None:
+        self.rows_read += result.rows_in
+        self.model_loads += int(result.model_loaded)
+        if result.key_hashes is not None:
+            self.hashes.append(result.key_hashes)
+        if result.duplicate_example:
+            self.examples.append(result.duplicate_example)
+        if result.drift is not None and result.partition_id not in self.drift_ids:
+            self.drift = _merge_drift(self.drift, result.drift)
+            self.drift_ids.add(result.partition_id)
+        self.record.partitions_done += 1
+        self.record.rows_done += result.rows_in
+        self.progress.advance(rows=result.rows_in)
+        if time.monotonic() - self._last_save > CHECKPOINT_SECONDS:
+            self.save()
+
+    def save(self, status: str | None = None, error: str | None = None) -> None:
+        if status is not None:
+            self.record.status = status
+        if error is not None:
+            self.record.error = redact_text(error)
+        self.record.drift = None if self.drift is None else self.drift.to_dict()
+        self.record.drift_partitions = sorted(self.drift_ids)
+        self.runs.save(self.record)
+        self._last_save = time.monotonic()
+
+    def duplicate_rows(self) -> int:
+        if not self.hashes:
+            return 0
+        merged = np.sort(np.concatenate(self.hashes))
+        return int(np.count_nonzero(merged[1:] == merged[:-1]))
+
+
+def _resolve_resume(runs: RunStore, resume: str | bool, dst: str) -> RunRecord:
+    if resume is True or resume == "latest":
+        record = runs.latest_unfinished(dst)
+        if record is None:
+            raise UsageError(
+                f"--resume: no unfinished run writing to {redact_url(dst)} in {runs.display}"
+            )
+        return record
+    record = runs.load(check_run_id(str(resume)))
+    if redact_url(dst) != record.sink:
+        raise UsageError(
+            f"--resume: run {record.run_id} wrote to {record.sink}, not {redact_url(dst)}"
+        )
+    if record.status == "committed":
+        raise UsageError(f"--resume: run {record.run_id} is already committed")
+    if record.status == "aborted":
+        raise UsageError(f"--resume: run {record.run_id} was aborted; start a new run")
+    return record
+
+
+def _same_or_error(flag: str, given: Any, recorded: Any, run_id: str) -> Any:
+    if given is not None and given != recorded:
+        raise UsageError(
+            f"--resume: run {run_id} used {flag} {recorded!r}; resume it with the same, not {given!r}"
+        )
+    return recorded
+
+
+def predict(
+    model: str,
+    source: str,
+    out: str,
+    *,
+    store: str | None = None,
+    key: Sequence[str] | str | None = None,
+    columns: Sequence[str] | None = None,
+    if_exists: str | None = None,
+    engine: str | Engine | None = DEFAULT_ENGINE,
+    workers: int | None = None,
+    partition_rows: int | None = None,
+    resume: str | bool | None = None,
+    retries: int = 2,
+    duplicate_keys: str = "warn",
+    trust: bool = False,
+    runs: str | None = None,
+    source_options: dict[str, Any] | None = None,
+    sink_options: dict[str, Any] | None = None,
+    progress: Progress | None = None,
+) -> PredictResult:
+    """Score the table at ``source`` with the stored ``model`` (``NAME`` or ``NAME@V``) into ``out``.
+
+    ``key`` names the columns copied to the output (default: the model's ``key_columns``);
+    ``columns`` picks output columns among ``prediction`` and ``proba_<class>``; ``resume`` is a
+    run id, or True for the latest unfinished run writing to ``out``. ``runs`` is the folder of run
+    records (default: ``<store>/_runs``).
+    """
+    from skfleet.store import ModelStore
+
+    started = time.perf_counter()
+    progress = progress or NullProgress()
+    _check_choice("--duplicate-keys", duplicate_keys, DUPLICATE_KEY_CHOICES)
+    if if_exists is not None:
+        _check_choice("--if-exists", if_exists, IF_EXISTS_CHOICES)
+    if partition_rows is not None and partition_rows < 1:
+        raise UsageError(f"--partition-rows must be positive, not {partition_rows}")
+    if retries < 0:
+        raise UsageError(f"--retries must be 0 or more, not {retries}")
+    keys = [key] if isinstance(key, str) else (list(key) if key else None)
+    columns = list(columns) if columns else None
+
+    model_store = ModelStore(store)
+    run_store = RunStore(runs) if runs else RunStore.for_model_store(model_store.uri)
+    record = _resolve_resume(run_store, resume, out) if resume else None
+    if record is not None:
+        wanted = model_store.resolve(model)
+        if wanted.name != record.model["name"]:
+            raise UsageError(
+                f"--resume: run {record.run_id} scored with model {record.model['name']}, not {wanted.name}"
+            )
+        model = f"{record.model['name']}@{record.model['version']}"
+        opts = record.options
+        keys = _same_or_error("--key", keys, opts["key"], record.run_id)
+        columns = _same_or_error("--columns", columns, opts["columns"], record.run_id)
+        if_exists = _same_or_error("--if-exists", if_exists, opts["if_exists"], record.run_id)
+        partition_rows = _same_or_error(
+            "--partition-rows", partition_rows, opts["partition_rows"], record.run_id
+        )
+        duplicate_keys = opts.get("duplicate_keys", duplicate_keys)
+        if redact_url(source) != record.source:
+            raise UsageError(
+                f"--resume: run {record.run_id} read {record.source}, not {redact_url(source)}"
+            )
+    if_exists = if_exists or "fail"
+
+    loaded = model_store.load(model, trust=trust)
+    if record is not None and loaded.content_hash != record.model["content_hash"]:
+        raise SkfleetError(
+            f"--resume: model {loaded.ref} in {model_store.display} changed since run {record.run_id}"
+        )
+    handle = ModelHandle(
+        # An absolute path: workers may run in another directory.
+        model_store.root if model_store.local else model_store.uri,
+        loaded.ref.name,
+        loaded.ref.version,
+        loaded.content_hash,
+        trust,
+    )
+    remember_model(loaded.content_hash, loaded.model)
+
+    with open_source(source, **(source_options or {})) as src:
+        plan = plan_scoring(
+            loaded.model,
+            loaded.metadata,
+            src.schema(),
+            keys=keys,
+            columns=columns,
+            model_name=f"model {loaded.ref}",
+            source_name=src.display_name,
+        )
+        if partition_rows is None:
+            partition_rows = default_partition_rows(
+                src.count_estimate(), len(plan.read_columns), _workers_hint(engine, workers)
+            )
+        partitions = src.partitions(partition_rows)
+        ids = [p.id for p in partitions]
+        if len(set(ids)) != len(ids):
+            raise SkfleetError(f"{src.display_name} planned duplicate partition ids")
+        if record is not None:
+            if ids != record.plan_ids:
+                raise SkfleetError(
+                    f"--resume: {src.display_name} now splits into other partitions than run "
+                    f"{record.run_id} recorded ({len(ids)} vs {len(record.plan_ids)}); the source "
+                    "changed, so resuming could duplicate or lose rows: start a new run"
+                )
+            record.attempts += 1
+            record.status = "running"
+            record.error = None
+            run_id = record.run_id
+        else:
+            run_id = new_run_id()
+            record = RunRecord.new(
+                run_id,
+                model={
+                    "name": loaded.ref.name,
+                    "version": loaded.ref.version,
+                    "content_hash": loaded.content_hash,
+                    "store": model_store.display,
+                },
+                source=source,
+                sink=out,
+                options={
+                    "key": list(plan.keys),
+                    "columns": columns,
+                    "if_exists": if_exists,
+                    "partition_rows": partition_rows,
+                    "duplicate_keys": duplicate_keys,
+                    "retries": retries,
+                    "engine": redact_url(engine if isinstance(engine, str) else engine.spec),
+                },
+                plan=[{"id": p.id, "rows_estimate": p.rows_estimate} for p in partitions],
+            )
+        resumed = record.attempts > 1
+        run_store.save(record)
+        state = _Run(record, run_store, progress)
+
+        sink = open_sink(out, **(sink_options or {}))
+        try:
+            sink.open(plan.schema, if_exists=if_exists, run_id=run_id)
+        except BaseException as exc:
+            if resumed:
+                state.save("failed", str(exc))
+            else:  # nothing was written: the run never started
+                run_store.delete(run_id)
+            raise
+        try:
+            done = sink.committed()
+            todo = [p for p in partitions if p.id not in done]
+            progress.note(
+                f"run {run_id}: {len(partitions)} partitions"
+                + (f", {len(partitions) - len(todo)} already committed" if resumed else "")
+            )
+            _run_tasks(
+                state,
+                todo,
+                len(partitions),
+                handle,
+                src,
+                sink,
+                plan,
+                duplicate_keys,
+                engine,
+                workers,
+                retries,
+            )
+            committed = sink.committed()
+            missing = [p for p in ids if p not in committed]
+            if missing:
+                raise SkfleetError(
+                    f"run {run_id}: partition {missing[0]} is not committed after the run "
+                    f"({len(missing)} missing); resume with --resume {run_id}"
+                )
+            rows_out = sum(committed[p] for p in ids)
+            duplicates = state.duplicate_rows()
+            if duplicates:
+                message = _duplicate_message(plan.keys, (state.examples or [None])[0], duplicates)
+                if duplicate_keys == "error":
+                    raise _InputError(DataError(message))
+                warnings.warn(message.split("; pass")[0], DuplicateKeyWarning, stacklevel=2)
+            sink.commit()
+        except _InputError as exc:
+            sink.abort()
+            state.save("aborted", str(exc.error))
+            raise exc.error from None
+        except KeyboardInterrupt:
+            state.save("interrupted", "interrupted")
+            raise PredictInterrupted(run_id) from None
+        except SkfleetError as exc:
+            state.save("failed", str(exc))
+            raise
+        except BaseException as exc:
+            state.save("failed", f"{type(exc).__name__}: {exc}")
+            raise
+        rows_in = state.rows_read + sum(done.get(p, 0) for p in ids)
+        result = PredictResult(
+            run_id=run_id,
+            model=str(loaded.ref),
+            rows_in=rows_in,
+            rows_out=rows_out,
+            partitions=len(partitions),
+            seconds=round(time.perf_counter() - started, 3),
+            skipped_partitions=len(partitions) - len(todo),
+            duplicate_keys=duplicates,
+            resumed=resumed,
+            output=redact_url(out),
+            drift_report=state.drift,
+            drift_partitions=len(state.drift_ids),
+            model_loads=state.model_loads,
+        )
+        record.result = result.to_dict()
+        state.save("committed")
+        return result
+
+
+def _named(error: SkfleetError, partition_id: str) -> SkfleetError:
+    """The same kind of error, its message prefixed with the partition it happened in."""
+    try:
+        return type(error)(f"partition {partition_id}: {error}")
+    except Exception:  # a subclass with another constructor
+        return SkfleetError(f"partition {partition_id}: {error}")
+
+
+class _InputError(Exception):
+    """Carries a user error found after the partitions ran, for which the staging is dropped."""
+
+    def __init__(self, error: SkfleetError):
+        super().__init__(str(error))
+        self.error = error
+
+
+def _run_tasks(
+    state: _Run,
+    todo: list[Partition],
+    total: int,
+    handle: ModelHandle,
+    src: Source,
+    sink: Sink,
+    plan: ScoringPlan,
+    duplicate_keys: str,
+    engine: str | Engine | None,
+    workers: int | None,
+    retries: int,
+) -> None:
+    progress = state.progress
+    progress.start(total=total, description="predict")
+    progress.advance(rows=0, tasks=total - len(todo))
+    pool = None
+    owned = not isinstance(engine, Engine)
+    try:
+        if not todo:
+            return
+        pool = get_engine(engine, workers)
+        if pool.dashboard_link:
+            progress.note(f"dashboard: {pool.dashboard_link}")
+        tasks = [PredictTask(handle, src, sink, p, plan, duplicate_keys) for p in todo]
+        try:
+            for _, result in pool.map_unordered(predict_partition, tasks, retries=retries):
+                if result.error is not None:
+                    error = result.error
+                    if isinstance(error, DataError) and result.duplicate_example:
+                        raise _InputError(error)
+                    raise _named(error, result.partition_id)
+                state.add(result)
+        except PartitionTaskError as exc:
+            raise PartitionFailedError(
+                f"partition {exc.partition_id} failed after {retries + 1} attempt(s): "
+                f"{exc.message}; committed partitions are kept: finish with --resume {state.record.run_id}"
+            ) from None
+    finally:
+        progress.stop()
+        if owned and pool is not None:
+            pool.close()

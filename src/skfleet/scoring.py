@@ -1,0 +1,282 @@
+"""Turn one table and a loaded model into the prediction table (and the partition's drift report).
+
+This is the pure part of ``predict``: no store, no engine, no sink. :func:`plan_scoring` runs once
+on the client and decides everything that must be the same in every partition (the columns to read,
+the output schema, which probability columns to emit); :func:`score_table` then runs on a worker
+for each partition.
+
+Output columns: the key columns (copied from the input), then ``prediction`` in the training label
+dtype, then ``proba_<class>`` (float64) for each class of a classifier (or the subset asked for).
+
+>>> import pandas as pd, pyarrow as pa
+>>> from sklearn.linear_model import LogisticRegression
+>>> model = LogisticRegression().fit(pd.DataFrame({"x": [0.0, 1.0, 2.0, 3.0]}), ["no", "no", "yes", "yes"])
+>>> meta = {"kind": "registered", "task": "classification", "input_columns": ["x"],
+...         "label_type": "string"}
+>>> table = pa.table({"id": [7, 8], "x": [0.1, 2.9]})
+>>> plan = plan_scoring(model, meta, table.schema, keys=["id"])
+>>> plan.schema.names
+['id', 'prediction', 'proba_no', 'proba_yes']
+>>> scored = score_table(model, table, plan)
+>>> scored.table.column("prediction").to_pylist(), scored.table.schema.field("proba_yes").type
+(['no', 'yes'], DataType(double))
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from skfleet.errors import DataError, DriftWarning, MissingColumnError, UsageError
+
+PREDICTION = "prediction"
+PROBA_PREFIX = "proba_"
+
+_TIMESTAMP = re.compile(r"timestamp\[(?P<unit>s|ms|us|ns)(?:, tz=(?P<tz>[^\]]+))?\]\Z")
+_DICTIONARY = re.compile(r"dictionary<values=(?P<values>[^,]+), indices=")
+
+
+@dataclass(frozen=True)
+class ScoringPlan:
+    """What every partition does, decided once on the client (small and picklable).
+
+    ``read_columns`` are read from the source (keys first), ``model_columns`` are handed to the
+    model (``None``: every column read), ``proba`` holds the positions in ``classes`` whose
+    probability columns are written, ``schema`` is the output schema the sink is opened with.
+    """
+
+    keys: tuple[str, ...]
+    read_columns: tuple[str, ...]
+    model_columns: tuple[str, ...] | None
+    table_input: bool
+    with_prediction: bool
+    classes: tuple[Any, ...]
+    proba: tuple[int, ...]
+    schema: pa.Schema
+
+    @property
+    def prediction_type(self) -> pa.DataType | None:
+        return self.schema.field(PREDICTION).type if self.with_prediction else None
+
+
+@dataclass
+class Scored:
+    """One scored partition: the output rows and the drift seen in them (None: no contract)."""
+
+    table: pa.Table
+    drift: Any = None
+
+
+def arrow_type(text: str | None) -> pa.DataType | None:
+    """The Arrow type a ``label_type`` string names, or None when it cannot be read back.
+
+    >>> arrow_type("int64"), arrow_type("large_string"), arrow_type("timestamp[us, tz=UTC]")
+    (DataType(int64), DataType(large_string), TimestampType(timestamp[us, tz=UTC]))
+    >>> arrow_type("dictionary<values=string, indices=int32, ordered=0>")
+    DataType(string)
+    >>> arrow_type("map<string, int64>") is None
+    True
+    """
+    if not isinstance(text, str) or not text:
+        return None
+    text = text.strip()
+    with_values = _DICTIONARY.match(text)
+    if with_values:
+        # A categorical label is written as its values: predictions are plain labels.
+        return arrow_type(with_values["values"].strip())
+    stamp = _TIMESTAMP.match(text)
+    if stamp:
+        return pa.timestamp(stamp["unit"], tz=stamp["tz"])
+    try:
+        return pa.type_for_alias(text)
+    except (ValueError, KeyError):
+        return None
+
+
+def final_estimator(model: Any) -> Any:
+    """The last step of a Pipeline (the model itself otherwise)."""
+    steps = getattr(model, "steps", None)
+    if isinstance(steps, list) and steps:
+        return steps[-1][1]
+    return model
+
+
+def drift_encoder(model: Any) -> Any | None:
+    """The first Pipeline step when it reports drift (skfleet's ``TableEncoder``), else None."""
+    steps = getattr(model, "steps", None)
+    if isinstance(steps, list) and len(steps) > 1 and hasattr(steps[0][1], "transform_with_drift"):
+        return steps[0][1]
+    return None
+
+
+def _label_type(model: Any, metadata: Mapping[str, Any], classes: tuple) -> pa.DataType:
+    task = metadata.get("task")
+    declared = arrow_type(metadata.get("label_type"))
+    if declared is not None:
+        return declared
+    if classes:
+        return pa.array(list(classes)).type
+    if task == "clustering":
+        return pa.int64()
+    return pa.float64()
+
+
+def _classes(model: Any, metadata: Mapping[str, Any]) -> tuple:
+    found = getattr(model, "classes_", None)
+    if found is None:
+        found = getattr(final_estimator(model), "classes_", None)
+    if found is None:
+        found = metadata.get("classes")
+    return tuple(np.asarray(found).tolist()) if found is not None else ()
+
+
+def proba_column(label: Any) -> str:
+    """The output column holding the probability of ``label``.
+
+    >>> proba_column("yes"), proba_column(1), proba_column(True)
+    ('proba_yes', 'proba_1', 'proba_True')
+    """
+    return f"{PROBA_PREFIX}{label}"
+
+
+def plan_scoring(
+    model: Any,
+    metadata: Mapping[str, Any],
+    source_schema: pa.Schema,
+    keys: Sequence[str] | None = None,
+    columns: Sequence[str] | None = None,
+    model_name: str = "the model",
+    source_name: str = "the input",
+) -> ScoringPlan:
+    """Check the source against the model and decide the output schema.
+
+    Raises :class:`MissingColumnError` listing every required column the source lacks, and
+    :class:`UsageError` for a bad ``--key`` or ``--columns``.
+    """
+    final = final_estimator(model)
+    if not hasattr(final, "predict"):
+        raise UsageError(
+            f"{model_name} ({type(final).__name__}) has no predict(): nothing to score"
+        )
+    keys = tuple(keys) if keys else tuple(metadata.get("key_columns") or ())
+    if not keys:
+        raise UsageError(
+            f"no key column to identify output rows: pass --key COLUMN ({model_name} names none)"
+        )
+    if len(set(keys)) != len(keys):
+        raise UsageError(f"--key lists a column twice: {', '.join(keys)}")
+    names = set(source_schema.names)
+    missing_keys = [k for k in keys if k not in names]
+    if missing_keys:
+        raise MissingColumnError(
+            f"--key column(s) missing from {source_name}: {', '.join(missing_keys)}"
+        )
+    inputs = metadata.get("input_columns")
+    model_columns = tuple(inputs) if inputs else None
+    if model_columns is not None:
+        missing = [c for c in model_columns if c not in names]
+        if missing:
+            raise MissingColumnError(
+                f"{source_name} is missing {len(missing)} column(s) required by {model_name}: "
+                f"{', '.join(missing)}"
+            )
+    read = keys + tuple(c for c in (model_columns or source_schema.names) if c not in keys)
+
+    classes = _classes(model, metadata)
+    has_proba = bool(classes) and hasattr(final, "predict_proba")
+    all_proba = [proba_column(c) for c in classes] if has_proba else []
+    if len(set(all_proba)) != len(all_proba):
+        raise UsageError(
+            f"{model_name} has classes whose names collide as output columns: {classes}"
+        )
+    available = [PREDICTION, *all_proba]
+    clash = [k for k in keys if k in available]
+    if clash:
+        raise UsageError(f"--key column {clash[0]!r} has the name of an output column; rename it")
+    if columns:
+        wanted = [c for c in columns if c not in keys]
+        unknown = [c for c in wanted if c not in available]
+        if unknown:
+            raise UsageError(
+                f"--columns: unknown output column(s) {', '.join(unknown)} "
+                f"(available: {', '.join(available)})"
+            )
+        if not wanted:
+            raise UsageError(
+                f"--columns selects no output column (available: {', '.join(available)})"
+            )
+    else:
+        wanted = available
+    proba = tuple(i for i, name in enumerate(all_proba) if name in wanted)
+    fields = [source_schema.field(k) for k in keys]
+    with_prediction = PREDICTION in wanted
+    if with_prediction:
+        fields.append(pa.field(PREDICTION, _label_type(model, metadata, classes)))
+    fields += [pa.field(all_proba[i], pa.float64()) for i in proba]
+    table_input = metadata.get("kind") != "registered"
+    return ScoringPlan(
+        keys=keys,
+        read_columns=read,
+        model_columns=model_columns,
+        table_input=table_input,
+        with_prediction=with_prediction,
+        classes=classes,
+        proba=proba,
+        schema=pa.schema(fields),
+    )
+
+
+def _model_input(table: pa.Table, plan: ScoringPlan) -> Any:
+    data = table.select(list(plan.model_columns)) if plan.model_columns is not None else table
+    if plan.table_input:
+        return data  # skfleet's TableEncoder / SegmentRouter take Arrow tables directly
+    # A registered estimator was fitted on a pandas DataFrame of its input columns.
+    return data.to_pandas()
+
+
+def _to_label_array(values: np.ndarray, label_type: pa.DataType, column: str) -> pa.Array:
+    values = np.asarray(values)
+    try:
+        array = pa.array(values.tolist()) if values.dtype == object else pa.array(values)
+        return array if array.type == label_type else array.cast(label_type)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError) as exc:
+        raise DataError(
+            f"{column}: predictions of type {values.dtype} cannot be stored as {label_type}: {exc}"
+        ) from exc
+
+
+def _predict(model: Any, plan: ScoringPlan, data: Any) -> tuple[Any, Any]:
+    prediction = model.predict(data) if plan.with_prediction else None
+    proba = model.predict_proba(data) if plan.proba else None
+    return prediction, proba
+
+
+def score_table(model: Any, table: pa.Table, plan: ScoringPlan) -> Scored:
+    """Score ``table`` (which holds ``plan.read_columns``) and build the output rows."""
+    columns: list[pa.Array | pa.ChunkedArray] = [table.column(k) for k in plan.keys]
+    drift = None
+    if table.num_rows == 0:
+        return Scored(plan.schema.empty_table(), None)
+    data = _model_input(table, plan)
+    encoder = drift_encoder(model) if plan.table_input else None
+    if encoder is not None:
+        # Encode once (not once for predict and again for predict_proba) and keep the drift.
+        with warnings.catch_warnings():
+            # Drift is reported through the DriftReport, once for the whole run.
+            warnings.simplefilter("ignore", DriftWarning)
+            features, drift = encoder.transform_with_drift(data)
+        prediction, proba = _predict(model[1:], plan, features)
+    else:
+        prediction, proba = _predict(model, plan, data)
+    if plan.with_prediction:
+        columns.append(_to_label_array(prediction, plan.prediction_type, PREDICTION))
+    if plan.proba:
+        proba = np.asarray(proba, dtype=np.float64)
+        columns += [pa.array(proba[:, i]) for i in plan.proba]
+    return Scored(pa.Table.from_arrays(columns, schema=plan.schema), drift)
