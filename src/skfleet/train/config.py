@@ -1,0 +1,185 @@
+"""What a training run is asked to do, as three small frozen dataclasses.
+
+:class:`TrainConfig` holds the table-side choices (target, keys, exclusions, segments) and embeds a
+:class:`CVConfig` and an optional :class:`SearchConfig`. :meth:`TrainConfig.build` is what
+:func:`skfleet.train.train` calls with the keyword arguments it was given, so ``cv=5`` and
+``search={"method": "grid", "grid": {...}}`` work as well as the dataclasses themselves.
+
+>>> config = TrainConfig.build(target="late", keys=["flight_id"], cv=3,
+...                            search={"method": "random", "grid": {"C": [0.1, 1.0]}, "n_iter": 2})
+>>> config.cv.folds, config.search.method, config.keys
+(3, 'random', ('flight_id',))
+>>> TrainConfig.build(target="late", folds=3)
+Traceback (most recent call last):
+...
+skfleet.errors.UsageError: unknown training option 'folds' (options: cv, encoder, exclude, group_by, keys, min_segment_rows, missing_target, params, search, target)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, fields, replace
+from typing import Any
+
+from skfleet.errors import UsageError
+
+SEARCH_METHODS = ("grid", "random", "halving")
+MISSING_TARGET_CHOICES = ("drop", "error")
+
+
+@dataclass(frozen=True)
+class CVConfig:
+    """K-fold cross-validation (stratified for classifiers); ``folds=0`` skips it."""
+
+    folds: int = 5
+    shuffle: bool = True
+    random_state: int | None = 0
+
+    def __post_init__(self):
+        folds = self.folds
+        if isinstance(folds, bool) or not isinstance(folds, int) or folds < 0 or folds == 1:
+            raise UsageError(f"--cv must be 0 (no cross-validation) or at least 2, not {folds!r}")
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    """A hyperparameter search over ``grid`` (the model's own parameter names -> candidates).
+
+    ``method`` is ``grid`` (every combination), ``random`` (``n_iter`` sampled combinations) or
+    ``halving`` (successive halving over the rows, ``factor`` as scikit-learn's). ``scoring`` is
+    any scikit-learn scorer name; by default ROC AUC for binary classifiers with probabilities,
+    log loss for other probabilistic classifiers, accuracy otherwise, R2 for regressors.
+    """
+
+    method: str = "grid"
+    grid: Mapping[str, Sequence[Any]] = field(default_factory=dict)
+    n_iter: int = 10
+    factor: int = 3
+    scoring: str | None = None
+    random_state: int | None = 0
+
+    def __post_init__(self):
+        if self.method not in SEARCH_METHODS:
+            raise UsageError(
+                f"--search must be one of {', '.join(SEARCH_METHODS)}, not {self.method!r}"
+            )
+        if not self.grid:
+            raise UsageError("--search needs at least one --grid NAME=V1,V2,...")
+        for key, values in self.grid.items():
+            if isinstance(values, str | bytes) or not isinstance(values, Sequence) or not values:
+                raise UsageError(f"--grid {key} needs a non-empty list of values")
+        for name in ("n_iter", "factor"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise UsageError(f"search {name} must be a positive integer, not {value!r}")
+        if self.method == "halving" and self.factor < 2:
+            raise UsageError(f"search factor must be at least 2 for halving, not {self.factor}")
+
+    @property
+    def n_candidates(self) -> int:
+        """How many parameter combinations the full grid holds."""
+        count = 1
+        for values in self.grid.values():
+            count *= len(values)
+        return count
+
+    @classmethod
+    def coerce(cls, value: SearchConfig | Mapping[str, Any] | None) -> SearchConfig | None:
+        if value is None or isinstance(value, SearchConfig):
+            return value
+        if isinstance(value, Mapping):
+            return _construct(cls, value, "search option")
+        raise UsageError(f"search must be a SearchConfig or a dict, not {type(value).__name__}")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """The table-side choices of a training run.
+
+    - ``target``: the column to predict. ``keys``: identifier columns, never features, copied
+      into the out-of-fold predictions. ``exclude``: columns left out entirely.
+    - ``params``: estimator parameters (checked against the estimator's own).
+    - ``encoder``: keyword arguments for :class:`skfleet.features.TableEncoder`.
+    - ``group_by``: fit one model per distinct value of this column (see
+      :class:`skfleet.train.segments.SegmentRouter`); segments with fewer than
+      ``min_segment_rows`` rows use the global model.
+    - ``missing_target``: rows whose target is null or NaN are ``drop``-ped (and counted) or an
+      ``error``.
+    """
+
+    target: str = ""
+    keys: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    params: Mapping[str, Any] = field(default_factory=dict)
+    encoder: Mapping[str, Any] = field(default_factory=dict)
+    cv: CVConfig = field(default_factory=CVConfig)
+    search: SearchConfig | None = None
+    group_by: str | None = None
+    min_segment_rows: int = 30
+    missing_target: str = "drop"
+
+    def __post_init__(self):
+        if not isinstance(self.target, str) or not self.target:
+            raise UsageError("--target is required: the name of the column to predict")
+        for name in ("keys", "exclude"):
+            value = getattr(self, name)
+            if isinstance(value, str):
+                value = (value,)
+            object.__setattr__(self, name, tuple(value))
+        if self.missing_target not in MISSING_TARGET_CHOICES:
+            raise UsageError(
+                f"missing_target must be one of {', '.join(MISSING_TARGET_CHOICES)}, "
+                f"not {self.missing_target!r}"
+            )
+        value = self.min_segment_rows
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise UsageError(f"min_segment_rows must be a positive integer, not {value!r}")
+        self._check_roles()
+
+    def _check_roles(self) -> None:
+        """A column plays one role: target, key, excluded or segment."""
+        roles: dict[str, str] = {}
+        named = [("--target", self.target)]
+        named += [("--key", k) for k in self.keys] + [("--exclude", c) for c in self.exclude]
+        if self.group_by is not None:
+            named.append(("--group-by", self.group_by))
+        for flag, column in named:
+            if column in roles:
+                if roles[column] == flag:
+                    raise UsageError(f"{flag} {column!r} is given more than once")
+                raise UsageError(f"column {column!r} is given both as {roles[column]} and {flag}")
+            roles[column] = flag
+
+    @classmethod
+    def build(cls, config: TrainConfig | None = None, **options: Any) -> TrainConfig:
+        """``config`` updated with ``options`` (``cv`` may be an int, ``search`` a dict)."""
+        options = {k: v for k, v in options.items() if v is not None}
+        if "cv" in options and not isinstance(options["cv"], CVConfig):
+            cv = options["cv"]
+            options["cv"] = (
+                _construct(CVConfig, cv, "cv option")
+                if isinstance(cv, Mapping)
+                else (CVConfig(folds=cv))
+            )
+        if "search" in options:
+            options["search"] = SearchConfig.coerce(options["search"])
+        if config is None:
+            return _construct(cls, options, "training option")
+        unknown = sorted(set(options) - {f.name for f in fields(cls)})
+        if unknown:
+            raise UsageError(f"unknown training option {unknown[0]!r}")
+        return replace(config, **options)
+
+    @property
+    def roles(self) -> set[str]:
+        """Every column named by the configuration."""
+        named = {self.target, *self.keys, *self.exclude}
+        return named | ({self.group_by} if self.group_by else set())
+
+
+def _construct(cls, values: Mapping[str, Any], what: str):
+    names = {f.name for f in fields(cls)}
+    unknown = sorted(set(values) - names)
+    if unknown:
+        raise UsageError(f"unknown {what} {unknown[0]!r} (options: {', '.join(sorted(names))})")
+    return cls(**dict(values))
