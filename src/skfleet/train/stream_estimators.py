@@ -1,0 +1,173 @@
+"""Which estimators can learn out of core, and how to call their ``partial_fit``.
+
+``train-stream`` accepts an estimator instance, a preset name (``sgd-logistic``, ...) or a
+scikit-learn class name (``SGDClassifier``). The estimator must have ``partial_fit``; an estimator
+without one is refused with a pointer to ``skfleet train``, which fits in memory.
+
+>>> resolve_estimator("sgd-logistic")
+SGDClassifier(loss='log_loss', random_state=0)
+>>> resolve_estimator("SGDRegressor", seed=3, params={"alpha": 0.001})
+SGDRegressor(alpha=0.001, random_state=3)
+>>> task_of(resolve_estimator("minibatch-kmeans"))
+'clustering'
+>>> resolve_estimator("RandomForestClassifier")
+Traceback (most recent call last):
+...
+skfleet.errors.UsageError: RandomForestClassifier has no partial_fit, so it cannot learn out of core; use `skfleet train` (in memory) for it, or an incremental model such as sgd-logistic, sgd-linear, perceptron, multinomial-nb, bernoulli-nb, minibatch-kmeans, incremental-pca, mlp-classifier, mlp-regressor
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from typing import Any
+
+from sklearn.base import clone, is_classifier, is_regressor
+
+from skfleet.errors import UsageError
+
+
+def _sgd_logistic():
+    from sklearn.linear_model import SGDClassifier
+
+    return SGDClassifier(loss="log_loss")
+
+
+def _sgd_linear():
+    from sklearn.linear_model import SGDRegressor
+
+    return SGDRegressor()
+
+
+def _perceptron():
+    from sklearn.linear_model import Perceptron
+
+    return Perceptron()
+
+
+def _multinomial_nb():
+    from sklearn.naive_bayes import MultinomialNB
+
+    return MultinomialNB()
+
+
+def _bernoulli_nb():
+    from sklearn.naive_bayes import BernoulliNB
+
+    return BernoulliNB()
+
+
+def _minibatch_kmeans():
+    from sklearn.cluster import MiniBatchKMeans
+
+    return MiniBatchKMeans(n_clusters=8, n_init=3)
+
+
+def _incremental_pca():
+    from sklearn.decomposition import IncrementalPCA
+
+    return IncrementalPCA(n_components=8)
+
+
+def _mlp_classifier():
+    from sklearn.neural_network import MLPClassifier
+
+    return MLPClassifier(hidden_layer_sizes=(64,))
+
+
+def _mlp_regressor():
+    from sklearn.neural_network import MLPRegressor
+
+    return MLPRegressor(hidden_layer_sizes=(64,))
+
+
+#: Incremental presets that the shared table (:data:`skfleet.presets.PRESETS`) does not list yet;
+#: its own entries (``sgd-logistic``, ``sgd-linear``, ...) take precedence.
+STREAM_PRESETS: dict[str, Callable[[], Any]] = {
+    "sgd-logistic": _sgd_logistic,
+    "sgd-linear": _sgd_linear,
+    "perceptron": _perceptron,
+    "multinomial-nb": _multinomial_nb,
+    "bernoulli-nb": _bernoulli_nb,
+    "minibatch-kmeans": _minibatch_kmeans,
+    "incremental-pca": _incremental_pca,
+    "mlp-classifier": _mlp_classifier,
+    "mlp-regressor": _mlp_regressor,
+}
+
+
+def _sklearn_class(name: str) -> type | None:
+    from sklearn.utils import all_estimators
+
+    for est_name, cls in all_estimators():
+        if est_name == name:
+            return cls
+    return None
+
+
+def _suggestions() -> str:
+    return ", ".join(STREAM_PRESETS)
+
+
+def resolve_estimator(model: Any, seed: int | None = None, params: dict | None = None) -> Any:
+    """An unfitted estimator for ``model`` (instance, preset, class name or import path).
+
+    ``params`` are checked against the estimator's parameters (a typo is an error). A
+    ``random_state`` left at ``None`` is set to ``seed``: ``partial_fit`` draws from it (SGD's
+    in-chunk shuffle, MLP batches, k-means sampling), and a resumed run must replay the same draws.
+    """
+    from skfleet import presets
+
+    if isinstance(model, str):
+        if model in presets.PRESETS:
+            est = presets.resolve_model(model)
+        elif model in STREAM_PRESETS:
+            est = STREAM_PRESETS[model]()
+        elif "." not in model:
+            cls = _sklearn_class(model)
+            if cls is None:
+                raise UsageError(
+                    f"--model {model!r} is neither an incremental preset ({_suggestions()}) "
+                    "nor a scikit-learn estimator class name"
+                )
+            est = cls()
+        else:
+            est = presets.resolve_model(model)
+    else:
+        if inspect.isclass(model):
+            model = model()
+        if not hasattr(model, "get_params"):
+            raise UsageError(f"--model {type(model).__name__} is not a scikit-learn estimator")
+        est = clone(model)
+    if not callable(getattr(est, "partial_fit", None)):
+        raise UsageError(
+            f"{type(est).__name__} has no partial_fit, so it cannot learn out of core; use "
+            f"`skfleet train` (in memory) for it, or an incremental model such as {_suggestions()}"
+        )
+    presets.set_params_checked(est, params or {})
+    if seed is not None and "random_state" in est.get_params() and est.random_state is None:
+        est.set_params(random_state=seed)
+    return est
+
+
+def task_of(est: Any) -> str:
+    """``classification``, ``regression``, ``clustering`` or ``transform``.
+
+    >>> from sklearn.decomposition import IncrementalPCA
+    >>> task_of(IncrementalPCA())
+    'transform'
+    """
+    if is_classifier(est):
+        return "classification"
+    if is_regressor(est):
+        return "regression"
+    if getattr(est, "_estimator_type", None) == "clusterer" or hasattr(est, "cluster_centers_"):
+        return "clustering"
+    if type(est).__name__.lower().endswith("kmeans") or "cluster" in type(est).__module__:
+        return "clustering"
+    return "transform"
+
+
+def needs_target(task: str) -> bool:
+    """Supervised tasks need ``--target``; clustering and transforms learn from features only."""
+    return task in ("classification", "regression")
