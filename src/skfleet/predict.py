@@ -209,11 +209,11 @@ def key_hashes(table: pa.Table, keys: Sequence[str]) -> np.ndarray:
 
 
 def _duplicate_example(table: pa.Table, keys: Sequence[str]) -> str | None:
-    frame = table.select(list(keys)).to_pandas()
-    dup = frame.duplicated(keep="first")
-    if not dup.any():
+    keyed = table.select(list(keys))
+    dup = np.flatnonzero(keyed.to_pandas().duplicated(keep="first").to_numpy())
+    if not dup.size:
         return None
-    row = frame[dup.to_numpy()].iloc[0]
+    row = keyed.slice(int(dup[0]), 1).to_pylist()[0]
     return ", ".join(f"{k}={row[k]!r}" for k in keys)
 
 
@@ -594,7 +594,11 @@ def predict(
 
         sink = open_sink(out, **(sink_options or {}))
         try:
-            sink.open(plan.schema, if_exists=if_exists, run_id=run_id)
+            try:
+                sink.open(plan.schema, if_exists=if_exists, run_id=run_id)
+            except OSError as exc:  # a backend that let a filesystem error through
+                reason = exc.strerror or type(exc).__name__
+                raise SkfleetError(f"cannot write {sink.display_name}: {reason}") from exc
         except BaseException as exc:
             if resumed:
                 state.save("failed", str(exc))

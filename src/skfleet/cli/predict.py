@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import warnings
 
 import click
 
@@ -14,10 +15,11 @@ from skfleet.cli.options import (
 )
 from skfleet.data.base import IF_EXISTS_CHOICES
 from skfleet.engine import ENGINE_HELP
+from skfleet.errors import SkfleetWarning
 from skfleet.predict import DEFAULT_ENGINE, DUPLICATE_KEY_CHOICES, PredictInterrupted
 from skfleet.predict import predict as run_predict
 from skfleet.progress import RichProgress
-from skfleet.redact import redact_url
+from skfleet.redact import redact_text, redact_url
 
 #: Exit status of a run stopped with Ctrl-C (the shell's convention for SIGINT).
 INTERRUPTED = 130
@@ -114,25 +116,28 @@ def predict(
     """
     progress = RichProgress(enabled=not as_json)
     try:
-        result = run_predict(
-            model,
-            data,
-            dst,
-            store=store,
-            key=list(keys) or None,
-            columns=_split(columns),
-            if_exists=if_exists,
-            engine=engine,
-            workers=workers,
-            partition_rows=partition_rows,
-            resume=resume,
-            retries=retries,
-            duplicate_keys=duplicate_keys,
-            trust=trust,
-            source_options={"format": in_format} if in_format else None,
-            sink_options={"format": out_format} if out_format else None,
-            progress=progress,
-        )
+        with warnings.catch_warnings(record=True) as caught:
+            # Our warnings become one "warning:" line each, not Python's file:line form.
+            warnings.simplefilter("always", SkfleetWarning)
+            result = run_predict(
+                model,
+                data,
+                dst,
+                store=store,
+                key=list(keys) or None,
+                columns=_split(columns),
+                if_exists=if_exists,
+                engine=engine,
+                workers=workers,
+                partition_rows=partition_rows,
+                resume=resume,
+                retries=retries,
+                duplicate_keys=duplicate_keys,
+                trust=trust,
+                source_options={"format": in_format} if in_format else None,
+                sink_options={"format": out_format} if out_format else None,
+                progress=progress,
+            )
     except PredictInterrupted as exc:
         click.echo(
             f"interrupted: committed partitions are kept; finish with "
@@ -140,6 +145,13 @@ def predict(
             err=True,
         )
         sys.exit(INTERRUPTED)
+    for warning in caught:
+        if issubclass(warning.category, SkfleetWarning):
+            click.echo(f"warning: {redact_text(str(warning.message))}", err=True)
+        else:
+            warnings.showwarning(
+                warning.message, warning.category, warning.filename, warning.lineno
+            )
     if as_json:
         emit_json(result.to_dict())
         return
