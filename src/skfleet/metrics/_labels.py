@@ -1,0 +1,63 @@
+"""Shared helpers: labels to class indices, plain JSON scalars, probability matrices.
+
+>>> encode_labels(["b", "a", "b"], ["a", "b"], "target label").tolist()
+[1, 0, 1]
+>>> plain(np.int64(3)), plain(np.float32(0.5)), plain("x")
+(3, 0.5, 'x')
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from skfleet.errors import DataError
+
+# How many class labels an error message may list before it is cut (messages stay one line).
+_MAX_LISTED = 20
+
+
+def plain(value: Any) -> Any:
+    """A numpy scalar as the Python scalar :mod:`json` understands; anything else unchanged."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def plain_classes(classes: Sequence[Any]) -> list[Any]:
+    """Class labels as a list of plain Python scalars."""
+    return [plain(c) for c in np.asarray(classes, dtype=object).tolist()]
+
+
+def encode_labels(y: Any, classes: Sequence[Any], what: str) -> np.ndarray:
+    """Indices of ``y``'s labels in ``classes`` (int64); :class:`DataError` for a label outside.
+
+    ``what`` names the array in the message ("target label", "predicted label").
+    """
+    values = np.asarray(y, dtype=object) if not isinstance(y, np.ndarray) else y
+    if values.ndim != 1:
+        values = values.ravel()
+    codes = pd.Index(np.asarray(classes, dtype=object)).get_indexer(values)
+    unknown = codes < 0
+    if unknown.any():
+        bad = plain(values[np.flatnonzero(unknown)[0]])
+        listed = plain_classes(classes)
+        shown = listed[:_MAX_LISTED] + (["..."] if len(listed) > _MAX_LISTED else [])
+        raise DataError(f"{what} {bad!r} is not one of the model's classes {shown}")
+    return codes.astype(np.int64, copy=False)
+
+
+def as_proba(proba: Any, n: int, k: int) -> np.ndarray:
+    """``proba`` as a float64 (n, k) matrix; a 1-d array for two classes is P(second class).
+
+    Non-finite values are refused: a log loss of NaN would poison every merged result.
+    """
+    p = np.asarray(proba, dtype=np.float64)
+    if p.ndim == 1 and k == 2:
+        p = np.column_stack([1.0 - p, p])
+    if p.shape != (n, k):
+        raise ValueError(f"proba has shape {p.shape}, expected ({n}, {k}): one column per class")
+    if not np.isfinite(p).all():
+        raise DataError("predicted probabilities contain NaN or infinite values")
+    return p
