@@ -608,10 +608,14 @@ def predict(
         try:
             done = sink.committed()
             todo = [p for p in partitions if p.id not in done]
-            progress.note(
-                f"run {run_id}: {len(partitions)} partitions"
-                + (f", {len(partitions) - len(todo)} already committed" if resumed else "")
-            )
+            if resumed:
+                progress.note(
+                    f"resuming run {run_id}: {len(partitions) - len(todo)} of {len(partitions)} "
+                    "partitions already committed; the rest read the source as it is now (a new "
+                    "snapshot for PostgreSQL), so it must not have changed since the run started"
+                )
+            else:
+                progress.note(f"run {run_id}: {len(partitions)} partitions")
             _run_tasks(
                 state,
                 todo,

@@ -115,6 +115,13 @@ def drift_encoder(model: Any) -> Any | None:
     return None
 
 
+def side_drift_encoder(model: Any) -> Any | None:
+    """For a model that routes rows to several pipelines (``SegmentRouter``), the encoder of its
+    global pipeline: it saw every training row, so its contract is the one to measure drift by."""
+    fallback = getattr(model, "fallback_", None)
+    return drift_encoder(fallback) if fallback is not None else None
+
+
 def _label_type(model: Any, metadata: Mapping[str, Any], classes: tuple) -> pa.DataType:
     task = metadata.get("task")
     declared = arrow_type(metadata.get("label_type"))
@@ -274,6 +281,9 @@ def score_table(model: Any, table: pa.Table, plan: ScoringPlan) -> Scored:
         prediction, proba = _predict(model[1:], plan, features)
     else:
         prediction, proba = _predict(model, plan, data)
+        side = side_drift_encoder(model) if plan.table_input else None
+        if side is not None:
+            _, drift = side.transform_with_drift(data)
     if plan.with_prediction:
         columns.append(_to_label_array(prediction, plan.prediction_type, PREDICTION))
     if plan.proba:
