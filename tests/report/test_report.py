@@ -55,7 +55,7 @@ def test_binary_classifier_report(binary_html):
     ]
     figures = headings(html, 3)
     assert figures[:5] == CLASSIFIER_FIGURES
-    assert {"Top input columns", "Fold spread", "Score by rank"} <= set(figures)
+    assert {"Top input columns", "Fold spread", "Score by C"} <= set(figures)
     assert "positive class: late" in html
     assert "top 30 of 40 input columns" in html
     _assert_self_contained(html)

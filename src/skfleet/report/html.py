@@ -184,7 +184,7 @@ def _metrics_section(data: ReportData):
     ]
     if not sets:
         return None
-    keys = score_keys([values for _, values in sets], exclude=set())
+    keys = scalar_keys([values for _, values in sets])
     rows = [[name] + [values.get(key) for key in keys] for name, values in sets]
     notes = _notes([(name, values.get("notes") or []) for name, values in sets])
     return "metrics", "Metrics", table(["set", *keys], rows) + notes
@@ -239,12 +239,9 @@ def _cv_section(data: ReportData):
     folds = (data.metrics or {}).get("folds") or []
     if not folds:
         return None
-    keys = score_keys(folds, exclude=set())
-    rows = [
-        [f.get("fold", i + 1)] + [f.get(k) for k in keys if k != "fold"]
-        for i, f in enumerate(folds)
-    ]
-    headers = ["fold"] + [k for k in keys if k != "fold"]
+    keys = [k for k in scalar_keys(folds) if k != "fold"]
+    rows = [[f.get("fold", i + 1)] + [f.get(k) for k in keys] for i, f in enumerate(folds)]
+    headers = ["fold", *keys]
     notes = _notes(
         [(f"fold {f.get('fold', i + 1)}", f.get("notes") or []) for i, f in enumerate(folds)]
     )
@@ -296,6 +293,27 @@ def _metadata_section(data: ReportData):
     if not data.metadata:
         return None
     return "metadata", "Metadata", render_any(data.metadata)
+
+
+def scalar_keys(rows: Sequence[Mapping[str, Any]]) -> list[str]:
+    """Keys whose values are numbers or None in every row that has them (metric columns).
+
+    Undefined metrics (None) keep their column, so a missing ROC AUC shows as a dash.
+
+    >>> scalar_keys([{"accuracy": 0.9, "roc_auc": None, "notes": []}, {"n": 3}])
+    ['accuracy', 'roc_auc', 'n']
+    """
+    keys: list[str] = []
+    for row in rows:
+        keys += [k for k in row if k not in keys]
+    return [
+        k
+        for k in keys
+        if all(
+            v is None or (isinstance(plain(v), int | float) and not isinstance(v, bool))
+            for v in (row[k] for row in rows if k in row)
+        )
+    ]
 
 
 def _is_scalar(value: Any) -> bool:

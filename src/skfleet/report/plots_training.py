@@ -18,8 +18,8 @@ from skfleet.report._render import Plot, label, new_figure, to_data_uri
 
 TOP_FEATURES = 30
 TOP_CANDIDATES = 50
-# Fold metrics not worth a panel: the row count is not a score.
-_NOT_SCORES = {"n"}
+# Fold values that are not scores: counts, the fold number, timings (they stay in the table).
+_NOT_SCORES = {"n", "fold", "rows", "fit_seconds", "score_seconds"}
 # Prefixes that name the data set a learning-curve value was measured on.
 _CURVE_SETS = ("progressive", "holdout", "train", "validation", "test")
 
@@ -80,21 +80,52 @@ def fold_plot(folds: Sequence[Mapping[str, Any]]) -> Plot:
 
 
 def search_plot(results: Sequence[Mapping[str, Any]], scoring: str | None) -> Plot:
-    """Mean test score (± one standard deviation over folds) of the best candidates, by rank."""
+    """Mean test score (± one standard deviation over folds) of the best candidates.
+
+    Against the parameter when exactly one numeric parameter varies (log axis when it spans
+    two decades or more), otherwise against the rank.
+
+    >>> rows = [{"params": {"C": c}, "mean_test_score": s, "std_test_score": 0.01, "rank": r}
+    ...         for c, s, r in [(0.1, 0.7, 2), (1.0, 0.8, 1), (10.0, 0.6, 3)]]
+    >>> search_plot(rows, "roc_auc").title
+    'Score by C'
+    >>> rows[0]["params"]["penalty"] = "l1"
+    >>> search_plot(rows, "roc_auc").title
+    'Score by rank'
+    """
     rows = sorted(
         (r for r in results if _is_number(r.get("mean_test_score"))),
         key=lambda r: r.get("rank", math.inf),
     )[:TOP_CANDIDATES]
-    ranks = [r.get("rank", i + 1) for i, r in enumerate(rows)]
     means = [float(r["mean_test_score"]) for r in rows]
     stds = [
         float(r["std_test_score"]) if _is_number(r.get("std_test_score")) else 0.0 for r in rows
     ]
+    param = _single_numeric_parameter(rows)
     fig, ax = new_figure(7.0, 3.8)
-    ax.errorbar(ranks, means, yerr=stds, fmt="o", markersize=4, capsize=3)
-    ax.set(xlabel="rank", ylabel=f"mean test score ({label(scoring or 'default')})")
+    if param is None:
+        xs = [r.get("rank", i + 1) for i, r in enumerate(rows)]
+        ax.set_xlabel("rank")
+    else:
+        xs = [float(r["params"][param]) for r in rows]
+        ax.set_xlabel(label(param))
+        if min(xs) > 0 and max(xs) / min(xs) >= 100:
+            ax.set_xscale("log")
+    ax.errorbar(xs, means, yerr=stds, fmt="o", markersize=4, capsize=3)
+    ax.set_ylabel(f"mean test score ({label(scoring or 'default')})")
     caption = f"best {len(rows)} of {len(results)} candidates" if len(results) > len(rows) else ""
-    return Plot("Score by rank", to_data_uri(fig), caption)
+    title = f"Score by {param}" if param is not None else "Score by rank"
+    return Plot(title, to_data_uri(fig), caption)
+
+
+def _single_numeric_parameter(rows: Sequence[Mapping[str, Any]]) -> str | None:
+    """The one parameter that varies over ``rows``, if there is exactly one and it is numeric."""
+    params = [r.get("params") or {} for r in rows]
+    names = sorted({name for p in params for name in p})
+    varying = [n for n in names if len({repr(p.get(n)) for p in params}) > 1]
+    if len(varying) != 1 or not all(_is_number(p.get(varying[0])) for p in params):
+        return None
+    return varying[0]
 
 
 def curve_groups(keys: Sequence[str]) -> dict[str, list[str]]:
