@@ -585,3 +585,46 @@ def test_sink_misuse(tmp_path):
     sink.open(id_table(0).schema)
     with pytest.raises(UsageError, match="partition id"):
         sink.write("../evil", id_table(1))
+
+
+@pytest.mark.parametrize("mode", ["replace", "append"])
+def test_resume_over_an_existing_target(mode, tmp_path):
+    target = str(tmp_path / "t")
+    write_table(target, id_table(10))
+    new = id_table(20, start=10)
+    first = open_sink(target)
+    first.open(new.schema, if_exists=mode, run_id="again")
+    first.write("p0", new.slice(0, 8))
+    # A new process resumes the run: p0 is known, only p1 remains.
+    second = open_sink(target)
+    second.open(new.schema, if_exists=mode, run_id="again")
+    assert second.committed() == {"p0": 8}
+    assert second.write("p0", new.slice(0, 8)) == 0
+    assert second.write("p1", new.slice(8)) == 12
+    assert open_source(target).read_all().num_rows == 10
+    second.commit()
+    expected = np.arange(10, 30) if mode == "replace" else np.arange(30)
+    assert np.array_equal(ids_of(open_source(target)), expected)
+
+
+def test_manifest_format_and_corruption(tmp_path):
+    target = tmp_path / "t"
+    write_table(str(target), id_table(4))
+    with pytest.raises(UsageError, match="--format csv does not match the parquet files"):
+        open_source(str(target), format="csv")
+    (target / "_manifest.json").write_text("{not json")
+    with pytest.raises(DataError, match=r"_manifest\.json is not a valid skfleet manifest"):
+        open_source(str(target))
+
+
+def test_target_rows_must_be_positive(tmp_path):
+    pq.write_table(id_table(4), tmp_path / "a.parquet")
+    with pytest.raises(UsageError, match="target_rows"):
+        open_source(str(tmp_path)).partitions(0)
+
+
+def test_resume_with_another_format_is_refused(tmp_path):
+    target = str(tmp_path / "t")
+    open_sink(target).open(id_table(0).schema, run_id="r1")
+    with pytest.raises(UsageError, match="same --format"):
+        open_sink(target, format="csv").open(id_table(0).schema, run_id="r1")

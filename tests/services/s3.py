@@ -6,7 +6,11 @@ Fixtures:
   While it runs, ``AWS_ENDPOINT_URL``, ``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY`` and
   ``AWS_DEFAULT_REGION`` are set in ``os.environ`` so that subprocesses and Dask workers started
   later reach it through the standard AWS credential chain; the environment is restored at the end.
-* ``s3_new_prefix`` (function): a fresh ``s3://<bucket>/<uuid>/`` for each call.
+* ``s3_new_prefix`` (function): a fresh ``s3://<bucket>/<uuid>/`` for each test
+  (``s3.new_prefix()`` makes more).
+
+The variables are set from the start of the session (``pytest_configure``), for a port reserved
+then; the server itself starts on that port when a test first asks for ``s3``.
 
 Outside pytest: ``service = start_s3()`` ... ``service.stop()``.
 """
@@ -15,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -52,16 +57,36 @@ class S3Service:
     def stop(self) -> None:
         """Stop the server and put the environment back as it was."""
         self._server.stop()
-        for name, value in self._saved_env.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
+        restore_env(self._saved_env)
         self._saved_env = {}
 
 
-def start_s3(bucket: str = "skfleet-test", *, set_env: bool = True) -> S3Service:
-    """Start moto's S3 server on a free port of 127.0.0.1 and create ``bucket``.
+def set_s3_env(endpoint_url: str) -> dict[str, str | None]:
+    """Point the standard AWS variables at ``endpoint_url``; returns what to restore."""
+    wanted = {**_ENV, "AWS_ENDPOINT_URL": endpoint_url}
+    saved = {n: os.environ.get(n) for n in [*wanted, *_CLEARED]}
+    for name in _CLEARED:
+        os.environ.pop(name, None)
+    os.environ.update(wanted)
+    return saved
+
+
+def restore_env(saved: dict[str, str | None]) -> None:
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_s3(bucket: str = "skfleet-test", *, port: int = 0, set_env: bool = True) -> S3Service:
+    """Start moto's S3 server on 127.0.0.1 (a free port unless ``port``) and create ``bucket``.
 
     With ``set_env`` the AWS variables point at it (restored by :meth:`S3Service.stop`).
     """
@@ -69,17 +94,13 @@ def start_s3(bucket: str = "skfleet-test", *, set_env: bool = True) -> S3Service
 
     # moto logs every request through werkzeug; the suite's output is not the place for that.
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
     endpoint = f"http://{host}:{port}"
     service = S3Service(endpoint, bucket, server)
     if set_env:
-        wanted = {**_ENV, "AWS_ENDPOINT_URL": endpoint}
-        service._saved_env = {n: os.environ.get(n) for n in [*wanted, *_CLEARED]}
-        for name in _CLEARED:
-            os.environ.pop(name, None)
-        os.environ.update(wanted)
+        service._saved_env = set_s3_env(endpoint)
     try:
         import boto3
 
@@ -97,9 +118,38 @@ def start_s3(bucket: str = "skfleet-test", *, set_env: bool = True) -> S3Service
     return service
 
 
+# The AWS variables are set when the suite starts, for a port reserved then, and the server is
+# started on that port only when a test asks for it. Worker processes forked earlier in the session
+# (a multiprocessing forkserver keeps the environment it started with) thus still reach it.
+_reserved: dict[str, object] = {}
+
+
+def pytest_configure(config) -> None:
+    port = free_port()
+    _reserved["port"] = port
+    _reserved["saved"] = set_s3_env(f"http://127.0.0.1:{port}")
+
+
+def pytest_unconfigure(config) -> None:
+    saved = _reserved.pop("saved", None)
+    if saved is not None:
+        restore_env(saved)
+
+
 @pytest.fixture(scope="session")
 def s3():
-    service = start_s3()
+    port = _reserved.get("port")
+    if port is None:
+        service = start_s3()
+    else:
+        try:
+            service = start_s3(port=port, set_env=False)
+        except OSError:
+            # Something took the reserved port meanwhile: any free port, announced anew.
+            service = start_s3()
+        # A test may have changed the variables (monkeypatch restores them, but be sure).
+        if os.environ.get("AWS_ENDPOINT_URL") != service.endpoint_url:
+            service._saved_env = set_s3_env(service.endpoint_url)
     try:
         yield service
     finally:

@@ -147,6 +147,7 @@ class FileSink(Sink):
             raise UsageError(
                 f"--if-exists {if_exists!r} is not one of {', '.join(IF_EXISTS_CHOICES)}"
             )
+        self._mode = None  # until this open() succeeds, the sink refuses writes
         run_id = run_id or uuid.uuid4().hex[:12]
         try:
             check_partition_id(run_id)
@@ -170,6 +171,11 @@ class FileSink(Sink):
             self._mode = DONE
             return
         if manifest is not None and manifest.pending_run == run_id:
+            if manifest.format != fmt.name:
+                raise UsageError(
+                    f"run {run_id} writes {manifest.format} into {self.display_name}; resume it "
+                    f"with the same {FORMAT_FLAG}"
+                )
             self._mode = FRESH
             return
         data_files = store.list_files(target) if kind == "directory" else []
