@@ -23,7 +23,7 @@ import pyarrow as pa
 
 from skfleet.data import open_sink, open_source
 from skfleet.data.base import IF_EXISTS_CHOICES, Partition, Sink, Source
-from skfleet.engine import Engine, get_engine
+from skfleet.engine import Engine, get_engine, parse_engine_spec
 from skfleet.errors import UsageError
 from skfleet.progress import NullProgress, Progress
 
@@ -81,9 +81,13 @@ def copy(
 ) -> CopyResult:
     """Copy the table at ``src`` to ``dst`` (any two data URLs)."""
     if if_exists not in IF_EXISTS_CHOICES:
-        raise UsageError(f"--if-exists must be one of {', '.join(IF_EXISTS_CHOICES)}, not {if_exists!r}")
+        raise UsageError(
+            f"--if-exists must be one of {', '.join(IF_EXISTS_CHOICES)}, not {if_exists!r}"
+        )
     if partition_rows < 1:
         raise UsageError(f"--partition-rows must be positive, not {partition_rows}")
+    if not isinstance(engine, Engine):
+        parse_engine_spec(engine)
     progress = progress or NullProgress()
     started = time.perf_counter()
     run_id = run_id or uuid.uuid4().hex[:16]
@@ -103,7 +107,9 @@ def copy(
             try:
                 if pool is not None:
                     tasks = [CopyTask(source, sink, p, schema) for p in todo]
-                    for _, (_, read, _) in pool.map_unordered(copy_partition, tasks, retries=retries):
+                    for _, (_, read, _) in pool.map_unordered(
+                        copy_partition, tasks, retries=retries
+                    ):
                         rows += read
                         progress.advance(rows=read)
             finally:

@@ -144,7 +144,10 @@ def test_s3_to_postgres(pg, s3, parquet_in):
 
 
 def test_password_never_printed(pg, parquet_in):
-    bad = pg.table_url("nope").replace(pg.password, "wrong-secret-pw")
+    from urllib.parse import quote
+
+    bad = pg.table_url("nope").replace(quote(pg.password, safe=""), "wrong-secret-pw")
+    assert "wrong-secret-pw" in bad
     code, out, err = run_cli("copy", parquet_in, "--out", bad, "--engine", "local")
     assert code == 2
     assert "wrong-secret-pw" not in out + err

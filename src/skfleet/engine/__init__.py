@@ -28,28 +28,42 @@ def _count(spec: str, text: str) -> int | None:
     return int(text)
 
 
+def parse_engine_spec(spec: str | None) -> tuple[str, str | None, int | None]:
+    """Check an ``--engine`` value without starting anything: ``(kind, address, workers)``.
+
+    Jobs call this before touching any data, so a typo in the flag is reported as such.
+
+    >>> parse_engine_spec("dask:local:2"), parse_engine_spec("tcp://10.0.0.5:8786")
+    (('dask', None, 2), ('dask', 'tcp://10.0.0.5:8786', None))
+    """
+    spec = spec or "local"
+    if spec == "local":
+        return "local", None, None
+    if spec == "processes" or spec.startswith("processes:"):
+        return "processes", None, _count(spec, spec.partition(":")[2])
+    if spec == "dask:local" or spec.startswith("dask:local:"):
+        return "dask", None, _count(spec, spec[len("dask:local:") :])
+    if spec.startswith(("tcp://", "tls://", "ucx://", "inproc://")):
+        return "dask", spec, None
+    raise UsageError(f"unknown --engine {spec!r} (expected {ENGINE_HELP})")
+
+
 def get_engine(spec: str | Engine | None = None, n_workers: int | None = None) -> Engine:
     """Build the engine that ``spec`` names (an Engine passes through unchanged)."""
     if isinstance(spec, Engine):
         return spec
-    spec = spec or "local"
-    if spec == "local":
+    kind, address, count = parse_engine_spec(spec)
+    if kind == "local":
         from skfleet.engine.local import InProcessEngine
 
         return InProcessEngine()
-    if spec == "processes" or spec.startswith("processes:"):
+    if kind == "processes":
         from skfleet.engine.local import ProcessPoolEngine
 
-        return ProcessPoolEngine(n_workers or _count(spec, spec.partition(":")[2]))
-    if spec == "dask:local" or spec.startswith("dask:local:"):
-        from skfleet.engine.dask import DaskEngine
+        return ProcessPoolEngine(n_workers or count)
+    from skfleet.engine.dask import DaskEngine
 
-        return DaskEngine(None, n_workers or _count(spec, spec[len("dask:local:") :]))
-    if spec.startswith(("tcp://", "tls://", "ucx://", "inproc://")):
-        from skfleet.engine.dask import DaskEngine
-
-        return DaskEngine(spec, n_workers)
-    raise UsageError(f"unknown --engine {spec!r} (expected {ENGINE_HELP})")
+    return DaskEngine(address, n_workers or count)
 
 
-__all__ = ["ENGINE_HELP", "Engine", "get_engine"]
+__all__ = ["ENGINE_HELP", "Engine", "get_engine", "parse_engine_spec"]

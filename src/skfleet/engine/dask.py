@@ -34,7 +34,9 @@ def library_versions() -> dict[str, str]:
     return found
 
 
-def check_worker_versions(client_versions: dict[str, str], worker_versions: dict[str, dict]) -> None:
+def check_worker_versions(
+    client_versions: dict[str, str], worker_versions: dict[str, dict]
+) -> None:
     """Raise a one-line error naming the first worker and library whose version differs.
 
     >>> check_worker_versions({"numpy": "2.0"}, {"tcp://w1": {"numpy": "2.0"}})
@@ -82,7 +84,9 @@ class DaskEngine(Engine):
             try:
                 self.client = Client(address, timeout="10s")
             except (OSError, TimeoutError) as exc:
-                raise ConnectionFailedError(f"cannot reach Dask scheduler {address}: {exc}") from None
+                raise ConnectionFailedError(
+                    f"cannot reach Dask scheduler {address}: {exc}"
+                ) from None
             if n_workers:
                 self.client.wait_for_workers(n_workers, timeout=60)
             check_worker_versions(library_versions(), self.client.run(library_versions))

@@ -46,7 +46,9 @@ class ProcessPoolEngine(Engine):
         self._n = n_workers or os.cpu_count() or 1
         self.spec = f"processes:{self._n}"
         # forkserver: workers start clean, without inheriting the client's threads or connections.
-        self._pool = ProcessPoolExecutor(self._n, mp_context=multiprocessing.get_context("forkserver"))
+        self._pool = ProcessPoolExecutor(
+            self._n, mp_context=multiprocessing.get_context("forkserver")
+        )
 
     @property
     def workers(self) -> int:
