@@ -42,6 +42,7 @@ class RichProgress(Progress):
         self._rows = 0
 
     def start(self, total: int, description: str = "") -> None:
+        self._rows = 0  # each phase (profile, train) counts its own rows
         if not self.enabled:
             return
         from rich.console import Console

@@ -395,8 +395,7 @@ def _run(
                 _check_fingerprint(saved["fingerprint"], fingerprint, name)
 
     if saved is not None:
-        profile = saved["profile"]
-        profile = StreamProfile(**profile) if isinstance(profile, dict) else profile
+        profile = StreamProfile.from_state(saved["profile"])
         estimator = saved["estimator"]
         state = LoopState.from_dict(saved["state"])
         resumed_from = {"epoch": state.epoch, "step": state.step}
@@ -418,7 +417,7 @@ def _run(
         checkpoints.save(
             {
                 "fingerprint": fingerprint,
-                "profile": _profile_dict(profile),
+                "profile": profile.to_state(),
                 "estimator": est,
                 "state": loop_state.to_dict(),
             }
@@ -497,16 +496,6 @@ def _run(
         ref=ref,
         report_path=report_path,
     )
-
-
-def _profile_dict(profile: StreamProfile) -> dict[str, Any]:
-    return {
-        "partition_ids": profile.partition_ids,
-        "rows": profile.rows,
-        "holdout_rows": profile.holdout_rows,
-        "target": profile.target,
-        "encoder": profile.encoder,
-    }
 
 
 def _metadata(fitted, task, config, src, profile, state, classes, label_type, engine) -> dict:

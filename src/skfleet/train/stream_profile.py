@@ -183,6 +183,42 @@ class StreamProfile:
         """Every label seen anywhere, sorted (scikit-learn's order for ``classes_``)."""
         return sorted(self.target.labels)
 
+    def to_state(self) -> dict[str, Any]:
+        """A form skops stores faithfully (labels as pairs: skops loses some non-string keys).
+
+        >>> p = StreamProfile(["a"], [3], 1, TargetProfile(labels={False: 1, True: 2}), None)
+        >>> StreamProfile.from_state(p.to_state()).target.labels
+        {False: 1, True: 2}
+        """
+        t = self.target
+        return {
+            "partition_ids": list(self.partition_ids),
+            "rows": list(self.rows),
+            "holdout_rows": self.holdout_rows,
+            "dropped": t.dropped,
+            "labels": [[label, count] for label, count in t.labels.items()],
+            "moments": [t.moments.n, t.moments.mean, t.moments.m2],
+            "too_many_labels": t.too_many_labels,
+            "encoder": self.encoder,
+        }
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> StreamProfile:
+        n, mean, m2 = state["moments"]
+        target = TargetProfile(
+            dropped=state["dropped"],
+            labels={label: count for label, count in state["labels"]},
+            moments=Moments(int(n), float(mean), float(m2)),
+            too_many_labels=state["too_many_labels"],
+        )
+        return cls(
+            partition_ids=list(state["partition_ids"]),
+            rows=list(state["rows"]),
+            holdout_rows=state["holdout_rows"],
+            target=target,
+            encoder=state["encoder"],
+        )
+
 
 def merge_profiles(parts: Sequence[PartitionProfile]) -> StreamProfile:
     """Merge per-partition profiles in partition order."""
