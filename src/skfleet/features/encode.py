@@ -157,10 +157,11 @@ def encode_table(contract: FeatureContract, table: InputTable):
         if spec.parsed_type is not None:
             target = type_from_str(spec.parsed_type)
         if spec.name in table.columns:
-            values = _conform(table.columns[spec.name], spec, target, contract, report)
+            values = table.columns[spec.name]
         else:
-            values = pa.chunked_array([pa.nulls(n, target)], target)
+            values = pa.chunked_array([pa.nulls(n)], pa.null())
             report.missing_columns[spec.name] = n
+        values = _conform(values, spec, target, contract, report)
         miss = _encode_column(spec, values, offset, out, report, contract.on_unseen_level)
         if spec.n_missing == 0 and miss is not None:
             if spec.name in table.columns:

@@ -187,7 +187,7 @@ class TableEncoder(TransformerMixin, BaseEstimator):
             raise FeatureInputError(
                 f"cannot fit on an empty table (0 rows, {len(table.names)} columns)"
             )
-        return self._learn(table, y)
+        return self._learn(table, y, warn=True)
 
     def partial_fit(self, X, y=None):
         """Add the rows of ``X`` to the statistics and relearn the contract.
@@ -195,6 +195,10 @@ class TableEncoder(TransformerMixin, BaseEstimator):
         Fitting chunk by chunk gives the same contract as one ``fit`` over all rows (the same
         levels; means and variances to rounding). An empty chunk adds nothing; the encoder is
         fitted once it has seen at least one row.
+
+        Unlike ``fit``, it does not warn about excluded columns (ids, empty columns): seen from
+        one chunk such a decision may be premature. Look at ``contract_.excluded_columns`` and
+        each column's ``reason`` once all chunks are in.
         """
         if hasattr(self, "contract_") and getattr(self, "profile_", None) is None:
             raise UsageError(
@@ -218,17 +222,17 @@ class TableEncoder(TransformerMixin, BaseEstimator):
                     f"the table or pass exclude=[{column!r}]"
                 )
 
-    def _learn(self, table, y):
+    def _learn(self, table, y, warn: bool = False):
         plan = self._plan()
         self._check_target(table, y)
         chunk = TableProfile.of(table, plan.roles, plan.options.max_distinct)
         previous = getattr(self, "profile_", None)
         profile = previous.merge(chunk) if previous is not None else chunk
         positional = getattr(self, "_positional_input", table.positional)
-        self._commit(profile, plan, positional and table.positional)
+        self._commit(profile, plan, positional and table.positional, warn)
         return self
 
-    def _commit(self, profile: TableProfile, plan: Plan, positional: bool) -> None:
+    def _commit(self, profile: TableProfile, plan: Plan, positional: bool, warn: bool) -> None:
         """Build the contract, then set every fitted attribute (nothing is set if that fails)."""
         found: list[str] = []
         if profile.n_rows:
@@ -241,11 +245,13 @@ class TableEncoder(TransformerMixin, BaseEstimator):
         self._positional_input = positional
         if not positional:
             self.feature_names_in_ = np.asarray(profile.order, dtype=object)
-        for message in found:
+        for message in found if warn else ():
             warnings.warn(message, FeatureWarning, stacklevel=4)
 
     def merge(self, other: TableEncoder) -> TableEncoder:
         """Fold ``other``'s statistics into this encoder (equal to fitting on both row sets).
+
+        Like ``partial_fit``, it does not warn about excluded columns.
 
         >>> import pyarrow as pa
         >>> a = TableEncoder().partial_fit(pa.table({"x": [1.0, 2.0]}))
@@ -267,7 +273,7 @@ class TableEncoder(TransformerMixin, BaseEstimator):
         mine = getattr(self, "profile_", None)
         profile = mine.merge(theirs) if mine is not None else copy.deepcopy(theirs)
         positional = getattr(self, "_positional_input", True) and other._positional_input
-        self._commit(profile, self._plan(), positional)
+        self._commit(profile, self._plan(), positional, warn=False)
         return self
 
     # -- encoding -------------------------------------------------------------------------------

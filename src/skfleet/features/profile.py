@@ -21,6 +21,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from skfleet.errors import DataError
 from skfleet.features.coerce import (
     DATETIME_TEXT,
     TEXT_TIMESTAMP,
@@ -63,11 +64,21 @@ class ColumnProfile:
 
     @property
     def family(self) -> str:
-        return family(type_from_str(self.arrow_type))
+        parsed = _parse(self.arrow_type)
+        return "other" if parsed is None else family(parsed)
 
     def merge(self, other: ColumnProfile, column: str) -> ColumnProfile:
         """Profile of both row sets; types are unified (``int32`` + ``int64`` -> ``int64``)."""
-        a_type, b_type = type_from_str(self.arrow_type), type_from_str(other.arrow_type)
+        a_type, b_type = _parse(self.arrow_type), _parse(other.arrow_type)
+        if a_type is None or b_type is None:  # types the encoder does not use (lists, ...)
+            if self.arrow_type != other.arrow_type:
+                raise DataError(
+                    f"column {column!r} holds {self.arrow_type} values in one part of the table "
+                    f"and {other.arrow_type} in another"
+                )
+            return replace(
+                self, n_rows=self.n_rows + other.n_rows, n_missing=self.n_missing + other.n_missing
+            )
         unified = unify(a_type, b_type, column)
         counts = {
             "n_rows": self.n_rows + other.n_rows,
@@ -90,6 +101,13 @@ class ColumnProfile:
             date_text=_merge_date_text(self.date_text, other.date_text),
             **counts,
         )
+
+
+def _parse(arrow_type: str) -> pa.DataType | None:
+    try:
+        return type_from_str(arrow_type)
+    except DataError:
+        return None
 
 
 def _unlimited(a: LevelCounts | None, b: LevelCounts | None) -> bool:
