@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import decimal
 import pickle
 import threading
 import time
@@ -193,6 +195,43 @@ def test_query_without_key_is_one_partition_and_with_key_several(pg, keyed_table
     whole.close(), split.close()
 
 
+def test_query_ending_in_a_comment_still_reads(pg):
+    source = open_source(pg.url(query="select 1 as one -- the answer"))
+    assert source.read_all().to_pylist() == [{"one": 1}]
+
+
+def test_partitioned_table_uses_key_ranges_or_one_partition(pg):
+    name = fresh_name()
+    with pg.connect() as conn:
+        conn.execute(f"CREATE TABLE {name} (id bigint) PARTITION BY RANGE (id)")
+        conn.execute(f"CREATE TABLE {name}_a PARTITION OF {name} FOR VALUES FROM (0) TO (3000)")
+        conn.execute(f"CREATE TABLE {name}_b PARTITION OF {name} FOR VALUES FROM (3000) TO (9000)")
+        conn.execute(f"INSERT INTO {name} SELECT generate_series(0, 8999)")
+        conn.execute(f"ANALYZE {name}")
+    plain = open_source(pg.table_url(name))
+    assert [p.id for p in plain.partitions(1_000)] == ["all"]
+    keyed = open_source(pg.table_url(name, key="id"))
+    parts = keyed.partitions(1_000)
+    assert len(parts) > 3
+    assert np.array_equal(np.sort(read_ids(keyed, parts)), np.arange(9_000))
+    plain.close(), keyed.close()
+
+
+def test_libpq_parameters_pass_through_unix_socket(pg, keyed_table):
+    url = (
+        f"postgresql://postgres:{quote(pg.password, safe='')}@/postgres"
+        f"?host={pg.socket_dir}&port={pg.port}&table={keyed_table}&sslmode=disable"
+    )
+    source = open_source(url)
+    assert sum(source.read(p).num_rows for p in source.partitions(4_000)) == 10_000
+    source.close()
+
+
+def test_key_on_a_table_is_checked(pg, keyed_table):
+    with pytest.raises(MissingColumnError, match="'idd'"):
+        open_source(pg.table_url(keyed_table, key="idd")).partitions(1_000)
+
+
 def test_iter_batches_streams_and_an_early_stop_leaves_no_trace(pg_new_table_url):
     url = pg_new_table_url()
     write(url, id_table(5_000))
@@ -354,17 +393,27 @@ def test_fail_mode_target_is_invisible_until_commit(pg, pg_new_table_url):
 
 def test_sink_creates_columns_with_mapped_types(pg, pg_new_table_url):
     url = pg_new_table_url()
-    table = pa.table(
-        {
-            "u8": pa.array([1], pa.uint8()),
-            "f16": pa.array([np.float16(1.5)], pa.float16()),
-            "big": pa.array([2**63 - 1], pa.uint64()),
-            "cat": pa.array(["a"]).dictionary_encode(),
-            "ns": pa.array([1_500], pa.timestamp("ns", tz="Europe/Paris")),
-            "nothing": pa.nulls(1),
-        }
-    )
-    write(url, table)
+    wide = decimal.Decimal("1234567890123456789012345678901234567.125")
+    columns = {
+        "u8": (pa.array([1], pa.uint8()), "smallint", 1),
+        "f16": (pa.array([np.float16(1.5)], pa.float16()), "real", 1.5),
+        "big": (pa.array([2**63 - 1], pa.uint64()), "numeric(20,0)", 2**63 - 1),
+        "cat": (pa.array(["a"]).dictionary_encode(), "text", "a"),
+        # 1500 ns after the epoch in Paris: the same instant, kept to the microsecond, in UTC.
+        "ns": (
+            pa.array([1_500], pa.timestamp("ns", tz="Europe/Paris")),
+            "timestamp with time zone",
+            dt.datetime(1970, 1, 1, 0, 0, 0, 1, tzinfo=dt.UTC),
+        ),
+        "nothing": (pa.nulls(1), "text", None),
+        "ls": (pa.array(["long"], pa.large_string()), "text", "long"),
+        "d64": (pa.array([86_400_000], pa.date64()), "date", dt.date(1970, 1, 2)),
+        "t32": (pa.array([3_600], pa.time32("s")), "time without time zone", dt.time(1, 0)),
+        "dur": (pa.array([1_000_000], pa.duration("us")), "interval", None),
+        "bin": (pa.array([b"\x00\x01"], pa.binary()), "bytea", b"\x00\x01"),
+        "wide": (pa.array([wide], pa.decimal256(40, 3)), "numeric(40,3)", wide),
+    }
+    write(url, pa.table({name: array for name, (array, _, _) in columns.items()}))
     with pg.connect() as conn:
         types = dict(
             conn.execute(
@@ -373,16 +422,12 @@ def test_sink_creates_columns_with_mapped_types(pg, pg_new_table_url):
                 [table_name(url)],
             ).fetchall()
         )
-    assert types == {
-        "u8": "smallint",
-        "f16": "real",
-        "big": "numeric(20,0)",
-        "cat": "text",
-        "ns": "timestamp with time zone",
-        "nothing": "text",
-    }
+    assert types == {name: pg_type for name, (_, pg_type, _) in columns.items()}
     row = open_source(url).read_all().to_pylist()[0]
-    assert row["big"] == 2**63 - 1 and row["cat"] == "a" and row["f16"] == 1.5
+    for name, (_, _, value) in columns.items():
+        if name != "dur":
+            assert row[name] == value, name
+    assert row["dur"].nanoseconds == 1_000_000_000  # 1 s, read back as a month-day-nano interval
 
 
 def test_table_name_with_quotes_and_semicolons_is_a_name_not_sql(pg):

@@ -16,6 +16,7 @@ pytest use: the session fixture ``pg`` and the function fixture ``pg_new_table_u
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import importlib.util
 import itertools
@@ -74,14 +75,25 @@ def _service_user() -> pwd.struct_passwd | None:
 
 
 def _make_traversable(path: Path) -> None:
-    """Let the service user reach ``path``: add the o+x (and o+r on the install) bits it needs.
+    """Let the service user reach ``path``: add o+x to it and to every parent lacking it.
 
     Only called as root; most systems already allow this, CI images with 0700 homes do not.
     """
     for parent in [path, *path.parents]:
         mode = parent.stat().st_mode
         if not mode & stat.S_IXOTH:
-            parent.chmod(mode | stat.S_IXOTH | stat.S_IROTH)
+            parent.chmod(mode | stat.S_IXOTH)
+
+
+def _make_readable(tree: Path) -> None:
+    """Let the service user read the PostgreSQL install (only needed if pip ran with umask 077)."""
+    for path in [tree, *tree.rglob("*")]:
+        mode = path.stat().st_mode
+        wanted = mode | stat.S_IROTH
+        if path.is_dir() or mode & stat.S_IXUSR:
+            wanted |= stat.S_IXOTH
+        if wanted != mode and not path.is_symlink():
+            path.chmod(wanted)
 
 
 @dataclass
@@ -205,6 +217,8 @@ def start_postgres(
     pwfile.write_text(password + "\n")
     if run_as is not None:
         _make_traversable(bin_dir.parent)
+        if not (bin_dir / "postgres").stat().st_mode & stat.S_IXOTH:
+            _make_readable(bin_dir.parent)
         _make_traversable(base)
         for path in (base, socket_dir, pwfile):
             os.chown(path, run_as.pw_uid, run_as.pw_gid)
@@ -260,6 +274,7 @@ def start_postgres(
                     opts,
                 ],
             )
+            atexit.register(service.stop)  # a safety net; stop() is idempotent
             return service
         except subprocess.CalledProcessError as exc:  # most likely the port was taken meanwhile
             last_error = exc

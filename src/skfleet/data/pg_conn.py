@@ -3,7 +3,10 @@
 Two drivers, each for what it is best at: psycopg for catalog queries, the exported snapshot and
 the sink's bookkeeping (small statements, proper parameter quoting); ADBC for the bulk paths,
 because its C reader/writer turns binary COPY straight into Arrow columns (and back) without a
-Python object per value.
+Python object per value. Measured on 1M rows x 23 columns: psycopg's binary COPY costs ~0.9 CPU-s
+just to hand each row to Python (libpq yields one row per call), before any decoding; ADBC
+decodes everything into Arrow in ~1.4 CPU-s. Writing (bigint, float8): ADBC ingest ~2.7M rows/s
+from one process, psycopg's ``write_row`` is per-row Python.
 
 >>> message_of_driver_error(Exception(
 ...     'NOT_FOUND: Failed to prepare query: ERROR:  relation "t" does not exist\\nLINE 1: ...'))

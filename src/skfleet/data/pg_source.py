@@ -44,13 +44,6 @@ from skfleet.errors import MissingColumnError, SkfleetError, SourceNotFoundError
 
 #: Relation kinds whose rows live in one heap, so block ranges split them.
 HEAP_KINDS = ("r", "m")
-_KIND_NAMES = {
-    "r": "table",
-    "m": "materialized view",
-    "v": "view",
-    "p": "partitioned table",
-    "f": "foreign table",
-}
 TID_RANGE_MIN_VERSION = 140000
 #: Sampled key values per planned partition: enough that quantile boundaries land within a few
 #: percent of the target size, small enough to sort on the server in milliseconds.
@@ -91,10 +84,6 @@ class _Relation:
     relkind: str | None  # pg_class.relkind, None for a query
     oid: int | None
     server_version: int
-
-    @property
-    def kind_name(self) -> str:
-        return _KIND_NAMES.get(self.relkind or "", "query") if self.relkind else "query"
 
 
 class PostgresSource(Source):
@@ -164,7 +153,8 @@ class PostgresSource(Source):
                     oid, relkind, nsp, relname = row
                     from_sql = sql.Identifier(nsp, relname).as_string(conn)
                 else:
-                    from_sql = f"({target.query}) AS _skfleet_q"
+                    # Newlines: a trailing "-- comment" in the query must not swallow the alias.
+                    from_sql = f"(\n{target.query}\n) AS _skfleet_q"
                 cur = conn.execute(f"SELECT * FROM {from_sql} LIMIT 0")
                 description = cur.description or []
             except driver_errors() as exc:
@@ -241,8 +231,12 @@ class PostgresSource(Source):
     def _export_snapshot(self) -> str | None:
         if not self._target.snapshot:
             return None
-        if self._snapshot_conn is not None and not self._snapshot_conn.closed:
-            return self._snapshot_id
+        if self._snapshot_conn is not None:
+            try:  # still alive? (a server restart ends it; SELECT 1 takes no lock)
+                self._snapshot_conn.execute("SELECT 1")
+                return self._snapshot_id
+            except driver_errors():
+                self.close()
         from psycopg import IsolationLevel
 
         conn = connect_psycopg(self._target)
@@ -275,6 +269,8 @@ class PostgresSource(Source):
         if target_rows < 1:
             raise UsageError(f"target_rows must be positive, not {target_rows}")
         relation = self._describe()
+        if self._target.key:
+            self._key_columns(relation)  # a typo in key= is an error even where ctid ranges win
         snapshot = self._export_snapshot()
         if relation.relkind in HEAP_KINDS and relation.server_version >= TID_RANGE_MIN_VERSION:
             return self._block_partitions(relation, target_rows, snapshot)
