@@ -374,6 +374,28 @@ def _drift_from_dict(data: dict | None) -> Any:
     return DriftReport.from_dict(data)
 
 
+def _load_model(model_store: Any, model: str, trust: bool) -> Any:
+    """Load ``model`` on the client, reusing this process's cache when the hash matches.
+
+    A repeated run in one process (a notebook, a benchmark) skips deserialising again; a model
+    with types outside the trusted list always goes through the full load so that ``trust`` is
+    checked every time.
+    """
+    from skfleet.store import LoadedModel
+    from skfleet.store.metadata import check_library_versions
+
+    ref = model_store.resolve(model)
+    meta = model_store.metadata(ref)
+    artifact = meta.get("artifact") or {}
+    digest = artifact.get("sha256")
+    with _models_lock:
+        cached = _models.get(digest) if isinstance(digest, str) else None
+    if cached is not None and (trust or not artifact.get("untrusted_types")):
+        check_library_versions(meta, "warn", label=f"model {ref}")
+        return LoadedModel(model=cached, metadata=meta, ref=ref, content_hash=digest)
+    return model_store.load(ref, trust=trust)
+
+
 def _check_choice(flag: str, value: str, choices: Sequence[str]) -> None:
     if value not in choices:
         raise UsageError(f"{flag} must be one of {', '.join(choices)}, not {value!r}")
@@ -521,7 +543,7 @@ def predict(
             )
     if_exists = if_exists or "fail"
 
-    loaded = model_store.load(model, trust=trust)
+    loaded = _load_model(model_store, model, trust)
     if record is not None and loaded.content_hash != record.model["content_hash"]:
         raise SkfleetError(
             f"--resume: model {loaded.ref} in {model_store.display} changed since run {record.run_id}"
