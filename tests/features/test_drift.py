@@ -199,3 +199,17 @@ def test_pandas_frame_with_default_string_dtype_matches_arrow():
     assert same_output(enc.transform(TRAIN.to_pandas()), enc.transform(TRAIN))
     df = pd.DataFrame(TRAIN.to_pydict())
     assert same_output(enc.transform(df), enc.transform(TRAIN))
+
+
+def test_high_precision_decimals_encode_as_floats_but_refuse_lossy_drift():
+    precise = pa.array([decimal.Decimal("1.23456789012345678901"), decimal.Decimal("2")])
+    precise = precise.cast(pa.decimal128(38, 20))
+    enc = TableEncoder().fit(pa.table({"rate": precise}))
+    assert enc.contract_.column("rate").arrow_type == "decimal128(38, 20)"
+    out, report = enc.transform_with_drift(pa.table({"rate": precise}))
+    assert not report and out.shape == (2, 1)
+    floats = TableEncoder().fit(pa.table({"rate": [1.5, 2.0]}))
+    with pytest.raises(
+        DataError, match="column 'rate': decimal 1.23456789012345678901 has no exact"
+    ):
+        floats.transform(pa.table({"rate": precise}))

@@ -49,7 +49,7 @@ def _blank_to_null(values: pa.ChunkedArray) -> pa.ChunkedArray:
     return pc.if_else(pc.equal(trimmed, ""), pa.scalar(None, trimmed.type), trimmed)
 
 
-def _nan_to_null(values: pa.ChunkedArray) -> pa.ChunkedArray:
+def nan_to_null(values: pa.ChunkedArray) -> pa.ChunkedArray:
     if family(values.type) != "float":
         return values
     return pc.if_else(pc.is_nan(values), pa.scalar(None, values.type), values)
@@ -159,7 +159,7 @@ def to_type(values: pa.ChunkedArray, target: pa.DataType, column: str) -> pa.Chu
     if fd == "float":
         return to_float64(values, column).cast(dst)
     if fs == "float" and fd in ("int", "string", "bool"):
-        values = _nan_to_null(values)
+        values = nan_to_null(values)
         _check_whole(values, column, str(dst))
         values = values.cast(pa.int64())
         src, fs = values.type, "int"

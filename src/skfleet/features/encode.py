@@ -30,7 +30,7 @@ import pyarrow.compute as pc
 import scipy.sparse as sp
 
 from skfleet.errors import DataError, MissingColumnError
-from skfleet.features.coerce import decoded, epoch_seconds, to_float64, to_type
+from skfleet.features.coerce import decoded, epoch_seconds, nan_to_null, to_float64, to_type
 from skfleet.features.contract import ColumnSpec, FeatureContract
 from skfleet.features.drift import N_EXAMPLES, DriftReport
 from skfleet.features.dtypes import family, is_representation_change, type_from_str, type_to_str
@@ -163,7 +163,7 @@ def encode_table(contract: FeatureContract, table: InputTable):
             report.missing_columns[spec.name] = n
         values = _conform(values, spec, target, contract, report)
         miss = _encode_column(spec, values, offset, out, report, contract.on_unseen_level)
-        if spec.n_missing == 0 and miss is not None:
+        if spec.n_missing == 0:  # a "required" column: it had no missing value at fit time
             if spec.name in table.columns:
                 count = int(miss.sum())
                 if count:
@@ -189,11 +189,14 @@ def _conform(values, spec: ColumnSpec, target, contract: FeatureContract, report
             )
     if spec.kind == "numeric":
         fam = family(target)
-        if drift or fam in ("string", "decimal"):
+        if drift or fam == "string":
+            # Drift must be lossless against the contract's type (whole numbers for integers).
             out = to_float64(values, spec.name, integral=fam == "int", expected=spec.arrow_type)
         else:
+            # The contract's own type: float64 is the encoding (as at fit), not a coercion.
             out = values.cast(pa.float64(), safe=False)
     elif spec.hashed or spec.kind == "text":
+        values = nan_to_null(values)  # NaN is missing, not the word "nan"
         out = to_type(values, pa.large_string(), spec.name) if drift else values
         out = out.cast(pa.large_string(), safe=False)
     else:
@@ -245,7 +248,7 @@ def _encode_column(spec: ColumnSpec, values, offset: int, out, report, unseen_po
         _encode_levels(spec, values, miss, offset, out, report, unseen_policy)
         width = len(spec.levels) + 1
     if spec.indicator:
-        out.column(offset + width, miss.astype(np.float64))
+        out.column(offset + width, miss.astype(np.float32))
     return miss
 
 

@@ -266,14 +266,15 @@ class TableEncoder(TransformerMixin, BaseEstimator):
             if hasattr(other, "contract_"):
                 raise UsageError("cannot merge an encoder built from a contract alone")
             return self
-        if self.get_params() != other.get_params():
+        mine_plan, their_plan = self._plan(), other._plan()
+        if (mine_plan.settings, mine_plan.policies) != (their_plan.settings, their_plan.policies):
             raise FeatureParamError("cannot merge encoders with different parameters")
         if hasattr(self, "contract_") and getattr(self, "profile_", None) is None:
             raise UsageError("cannot merge into an encoder built from a contract alone")
         mine = getattr(self, "profile_", None)
         profile = mine.merge(theirs) if mine is not None else copy.deepcopy(theirs)
         positional = getattr(self, "_positional_input", True) and other._positional_input
-        self._commit(profile, self._plan(), positional, warn=False)
+        self._commit(profile, mine_plan, positional, warn=False)
         return self
 
     # -- encoding -------------------------------------------------------------------------------

@@ -235,7 +235,8 @@ def profile_column(
     if role in ("exclude", "hash", "text"):
         return profile
     if role == "numeric" or (role == "auto" and fam in ("int", "float", "decimal")):
-        numbers = to_float64(values, name) if fam in ("string", "decimal") else values
+        # Text must parse; decimals (and huge integers) are encoded as the nearest float64.
+        numbers = to_float64(values, name) if fam == "string" else values
         profile.n_missing = _count_true(_missing_mask(numbers))
         profile.moments = _moments_of(_as_numpy_float(numbers))
     if role == "categorical" or (role == "auto" and fam in ("int", "string", "bool")):

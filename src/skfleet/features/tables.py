@@ -96,6 +96,10 @@ def _from_pandas(df: pd.DataFrame) -> InputTable:
     columns: dict[str, pa.ChunkedArray] = {}
     for i, name in enumerate(names):
         series = df.iloc[:, i]
+        if isinstance(series.dtype, np.dtype) and series.dtype.kind == "f":
+            # Zero copy; NaN stays NaN, which the encoder reads as missing just like null.
+            columns[name] = pa.chunked_array([pa.array(series.to_numpy(copy=False))])
+            continue
         try:
             array = pa.Table.from_pandas(series.to_frame(name=name), preserve_index=False)[0]
         except _ARROW_ERRORS as exc:
