@@ -41,7 +41,7 @@ import threading
 import time
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
@@ -469,12 +469,49 @@ def _resolve_resume(runs: RunStore, resume: str | bool, dst: str) -> RunRecord:
     return record
 
 
-def _same_or_error(flag: str, given: Any, recorded: Any, run_id: str) -> Any:
-    if given is not None and given != recorded:
-        raise UsageError(
-            f"--resume: run {run_id} used {flag} {recorded!r}; resume it with the same, not {given!r}"
-        )
-    return recorded
+@dataclass
+class RunOptions:
+    """The options that shape a run's output and its partition plan (a resumed run keeps them)."""
+
+    keys: list[str] | None = None
+    columns: list[str] | None = None
+    if_exists: str | None = None
+    partition_rows: int | None = None
+    duplicate_keys: str = "warn"
+    retries: int = 2
+
+    def check(self) -> RunOptions:
+        _check_choice("--duplicate-keys", self.duplicate_keys, DUPLICATE_KEY_CHOICES)
+        if self.if_exists is not None:
+            _check_choice("--if-exists", self.if_exists, IF_EXISTS_CHOICES)
+        if self.partition_rows is not None and self.partition_rows < 1:
+            raise UsageError(f"--partition-rows must be positive, not {self.partition_rows}")
+        if self.retries < 0:
+            raise UsageError(f"--retries must be 0 or more, not {self.retries}")
+        return self
+
+    def resuming(self, record: RunRecord) -> RunOptions:
+        """The recorded options; one given again with another value is an error, not a mix."""
+        recorded = record.options
+        merged = {}
+        for name, flag in [
+            ("keys", "--key"),
+            ("columns", "--columns"),
+            ("if_exists", "--if-exists"),
+            ("partition_rows", "--partition-rows"),
+        ]:
+            given, kept = getattr(self, name), recorded.get(name)
+            if given is not None and given != kept:
+                raise UsageError(
+                    f"--resume: run {record.run_id} used {flag} {kept!r}; "
+                    f"resume it with the same, not {given!r}"
+                )
+            merged[name] = kept
+        duplicate_keys = recorded.get("duplicate_keys", self.duplicate_keys)
+        return RunOptions(**merged, duplicate_keys=duplicate_keys, retries=self.retries)
+
+    def to_record(self) -> dict[str, Any]:
+        return asdict(self)
 
 
 def predict(
@@ -502,52 +539,36 @@ def predict(
 
     ``key`` names the columns copied to the output (default: the model's ``key_columns``);
     ``columns`` picks output columns among ``prediction`` and ``proba_<class>``; ``resume`` is a
-    run id, or True for the latest unfinished run writing to ``out``. ``runs`` is the folder of run
-    records (default: ``<store>/_runs``).
+    run id, or True for the latest unfinished run writing to ``out``; ``duplicate_keys`` is
+    ``warn``, ``error`` or ``ignore``. ``runs`` is the folder of run records (default:
+    ``<store>/_runs``).
     """
     from skfleet.store import ModelStore
 
     started = time.perf_counter()
     progress = progress or NullProgress()
-    _check_choice("--duplicate-keys", duplicate_keys, DUPLICATE_KEY_CHOICES)
-    if if_exists is not None:
-        _check_choice("--if-exists", if_exists, IF_EXISTS_CHOICES)
-    if partition_rows is not None and partition_rows < 1:
-        raise UsageError(f"--partition-rows must be positive, not {partition_rows}")
-    if retries < 0:
-        raise UsageError(f"--retries must be 0 or more, not {retries}")
     keys = [key] if isinstance(key, str) else (list(key) if key else None)
-    columns = list(columns) if columns else None
-
+    options = RunOptions(
+        keys, list(columns) if columns else None, if_exists, partition_rows, duplicate_keys, retries
+    ).check()
     model_store = ModelStore(store)
     run_store = RunStore(runs) if runs else RunStore.for_model_store(model_store.uri)
     record = _resolve_resume(run_store, resume, out) if resume else None
     if record is not None:
-        wanted = model_store.resolve(model)
-        if wanted.name != record.model["name"]:
-            raise UsageError(
-                f"--resume: run {record.run_id} scored with model {record.model['name']}, not {wanted.name}"
-            )
-        model = f"{record.model['name']}@{record.model['version']}"
-        opts = record.options
-        keys = _same_or_error("--key", keys, opts["key"], record.run_id)
-        columns = _same_or_error("--columns", columns, opts["columns"], record.run_id)
-        if_exists = _same_or_error("--if-exists", if_exists, opts["if_exists"], record.run_id)
-        partition_rows = _same_or_error(
-            "--partition-rows", partition_rows, opts["partition_rows"], record.run_id
-        )
-        duplicate_keys = opts.get("duplicate_keys", duplicate_keys)
+        model = _resumed_model(record, model_store, model)
+        options = options.resuming(record)
         if redact_url(source) != record.source:
             raise UsageError(
                 f"--resume: run {record.run_id} read {record.source}, not {redact_url(source)}"
             )
-    if_exists = if_exists or "fail"
+    options.if_exists = options.if_exists or "fail"
 
     loaded = _load_model(model_store, model, trust)
     if record is not None and loaded.content_hash != record.model["content_hash"]:
         raise SkfleetError(
             f"--resume: model {loaded.ref} in {model_store.display} changed since run {record.run_id}"
         )
+    remember_model(loaded.content_hash, loaded.model)
     handle = ModelHandle(
         # An absolute path: workers may run in another directory.
         model_store.root if model_store.local else model_store.uri,
@@ -556,41 +577,25 @@ def predict(
         loaded.content_hash,
         trust,
     )
-    remember_model(loaded.content_hash, loaded.model)
-
     with open_source(source, **(source_options or {})) as src:
         plan = plan_scoring(
             loaded.model,
             loaded.metadata,
             src.schema(),
-            keys=keys,
-            columns=columns,
+            keys=options.keys,
+            columns=options.columns,
             model_name=f"model {loaded.ref}",
             source_name=src.display_name,
         )
-        if partition_rows is None:
-            partition_rows = default_partition_rows(
+        if options.partition_rows is None:
+            options.partition_rows = default_partition_rows(
                 src.count_estimate(), len(plan.read_columns), _workers_hint(engine, workers)
             )
-        partitions = src.partitions(partition_rows)
-        ids = [p.id for p in partitions]
-        if len(set(ids)) != len(ids):
-            raise SkfleetError(f"{src.display_name} planned duplicate partition ids")
-        if record is not None:
-            if ids != record.plan_ids:
-                raise SkfleetError(
-                    f"--resume: {src.display_name} now splits into other partitions than run "
-                    f"{record.run_id} recorded ({len(ids)} vs {len(record.plan_ids)}); the source "
-                    "changed, so resuming could duplicate or lose rows: start a new run"
-                )
-            record.attempts += 1
-            record.status = "running"
-            record.error = None
-            run_id = record.run_id
-        else:
-            run_id = new_run_id()
+        partitions = src.partitions(options.partition_rows)
+        if record is None:
+            options.keys = list(plan.keys)
             record = RunRecord.new(
-                run_id,
+                new_run_id(),
                 model={
                     "name": loaded.ref.name,
                     "version": loaded.ref.version,
@@ -599,72 +604,127 @@ def predict(
                 },
                 source=source,
                 sink=out,
-                options={
-                    "key": list(plan.keys),
-                    "columns": columns,
-                    "if_exists": if_exists,
-                    "partition_rows": partition_rows,
-                    "duplicate_keys": duplicate_keys,
-                    "retries": retries,
-                    "engine": redact_url(engine if isinstance(engine, str) else engine.spec),
-                },
+                options={**options.to_record(), "engine": _engine_label(engine)},
                 plan=[{"id": p.id, "rows_estimate": p.rows_estimate} for p in partitions],
             )
-        resumed = record.attempts > 1
+        else:
+            _check_same_plan(record, partitions, src.display_name)
+            record.attempts += 1
+            record.status, record.error = "running", None
+        _check_unique_ids(partitions, src.display_name)
         run_store.save(record)
         state = _Run(record, run_store, progress)
+        sink = _open_sink(out, sink_options, plan, options, state)
+        run = _Execution(state, src, sink, partitions, handle, plan, options, engine, workers)
+        counts = run.execute()
+        result = PredictResult(
+            run_id=record.run_id,
+            model=str(loaded.ref),
+            rows_in=counts.rows_in,
+            rows_out=counts.rows_out,
+            partitions=len(partitions),
+            seconds=round(time.perf_counter() - started, 3),
+            skipped_partitions=counts.skipped,
+            duplicate_keys=counts.duplicates,
+            resumed=record.attempts > 1,
+            output=redact_url(out),
+            drift_report=state.drift,
+            drift_partitions=len(state.drift_ids),
+            model_loads=state.model_loads,
+        )
+        record.result = result.to_dict()
+        state.save("committed")
+        return result
 
+
+def _engine_label(engine: str | Engine | None) -> str:
+    return redact_url(engine if isinstance(engine, str) else getattr(engine, "spec", "local"))
+
+
+def _resumed_model(record: RunRecord, model_store: Any, model: str) -> str:
+    """The exact version the run used, provided the user names the same model."""
+    wanted = model_store.resolve(model)
+    if wanted.name != record.model["name"]:
+        raise UsageError(
+            f"--resume: run {record.run_id} scored with model {record.model['name']}, "
+            f"not {wanted.name}"
+        )
+    return f"{record.model['name']}@{record.model['version']}"
+
+
+def _check_same_plan(record: RunRecord, partitions: list[Partition], source_name: str) -> None:
+    ids = [p.id for p in partitions]
+    if ids != record.plan_ids:
+        raise SkfleetError(
+            f"--resume: {source_name} now splits into other partitions than run "
+            f"{record.run_id} recorded ({len(ids)} vs {len(record.plan_ids)}); the source "
+            "changed, so resuming could duplicate or lose rows: start a new run"
+        )
+
+
+def _check_unique_ids(partitions: list[Partition], source_name: str) -> None:
+    ids = [p.id for p in partitions]
+    if len(set(ids)) != len(ids):
+        raise SkfleetError(f"{source_name} planned duplicate partition ids")
+
+
+def _open_sink(
+    out: str, sink_options: dict | None, plan: ScoringPlan, options: RunOptions, state: _Run
+) -> Sink:
+    """Open (or, resuming, re-open) the output. A new run that cannot open it leaves no trace."""
+    record = state.record
+    try:
         sink = open_sink(out, **(sink_options or {}))
         try:
-            try:
-                sink.open(plan.schema, if_exists=if_exists, run_id=run_id)
-            except OSError as exc:  # a backend that let a filesystem error through
-                reason = exc.strerror or type(exc).__name__
-                raise SkfleetError(f"cannot write {sink.display_name}: {reason}") from exc
-        except BaseException as exc:
-            if resumed:
-                state.save("failed", str(exc))
-            else:  # nothing was written: the run never started
-                run_store.delete(run_id)
-            raise
+            sink.open(plan.schema, if_exists=options.if_exists, run_id=record.run_id)
+        except OSError as exc:  # a backend that let a filesystem error through
+            reason = exc.strerror or type(exc).__name__
+            raise SkfleetError(f"cannot write {sink.display_name}: {reason}") from exc
+    except BaseException as exc:
+        if record.attempts > 1:
+            state.save("failed", str(exc))
+        else:  # nothing was written: the run never started
+            state.runs.delete(record.run_id)
+        raise
+    return sink
+
+
+@dataclass
+class _Counts:
+    rows_in: int
+    rows_out: int
+    skipped: int
+    duplicates: int
+
+
+@dataclass
+class _Execution:
+    """Runs the partitions that are not committed yet, then checks and publishes the output.
+
+    Failures keep the committed partitions for ``--resume`` (the record says why the run
+    stopped); only a user error found at the end (duplicate keys) drops the staged output.
+    """
+
+    state: _Run
+    src: Source
+    sink: Sink
+    partitions: list[Partition]
+    handle: ModelHandle
+    plan: ScoringPlan
+    options: RunOptions
+    engine: str | Engine | None
+    workers: int | None
+
+    def execute(self) -> _Counts:
+        state, sink = self.state, self.sink
+        run_id = state.record.run_id
         try:
             done = sink.committed()
-            todo = [p for p in partitions if p.id not in done]
-            if resumed:
-                progress.note(
-                    f"resuming run {run_id}: {len(partitions) - len(todo)} of {len(partitions)} "
-                    "partitions already committed; the rest read the source as it is now (a new "
-                    "snapshot for PostgreSQL), so it must not have changed since the run started"
-                )
-            else:
-                progress.note(f"run {run_id}: {len(partitions)} partitions")
-            _run_tasks(
-                state,
-                todo,
-                len(partitions),
-                handle,
-                src,
-                sink,
-                plan,
-                duplicate_keys,
-                engine,
-                workers,
-                retries,
-            )
-            committed = sink.committed()
-            missing = [p for p in ids if p not in committed]
-            if missing:
-                raise SkfleetError(
-                    f"run {run_id}: partition {missing[0]} is not committed after the run "
-                    f"({len(missing)} missing); resume with --resume {run_id}"
-                )
-            rows_out = sum(committed[p] for p in ids)
-            duplicates = state.duplicate_rows()
-            if duplicates:
-                message = _duplicate_message(plan.keys, (state.examples or [None])[0], duplicates)
-                if duplicate_keys == "error":
-                    raise _InputError(DataError(message))
-                warnings.warn(message.split("; pass")[0], DuplicateKeyWarning, stacklevel=2)
+            todo = [p for p in self.partitions if p.id not in done]
+            self._announce(len(todo))
+            self._run(todo)
+            rows_out = self._committed_rows()
+            duplicates = self._check_duplicates()
             sink.commit()
         except _InputError as exc:
             sink.abort()
@@ -679,25 +739,79 @@ def predict(
         except BaseException as exc:
             state.save("failed", f"{type(exc).__name__}: {exc}")
             raise
+        ids = [p.id for p in self.partitions]
         rows_in = state.rows_read + sum(done.get(p, 0) for p in ids)
-        result = PredictResult(
-            run_id=run_id,
-            model=str(loaded.ref),
-            rows_in=rows_in,
-            rows_out=rows_out,
-            partitions=len(partitions),
-            seconds=round(time.perf_counter() - started, 3),
-            skipped_partitions=len(partitions) - len(todo),
-            duplicate_keys=duplicates,
-            resumed=resumed,
-            output=redact_url(out),
-            drift_report=state.drift,
-            drift_partitions=len(state.drift_ids),
-            model_loads=state.model_loads,
-        )
-        record.result = result.to_dict()
-        state.save("committed")
-        return result
+        return _Counts(rows_in, rows_out, len(self.partitions) - len(todo), duplicates)
+
+    def _announce(self, todo: int) -> None:
+        total, run_id = len(self.partitions), self.state.record.run_id
+        if self.state.record.attempts > 1:
+            self.state.progress.note(
+                f"resuming run {run_id}: {total - todo} of {total} partitions already committed; "
+                "the rest read the source as it is now (a new snapshot for PostgreSQL), so it "
+                "must not have changed since the run started"
+            )
+        else:
+            self.state.progress.note(f"run {run_id}: {total} partitions")
+
+    def _run(self, todo: list[Partition]) -> None:
+        state, total = self.state, len(self.partitions)
+        progress = state.progress
+        progress.start(total=total, description="predict")
+        progress.advance(rows=0, tasks=total - len(todo))
+        owned = not isinstance(self.engine, Engine)
+        pool = None
+        try:
+            if not todo:
+                return
+            pool = get_engine(self.engine, self.workers)
+            if pool.dashboard_link:
+                progress.note(f"dashboard: {pool.dashboard_link}")
+            tasks = [
+                PredictTask(
+                    self.handle, self.src, self.sink, p, self.plan, self.options.duplicate_keys
+                )
+                for p in todo
+            ]
+            retries = self.options.retries
+            try:
+                for _, result in pool.map_unordered(predict_partition, tasks, retries=retries):
+                    if result.error is not None:
+                        if isinstance(result.error, DataError) and result.duplicate_example:
+                            raise _InputError(result.error)
+                        raise _named(result.error, result.partition_id)
+                    state.add(result)
+            except PartitionTaskError as exc:
+                raise PartitionFailedError(
+                    f"partition {exc.partition_id} failed after {retries + 1} attempt(s): "
+                    f"{exc.message}; committed partitions are kept: finish with "
+                    f"--resume {state.record.run_id}"
+                ) from None
+        finally:
+            progress.stop()
+            if owned and pool is not None:
+                pool.close()
+
+    def _committed_rows(self) -> int:
+        committed = self.sink.committed()
+        missing = [p.id for p in self.partitions if p.id not in committed]
+        if missing:
+            run_id = self.state.record.run_id
+            raise SkfleetError(
+                f"run {run_id}: partition {missing[0]} is not committed after the run "
+                f"({len(missing)} missing); resume with --resume {run_id}"
+            )
+        return sum(committed[p.id] for p in self.partitions)
+
+    def _check_duplicates(self) -> int:
+        duplicates = self.state.duplicate_rows()
+        if duplicates:
+            example = (self.state.examples or [None])[0]
+            message = _duplicate_message(self.plan.keys, example, duplicates)
+            if self.options.duplicate_keys == "error":
+                raise _InputError(DataError(message))
+            warnings.warn(message.split("; pass")[0], DuplicateKeyWarning, stacklevel=4)
+        return duplicates
 
 
 def _named(error: SkfleetError, partition_id: str) -> SkfleetError:
@@ -714,47 +828,3 @@ class _InputError(Exception):
     def __init__(self, error: SkfleetError):
         super().__init__(str(error))
         self.error = error
-
-
-def _run_tasks(
-    state: _Run,
-    todo: list[Partition],
-    total: int,
-    handle: ModelHandle,
-    src: Source,
-    sink: Sink,
-    plan: ScoringPlan,
-    duplicate_keys: str,
-    engine: str | Engine | None,
-    workers: int | None,
-    retries: int,
-) -> None:
-    progress = state.progress
-    progress.start(total=total, description="predict")
-    progress.advance(rows=0, tasks=total - len(todo))
-    pool = None
-    owned = not isinstance(engine, Engine)
-    try:
-        if not todo:
-            return
-        pool = get_engine(engine, workers)
-        if pool.dashboard_link:
-            progress.note(f"dashboard: {pool.dashboard_link}")
-        tasks = [PredictTask(handle, src, sink, p, plan, duplicate_keys) for p in todo]
-        try:
-            for _, result in pool.map_unordered(predict_partition, tasks, retries=retries):
-                if result.error is not None:
-                    error = result.error
-                    if isinstance(error, DataError) and result.duplicate_example:
-                        raise _InputError(error)
-                    raise _named(error, result.partition_id)
-                state.add(result)
-        except PartitionTaskError as exc:
-            raise PartitionFailedError(
-                f"partition {exc.partition_id} failed after {retries + 1} attempt(s): "
-                f"{exc.message}; committed partitions are kept: finish with --resume {state.record.run_id}"
-            ) from None
-    finally:
-        progress.stop()
-        if owned and pool is not None:
-            pool.close()
