@@ -167,11 +167,61 @@ def test_early_stopping_keeps_the_best_epoch(parquet_20k):
     assert stopped.metrics["holdout"]["roc_auc"] == one.metrics["holdout"]["roc_auc"]
 
 
-def test_profile_on_process_pool_gives_the_same_model(parquet_20k):
-    local = train_stream("sgd-logistic", parquet_20k, engine="local", report=False, **COMMON)
-    pooled = train_stream("sgd-logistic", parquet_20k, engine="processes:2", report=False, **COMMON)
+def test_process_pool_gives_the_same_model_as_in_process(parquet_20k):
+    """Profiling merges in partition order and data-parallel epochs average in task order, so
+    where the tasks ran (and in which order they finished) does not change the model."""
+    run = dict(epochs=2, workers=2, report=False, **COMMON)
+    local = train_stream("sgd-logistic", parquet_20k, engine="local", **run)
+    pooled = train_stream("sgd-logistic", parquet_20k, engine="processes:2", **run)
+    assert pooled.metadata["engine"] == "processes:2"
     np.testing.assert_array_equal(
         local.model.named_steps["model"].coef_, pooled.model.named_steps["model"].coef_
+    )
+
+
+def test_data_parallel_epochs_average_the_workers_models(parquet_20k):
+    """workers=2: each epoch, partitions dealt round-robin (in the epoch's order) to two learners
+    that start from the same model; their parameters are averaged, weighted by rows."""
+    from skfleet.train.stream_parallel import average_models
+
+    result = train_stream("sgd-logistic", parquet_20k, epochs=1, workers=2, report=False, **COMMON)
+    encoder = result.model.named_steps["encode"]
+    source = open_source(parquet_20k)
+    partitions = source.partitions(2_000)
+    reader = PartitionReader(
+        source,
+        partitions,
+        ["x", "z", "carrier", "city", "late"],
+        "late",
+        encoder,
+        holdout=0.1,
+        holdout_key=None,
+        seed=0,
+        classes=[False, True],
+    )
+    order = epoch_order(0, 0, len(partitions))
+    models, rows = [], []
+    for share in (order[0::2], order[1::2]):
+        est = clone(result.model.named_steps["model"])
+        n = 0
+        for index in share:
+            part = reader.prepare(index, 0)
+            for start in range(0, part.rows, 20_000):
+                est.partial_fit(
+                    part.X[start : start + 20_000],
+                    part.y[start : start + 20_000],
+                    classes=np.array([False, True]),
+                )
+            n += part.rows
+        models.append(est)
+        rows.append(n)
+    expected = average_models(models, rows, t_base=1.0)
+    got = result.model.named_steps["model"]
+    np.testing.assert_allclose(got.coef_, expected.coef_, rtol=1e-12)
+    assert got.t_ == expected.t_ == 1 + result.metadata["rows"]["train"]
+    sequential = train_stream("sgd-logistic", parquet_20k, epochs=1, report=False, **COMMON)
+    assert (
+        abs(result.metrics["holdout"]["roc_auc"] - sequential.metrics["holdout"]["roc_auc"]) < 0.03
     )
 
 

@@ -75,6 +75,17 @@ def test_checkpoint_between_epochs_and_after_last_partition(parquet_20k, store):
     assert resumed.learning_curve == full.learning_curve
 
 
+def test_data_parallel_run_resumes_from_the_last_epoch(parquet_20k, store):
+    run = dict(epochs=3, workers=2, checkpoint_every=1, store=store.uri, **COMMON)
+    full = train_stream("sgd-logistic", parquet_20k, name="full", **run)
+    with pytest.raises(Interrupted):
+        train_stream("sgd-logistic", parquet_20k, name="cut", callback=interrupt_at(1, 10), **run)
+    resumed = train_stream("sgd-logistic", parquet_20k, name="cut", resume=True, **run)
+    assert resumed.metadata["resumed_from"] == {"epoch": 1, "step": 0}
+    assert np.array_equal(weights(full)[0], weights(resumed)[0])
+    assert resumed.learning_curve == full.learning_curve
+
+
 def test_resume_with_other_settings_is_refused(parquet_20k, store):
     run = dict(epochs=2, checkpoint_every=1, store=store.uri, **COMMON)
     with pytest.raises(Interrupted):

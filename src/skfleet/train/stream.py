@@ -148,6 +148,7 @@ def train_stream(
     model_store = _open_store(name, store)
     owned_source = not isinstance(source, Source)
     src = open_source(source, **(source_options or {})) if owned_source else source
+    engines = _Engines(engine)
     try:
         return _run(
             estimator,
@@ -156,15 +157,40 @@ def train_stream(
             config,
             name,
             model_store,
-            engine,
+            engines,
             progress,
             report,
             callback,
             started,
         )
     finally:
+        engines.close()
         if owned_source:
             src.close()
+
+
+class _Engines:
+    """The run's engine, started on first use (one-partition runs never start a pool) and shared
+    by the profiling pass and data-parallel epochs; closed at the end unless the caller owns it."""
+
+    def __init__(self, spec: str | Engine | None):
+        self.spec = spec
+        self._engine: Engine | None = spec if isinstance(spec, Engine) else None
+        self._owned = not isinstance(spec, Engine)
+
+    @property
+    def name(self) -> str:
+        return self.spec.spec if isinstance(self.spec, Engine) else (self.spec or "local")
+
+    def get(self) -> Engine:
+        if self._engine is None:
+            self._engine = get_engine(self.spec)
+        return self._engine
+
+    def close(self) -> None:
+        if self._owned and self._engine is not None:
+            self._engine.close()
+            self._engine = None
 
 
 def _check_task(config: StreamConfig, estimator: Any, task: str) -> None:
@@ -243,7 +269,7 @@ def _make_encoder(config: StreamConfig, columns: list[str]):
     return encoder
 
 
-def _profile(src, partitions, columns, config, task, encoder, engine, progress) -> StreamProfile:
+def _profile(src, partitions, columns, config, task, encoder, engines, progress) -> StreamProfile:
     tasks = [
         ProfileTask(
             source=src,
@@ -258,8 +284,7 @@ def _profile(src, partitions, columns, config, task, encoder, engine, progress) 
         )
         for i, p in enumerate(partitions)
     ]
-    owned = not isinstance(engine, Engine)
-    pool = get_engine(engine if len(tasks) > 1 else "local")
+    pool = engines.get() if len(tasks) > 1 else get_engine("local")
     parts = []
     progress.start(total=len(tasks), description="profile")
     try:
@@ -270,8 +295,6 @@ def _profile(src, partitions, columns, config, task, encoder, engine, progress) 
             progress.advance(rows=part.rows)
     finally:
         progress.stop()
-        if owned:
-            pool.close()
     return merge_profiles(parts)
 
 
@@ -361,7 +384,7 @@ def _check_fingerprint(saved: dict, current: dict, name: str) -> None:
 
 
 def _run(
-    estimator, task, src, config, name, model_store, engine, progress, report, callback, started
+    estimator, task, src, config, name, model_store, engines, progress, report, callback, started
 ) -> StreamResult:
     from skfleet.train.stream_checkpoint import CheckpointStore
     from skfleet.train.stream_data import PartitionReader
@@ -405,7 +428,7 @@ def _run(
         )
     else:
         encoder = _make_encoder(config, columns)
-        profile = _profile(src, partitions, columns, config, task, encoder, engine, progress)
+        profile = _profile(src, partitions, columns, config, task, encoder, engines, progress)
         state = LoopState()
         resumed_from = None
     _check_profile(profile, config, task, src)
@@ -464,13 +487,15 @@ def _run(
         holdout_rows=profile.holdout_rows,
     )
     if config.workers > 1:
-        loop.configure(engine=engine, workers=config.workers)
+        loop.configure(engine=engines.get(), workers=config.workers)
     try:
         state = loop.run(state)
     finally:
         loop.close()
     fitted = Pipeline([("encode", encoder), ("model", loop.estimator)])
-    metadata = _metadata(fitted, task, config, src, profile, state, classes, label_type, engine)
+    metadata = _metadata(
+        fitted, task, config, src, profile, state, classes, label_type, engines.name
+    )
     metadata["resumed"] = resumed_from is not None
     if resumed_from is not None:
         metadata["resumed_from"] = resumed_from
@@ -556,7 +581,7 @@ def _metadata(fitted, task, config, src, profile, state, classes, label_type, en
         "partition_rows": config.partition_rows,
         "batch_rows": config.batch_rows,
         "workers": config.workers,
-        "engine": engine.spec if isinstance(engine, Engine) else (engine or "local"),
+        "engine": engine,
         "rows_per_second": round(state.rows_learned / state.seconds) if state.seconds else None,
     }
     headline = _headline(task, overall, main_metric)

@@ -242,17 +242,20 @@ class EpochLoop:
                 self._end_epoch(state)
                 if s.checkpoint_every:
                     self._checkpoint(state)
-            if state.best_estimator is not None:
-                # Early stopping keeps the best epoch's model, scored again for the report sample.
-                self.estimator = state.best_estimator
-                state.holdout_metrics = self._score_holdout(self.estimator, final=True)
-            elif s.epochs and self.reader.holdout > 0:
-                self._score_holdout(self.estimator, final=True)
-            state.finished = True
+            self._finish(state)
             state.seconds = time.perf_counter() - started
             return state
         finally:
             self.progress.stop()
+
+    def _finish(self, state: LoopState) -> None:
+        """Keep the best epoch's model (early stopping) and sample holdout predictions."""
+        if state.best_estimator is not None:
+            self.estimator = state.best_estimator
+            state.holdout_metrics = self._score_holdout(self.estimator, final=True)
+        elif self.reader.holdout > 0:
+            self._score_holdout(self.estimator, final=True)
+        state.finished = True
 
     def _checkpoint(self, state: LoopState) -> None:
         if self.save_checkpoint is not None:
