@@ -175,6 +175,16 @@ class FeatureContract:
         return [c.name for c in self.columns if c.kind == "excluded"]
 
     @property
+    def exclusions(self) -> dict[str, str]:
+        """Why each excluded column was set aside (``fit`` warns about these; ``partial_fit``
+        and ``merge`` do not, so incremental callers can report them from here).
+
+        >>> FeatureContract.build([ColumnSpec("id", "excluded", "int64", reason="exclude=")]).exclusions
+        {'id': 'exclude='}
+        """
+        return {c.name: c.reason for c in self.columns if c.kind == "excluded"}
+
+    @property
     def n_features(self) -> int:
         return len(self.feature_names)
 
