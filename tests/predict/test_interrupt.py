@@ -144,19 +144,23 @@ def test_worker_killed_mid_run_loses_nothing(tmp_path, store, process_cluster):
     out = tmp_path / "scores"
     outcome: dict = {}
 
-    def run() -> None:
-        try:
-            outcome["result"] = predict(
-                ref,
-                src,
-                str(out),
-                store=store.uri,
-                trust=True,
-                engine=process_cluster.address,
-                partition_rows=500,
-            )
-        except BaseException as exc:
-            outcome["error"] = exc
+    def run() -> None:  # the CLI, in this process (a thread), against the separate cluster
+        args = [
+            "predict",
+            ref,
+            src,
+            "--out",
+            str(out),
+            "--store",
+            store.uri,
+            "--trust",
+            "--engine",
+            process_cluster.address,
+            "--partition-rows",
+            "500",
+            "--json",
+        ]
+        outcome["cli"] = CliRunner().invoke(main, args)
 
     thread = threading.Thread(target=run)
     thread.start()
@@ -170,9 +174,10 @@ def test_worker_killed_mid_run_loses_nothing(tmp_path, store, process_cluster):
     finally:
         thread.join(180)
     assert at_kill < 12, "the run finished before the worker was killed"
-    assert "error" not in outcome, outcome.get("error")
-    result = outcome["result"]
-    assert result.rows_in == result.rows_out == ROWS and result.partitions == 12
+    cli = outcome["cli"]
+    assert cli.exit_code == 0, (cli.stderr, cli.exception)
+    result = json.loads(cli.stdout)
+    assert result["rows_in"] == result["rows_out"] == ROWS and result["partitions"] == 12
     got = read_sorted(str(out))
     assert got["id"].to_pylist() == list(range(ROWS))
     np.testing.assert_array_equal(got["prediction"].to_numpy(), expected(rows))
