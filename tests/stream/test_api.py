@@ -357,3 +357,31 @@ def test_label_seen_only_in_holdout_of_the_last_partition_is_a_class(tmp_path):
     assert result.metadata["classes"] == ["cancelled", "late", "on_time"]
     assert result.model.named_steps["model"].classes_.tolist() == ["cancelled", "late", "on_time"]
     assert result.model.predict_proba(last).shape == (1_000, 3)
+
+
+def test_profiled_encoder_equals_one_fit_on_the_training_rows(parquet_20k):
+    """The profiling pass folds per-partition statistics into one encoder: the same contract as
+    fitting the encoder on all training rows at once (holdout rows never shape the features)."""
+    from skfleet.features import TableEncoder
+    from skfleet.train.stream_holdout import holdout_mask
+    from skfleet.train.stream_profile import row_offset
+
+    result = train_stream(
+        "sgd-logistic",
+        parquet_20k,
+        encoder={"hash": ["city"], "max_levels": 4},
+        report=False,
+        **COMMON,
+    )
+    source = open_source(parquet_20k)
+    train_parts = []
+    for part in source.partitions(2_000):
+        rows = source.read(part)
+        held = holdout_mask(rows, 0.1, start_row=row_offset(part.id))
+        train_parts.append(rows.filter(pa.array(~held)))
+    rows = pa.concat_tables(train_parts).drop_columns(["late", "amount"])
+    direct = TableEncoder(target="late", exclude=("id",), hash=["city"], max_levels=4).fit(rows)
+    streamed = result.model.named_steps["encode"]
+    assert streamed.contract_.feature_names == direct.contract_.feature_names
+    sample = table(300, seed=9).drop_columns(["late", "amount"])
+    np.testing.assert_allclose(streamed.transform(sample), direct.transform(sample), rtol=1e-6)

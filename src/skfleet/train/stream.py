@@ -295,7 +295,7 @@ def _profile(src, partitions, columns, config, task, encoder, engines, progress)
             progress.advance(rows=part.rows)
     finally:
         progress.stop()
-    return merge_profiles(parts)
+    return merge_profiles(parts, encoder)
 
 
 def _check_profile(profile: StreamProfile, config: StreamConfig, task: str, src: Source) -> None:

@@ -71,14 +71,54 @@ class ProfileTask:
 
 @dataclass
 class PartitionProfile:
-    """The statistics one task sends back."""
+    """The statistics one task sends back (``features``: the encoder's mergeable profile)."""
 
     index: int
     partition_id: str
     rows: int
     holdout_rows: int
     target: TargetProfile
-    encoder: Any = None
+    features: Any = None
+
+
+# The encoder builds its whole feature contract on every partial_fit and merge, which with wide
+# hashed columns costs far more than profiling the rows. The profiling pass needs the contract
+# once, at the end: tasks return the encoder's row statistics and the client folds them and builds
+# one contract. These two functions are the only place that reaches into TableEncoder for that;
+# without those internals they fall back to partial_fit/merge (same result, slower).
+
+
+def feature_statistics(encoder: Any, table: pa.Table) -> Any:
+    """What ``encoder.partial_fit(table)`` would accumulate, without building a contract."""
+    try:
+        from skfleet.features.profile import TableProfile
+
+        plan = encoder._plan()
+        return TableProfile.of(table, plan.roles, plan.options.max_distinct)
+    except (ImportError, AttributeError):
+        from sklearn.base import clone
+
+        return clone(encoder).partial_fit(table)
+
+
+def encoder_from_statistics(template: Any, parts: Sequence[Any]) -> Any:
+    """A fitted copy of ``template`` from the statistics of every partition, in order."""
+    from sklearn.base import clone
+
+    parts = [p for p in parts if p is not None]
+    if not parts:
+        return None
+    if isinstance(parts[0], type(template)):  # the fallback above: fitted encoders
+        encoder = parts[0]
+        for other in parts[1:]:
+            encoder = encoder.merge(other)
+        return encoder
+    profile = parts[0]
+    for other in parts[1:]:
+        profile = profile.merge(other)
+    encoder = clone(template)
+    encoder._commit(profile, encoder._plan(), False, warn=False)
+    return encoder
 
 
 def missing_mask(column: pa.ChunkedArray | pa.Array) -> np.ndarray:
@@ -121,8 +161,6 @@ def target_profile(column: pa.ChunkedArray, classification: bool) -> TargetProfi
 
 def profile_partition(task: ProfileTask) -> PartitionProfile:
     """Worker side: read one partition and profile it (top-level, so any engine can run it)."""
-    from sklearn.base import clone
-
     table = task.source.read(task.partition, list(task.columns))
     target = TargetProfile()
     if task.target is not None:
@@ -135,16 +173,14 @@ def profile_partition(task: ProfileTask) -> PartitionProfile:
     )
     features = table.drop_columns([task.target]) if task.target is not None else table
     train_rows = features.filter(pa.array(~hold)) if hold.any() else features
-    encoder = None
-    if train_rows.num_rows:
-        encoder = clone(task.encoder).partial_fit(train_rows)
+    features = feature_statistics(task.encoder, train_rows) if train_rows.num_rows else None
     return PartitionProfile(
         index=task.index,
         partition_id=task.partition.id,
         rows=table.num_rows,
         holdout_rows=int(hold.sum()),
         target=target,
-        encoder=encoder,
+        features=features,
     )
 
 
@@ -220,15 +256,13 @@ class StreamProfile:
         )
 
 
-def merge_profiles(parts: Sequence[PartitionProfile]) -> StreamProfile:
-    """Merge per-partition profiles in partition order."""
+def merge_profiles(parts: Sequence[PartitionProfile], template: Any) -> StreamProfile:
+    """Merge per-partition profiles in partition order; fit a copy of the ``template`` encoder."""
     parts = sorted(parts, key=lambda p: p.index)
     target = TargetProfile()
-    encoder = None
     for part in parts:
         target = target.merge(part.target)
-        if part.encoder is not None:
-            encoder = part.encoder if encoder is None else encoder.merge(part.encoder)
+    encoder = encoder_from_statistics(template, [p.features for p in parts])
     return StreamProfile(
         partition_ids=[p.partition_id for p in parts],
         rows=[p.rows for p in parts],
