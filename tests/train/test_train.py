@@ -326,3 +326,36 @@ def test_config_object_and_overrides():
     }
     again = train("logistic", classification_table(80), config=config, cv=3, report=False)
     assert again.metadata["cv"]["folds"] == 3
+
+
+def test_the_table_travels_to_the_cluster_once_per_run(dask_engine):
+    """Search rounds and CV reuse one upload of the table (joblib alone would resend it)."""
+    table = classification_table(3000, seed=4)
+    client = dask_engine.client
+    scattered: list[object] = []
+    original = client.scatter
+
+    def spy(data, *args, **kwargs):
+        scattered.extend(data if isinstance(data, list) else [data])
+        return original(data, *args, **kwargs)
+
+    client.scatter = spy
+    try:
+        result = train(
+            "logistic",
+            table,
+            target="label",
+            keys=["id"],
+            cv=3,
+            engine=dask_engine,
+            search={"method": "halving", "grid": {"C": [0.01, 0.1, 1.0, 10.0]}},
+            report=False,
+        )
+    finally:
+        del client.scatter  # back to the class's method
+    assert result.metadata["search"]["method"] == "halving"
+    assert max(r["iter"] for r in result.metadata["search"]["cv_results"]) >= 1  # several rounds
+    tables = [obj for obj in scattered if isinstance(obj, pa.Table)]
+    assert len(tables) == 1 and tables[0].num_rows == 3000
+    targets = [obj for obj in scattered if isinstance(obj, np.ndarray) and len(obj) == 3000]
+    assert len(targets) == 1

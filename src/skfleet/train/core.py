@@ -54,7 +54,7 @@ from skfleet.train.outputs import (
     plain_list,
     report_metadata,
 )
-from skfleet.train.parallel import counting_fits, counting_search_fits
+from skfleet.train.parallel import counting_fits, counting_search_fits, shared_data
 from skfleet.train.search import build_search, planned_fits, search_summary
 from skfleet.train.segments import SegmentRouter
 
@@ -251,9 +251,13 @@ def train(
     try:
         if pool.dashboard_link:
             progress.note(f"Dask dashboard: {pool.dashboard_link}")
-        with pool.joblib_context():
+        split_arrays = [part for split in splits or () for part in split]
+        with pool.joblib_context(), shared_data(data.features, data.y, *split_arrays) as shared:
+            # With the data already on the cluster, hand Dask every fit at once: it schedules
+            # them better, and keeps replicas of the data alive while fits still wait for it.
+            jobs = {"n_jobs": pool.workers, "pre_dispatch": "all" if shared else "2*n_jobs"}
             fitted, search, cv_result = _fit_all(
-                template, prefix, config, data, task, classes, splits, pool.workers, progress
+                template, prefix, config, data, task, classes, splits, jobs, progress
             )
     finally:
         if owned:
@@ -298,7 +302,7 @@ def train(
     )
 
 
-def _fit_all(template, prefix, config, data: TrainingData, task, classes, splits, n_jobs, progress):
+def _fit_all(template, prefix, config, data: TrainingData, task, classes, splits, jobs, progress):
     """Search, cross-validation and final fit, on the engine joblib is configured for."""
     X, y = data.features, data.y
     search = None
@@ -308,10 +312,12 @@ def _fit_all(template, prefix, config, data: TrainingData, task, classes, splits
         search = build_search(
             template,
             config.search,
+            # The splitter, not the precomputed splits: the search pickles itself (with its cv)
+            # into every fit task, and halving must re-split subsamples anyway.
             make_splitter(task, config.cv),
             prefix=prefix,
             n_classes=0 if classes is None else len(classes),
-            n_jobs=n_jobs,
+            **jobs,
         )
         with _phase(progress, "search", total + 1, rows_per_fit) as listener:
             with counting_search_fits(listener) as counted:
@@ -323,7 +329,7 @@ def _fit_all(template, prefix, config, data: TrainingData, task, classes, splits
         rows_per_fit = len(splits[0][0])
         phase = _phase(progress, "cross-validation", len(splits), rows_per_fit)
         with phase as listener, counting_fits(listener):
-            cv_result = _sklearn_call(cross_validate, template, X, y, splits, task, classes, n_jobs)
+            cv_result = _sklearn_call(cross_validate, template, X, y, splits, task, classes, **jobs)
     if search is not None:
         fitted = search.best_estimator_
     else:
@@ -332,7 +338,7 @@ def _fit_all(template, prefix, config, data: TrainingData, task, classes, splits
         with _phase(progress, "final fit", total, data.rows) as listener:
             final = clone(template)
             if segmented:
-                final.set_params(n_jobs=n_jobs)
+                final.set_params(n_jobs=jobs["n_jobs"])
             with counting_fits(listener):
                 fitted = _sklearn_call(final.fit, X, y)
             if not segmented:
@@ -342,12 +348,12 @@ def _fit_all(template, prefix, config, data: TrainingData, task, classes, splits
     return fitted, search, cv_result
 
 
-def _sklearn_call(fn, *args):
+def _sklearn_call(fn, *args, **kwargs):
     """Call into scikit-learn; a ValueError about the data becomes a one-line DataError."""
     from skfleet.errors import DataError
 
     try:
-        return fn(*args)
+        return fn(*args, **kwargs)
     except SkfleetError:
         raise
     except ValueError as exc:

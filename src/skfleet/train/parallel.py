@@ -95,3 +95,38 @@ def counting_search_fits(listener: FitListener | None) -> Iterator[bool]:
             yield True
         finally:
             module.Parallel = original
+
+
+@contextlib.contextmanager
+def shared_data(*objects: object) -> Iterator[bool]:
+    """While joblib runs on Dask, upload ``objects`` once for the whole block.
+
+    joblib's Dask backend already scatters a large argument once per ``Parallel`` call, but a
+    training run makes several calls (the search, its halving rounds, the CV): without this the
+    table would travel again for each. Here the active Dask backend is replaced, for the block, by
+    one that already holds futures for the objects; tasks refer to them by key. Each object is
+    sent once by the client (not broadcast: with many workers the client's upload would multiply)
+    and workers fetch it from each other as their tasks need it. Yields whether it did (on other
+    backends there is nothing to share).
+    """
+    from joblib import parallel_config
+    from joblib.parallel import get_active_backend
+
+    backend, _ = get_active_backend()
+    client = getattr(backend, "client", None)
+    if client is None or not isinstance(getattr(backend, "data_futures", None), dict):
+        yield False
+        return
+    shared = type(backend)(
+        client=client, wait_for_workers_timeout=getattr(backend, "wait_for_workers_timeout", 60)
+    )
+    futures = client.scatter(list(objects), hash=False)
+    # The backend looks arguments up by id(); _scatter keeps the objects alive so ids stay valid.
+    shared._scatter = list(objects)
+    shared.data_futures = {id(obj): future for obj, future in zip(objects, futures, strict=True)}
+    try:
+        with parallel_config(backend=shared):
+            yield True
+    finally:
+        for future in futures:
+            future.release()

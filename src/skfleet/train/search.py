@@ -66,24 +66,26 @@ def build_search(
     prefix: str,
     n_classes: int,
     n_jobs: int | None,
+    pre_dispatch: str = "2*n_jobs",
 ):
     """An unfitted scikit-learn search over ``template`` (refit on all rows with the best)."""
     grid = prefixed_grid(template, prefix, config.grid)
     scoring = config.scoring or default_scoring(template, n_classes)
-    common = {"scoring": scoring, "cv": splitter, "n_jobs": n_jobs, "refit": True}
+    common = {"scoring": scoring, "cv": splitter, "refit": True, "n_jobs": n_jobs}
     # Fits that fail are an error, not a NaN score: a bad grid value should stop the run.
     common["error_score"] = "raise"
     if config.method == "grid":
         from sklearn.model_selection import GridSearchCV
 
-        return GridSearchCV(template, grid, **common)
+        return GridSearchCV(template, grid, pre_dispatch=pre_dispatch, **common)
     if config.method == "random":
         from sklearn.model_selection import RandomizedSearchCV
 
         n_iter = min(config.n_iter, config.n_candidates)
         return RandomizedSearchCV(
-            template, grid, n_iter=n_iter, random_state=config.random_state, **common
-        )
+            template, grid, n_iter=n_iter, random_state=config.random_state,
+            pre_dispatch=pre_dispatch, **common,
+        )  # fmt: skip
     from sklearn.experimental import enable_halving_search_cv  # noqa: F401
     from sklearn.model_selection import HalvingGridSearchCV
 
