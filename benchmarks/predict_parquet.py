@@ -32,6 +32,7 @@ import pyarrow.dataset as ds  # noqa: E402
 import pyarrow.parquet as pq  # noqa: E402
 from predict_postgres import (  # noqa: E402
     FEATURES,
+    bench_scaling,
     bench_skfleet,
     make_table,
     median_time,
@@ -95,6 +96,12 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=2_000_000)
     parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument("--train-rows", type=int, default=100_000)
+    parser.add_argument(
+        "--only",
+        choices=["compare", "scaling"],
+        default=None,
+        help="run only the comparison (a-d) or only the RandomForest scaling",
+    )
     args = parser.parse_args()
 
     base = Path(tempfile.mkdtemp(prefix="skfleet-bench-predict-parquet-"))
@@ -105,7 +112,7 @@ def main() -> None:
         out = str(base / "scores")
         figures = {}
         with DaskEngine(None, n_workers=2) as engine:
-            for name in ("logistic", "hist_gb"):
+            for name in () if args.only == "scaling" else ("logistic", "hist_gb"):
                 model = ModelStore(store).load(refs[name]).model
                 row = {
                     "(a) limit: pyarrow read + write, no model": bench_limit(
@@ -125,9 +132,11 @@ def main() -> None:
                 report(
                     f"{name}: {args.rows:,} rows", row, "(a) limit: pyarrow read + write, no model"
                 )
-            forest_two = bench_skfleet(src, out, refs["forest"], store, engine, args.repeat)
-        with DaskEngine(None, n_workers=1) as engine:
-            forest_one = bench_skfleet(src, out, refs["forest"], store, engine, args.repeat)
+        forest = (
+            {}
+            if args.only == "compare"
+            else bench_scaling(src, out, refs["forest"], store, args.repeat)
+        )
     finally:
         shutil.rmtree(base, ignore_errors=True)
 
@@ -140,10 +149,11 @@ def main() -> None:
             f"plain pyarrow, {row['(c) dask-ml ParallelPostFit, 2 workers'] / d:.2f}x faster "
             "than dask-ml"
         )
-    print(
-        f"  RandomForest(100 trees): 1 worker {forest_one:.2f} s, 2 workers {forest_two:.2f} s "
-        f"-> {forest_one / forest_two:.2f}x"
-    )
+    if forest:
+        print(
+            f"  RandomForest(100 trees): 1 worker {forest[1]:.2f} s, 2 workers {forest[2]:.2f} s "
+            f"-> {forest[1] / forest[2]:.2f}x"
+        )
     print(f"\npython {sys.version.split()[0]}, {os.cpu_count()} cores, load {os.getloadavg()}")
 
 

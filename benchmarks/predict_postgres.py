@@ -171,10 +171,43 @@ def bench_dask_ml(pg, model, engine: DaskEngine) -> float:
 
 
 def bench_skfleet(url: str, out_url: str, ref: str, store: str, engine, repeat: int) -> float:
+    """Median seconds of ``repeat`` runs after a warm-up run (workers import and load the model
+    once). Also prints how many cores the workers kept busy (task CPU seconds / wall seconds):
+    on a machine shared with other jobs that, not the wall time, shows whether workers ran in
+    parallel."""
     kwargs = dict(store=store, engine=engine, key=["k"], columns=[SCORE], if_exists="replace")
-    predict(ref, url, out_url, **kwargs)  # warm-up: workers import and load the model once
+    predict(ref, url, out_url, **kwargs)
     seconds, result = median_time(lambda: predict(ref, url, out_url, **kwargs), repeat)
     assert result.rows_out == result.rows_in, result
+    busy = result.task_cpu_seconds / result.seconds if result.seconds else 0.0
+    print(
+        f"    skfleet {ref} on {engine.workers} worker(s): {seconds:.2f} s, "
+        f"{busy:.2f} cores busy, {result.partitions} partitions",
+        flush=True,
+    )
+    return seconds
+
+
+def bench_scaling(url: str, out_url: str, ref: str, store: str, repeat: int) -> dict[int, float]:
+    """skfleet with 1 and with 2 ``dask worker`` processes of a separate ``dask scheduler``.
+
+    Each worker runs in its own session, as on its own machine or container. This matters on a
+    shared Linux host: with autogroup scheduling the kernel shares the CPU fairly between
+    sessions, so workers that all sit in this script's session would share one session's
+    slice and add nothing under load from other jobs.
+    """
+    from skfleet.engine import get_engine
+    from tests.services.dask import start_process_cluster
+
+    seconds = {}
+    for n in (1, 2):
+        with tempfile.TemporaryDirectory() as logs:
+            cluster = start_process_cluster(n, Path(logs))
+            try:
+                with get_engine(cluster.address) as engine:
+                    seconds[n] = bench_skfleet(url, out_url, ref, store, engine, repeat)
+            finally:
+                cluster.stop()
     return seconds
 
 
@@ -197,6 +230,12 @@ def main() -> None:
         help="rows (b) writes with to_sql, time scaled to --rows (default all)",
     )
     parser.add_argument("--skip-baselines", action="store_true", help="only (a) and (d)")
+    parser.add_argument(
+        "--only",
+        choices=["compare", "scaling"],
+        default=None,
+        help="run only the comparison (a-d) or only the RandomForest scaling",
+    )
     args = parser.parse_args()
     from tests.services.postgres import start_postgres
 
@@ -211,7 +250,7 @@ def main() -> None:
             url, out_url = pg.table_url("public.t"), pg.table_url("public.scores")
             limit = bench_limit(pg, args.repeat, base)
             with DaskEngine(None, n_workers=2) as engine:
-                for name in ("logistic", "hist_gb"):
+                for name in () if args.only == "scaling" else ("logistic", "hist_gb"):
                     row = {"(a) limit: psql binary COPY out + bulk load": limit}
                     if not args.skip_baselines:
                         row["(b) pandas read_sql + predict + to_sql"] = bench_pandas(
@@ -229,9 +268,11 @@ def main() -> None:
                         row,
                         "(a) limit: psql binary COPY out + bulk load",
                     )
-                forest_two = bench_skfleet(url, out_url, refs["forest"], store, engine, args.repeat)
-            with DaskEngine(None, n_workers=1) as engine:
-                forest_one = bench_skfleet(url, out_url, refs["forest"], store, engine, args.repeat)
+            forest = (
+                {}
+                if args.only == "compare"
+                else bench_scaling(url, out_url, refs["forest"], store, args.repeat)
+            )
     finally:
         shutil.rmtree(base, ignore_errors=True)
 
@@ -247,10 +288,11 @@ def main() -> None:
                 f"{row['(c) dask-ml ParallelPostFit, 2 workers'] / d:.1f}x faster than dask-ml"
             )
         print(f"  {name}: skfleet " + ", ".join(parts))
-    print(
-        f"  RandomForest(100 trees): 1 worker {forest_one:.2f} s, 2 workers {forest_two:.2f} s "
-        f"-> {forest_one / forest_two:.2f}x"
-    )
+    if forest:
+        print(
+            f"  RandomForest(100 trees): 1 worker {forest[1]:.2f} s, 2 workers {forest[2]:.2f} s "
+            f"-> {forest[1] / forest[2]:.2f}x"
+        )
     print(f"\npython {sys.version.split()[0]}, {os.cpu_count()} cores, load {os.getloadavg()}")
 
 

@@ -184,6 +184,9 @@ class PartitionResult:
     duplicate_example: str | None = None
     worker: str = ""
     model_loaded: bool = False
+    #: Wall-clock and CPU seconds the task took on its worker (how busy the workers were).
+    seconds: float = 0.0
+    cpu_seconds: float = 0.0
     #: A user error (bad data, ...): retrying cannot help, so it comes back as a value.
     error: SkfleetError | None = None
 
@@ -242,6 +245,7 @@ def predict_partition(task: PredictTask) -> PartitionResult:
     """
     pid = task.partition.id
     result = PartitionResult(pid, worker=_worker_name())
+    started, cpu_started = time.perf_counter(), time.process_time()
     try:
         model, result.model_loaded = cached_model(task.model)
         table = task.source.read(task.partition, columns=list(task.plan.read_columns))
@@ -259,6 +263,8 @@ def predict_partition(task: PredictTask) -> PartitionResult:
         scored = score_table(model, table, task.plan)
         result.drift = scored.drift
         result.rows_written = task.sink.write(pid, scored.table)
+        result.seconds = time.perf_counter() - started
+        result.cpu_seconds = time.process_time() - cpu_started
         return result
     except _NOT_RETRIED as exc:
         result.error = exc
@@ -298,6 +304,9 @@ class PredictResult:
     drift_partitions: int = 0
     #: Models loaded by workers (once per worker process, keyed by content hash).
     model_loads: int = 0
+    #: Sums over this run's tasks of their wall-clock and CPU seconds on the workers.
+    task_seconds: float = 0.0
+    task_cpu_seconds: float = 0.0
 
     @property
     def rows_per_second(self) -> float:
@@ -414,11 +423,15 @@ class _Run:
         self.examples: list[str] = []
         self.rows_read = 0
         self.model_loads = 0
+        self.task_seconds = 0.0
+        self.task_cpu_seconds = 0.0
         self._last_save = time.monotonic()
 
     def add(self, result: PartitionResult) -> None:
         self.rows_read += result.rows_in
         self.model_loads += int(result.model_loaded)
+        self.task_seconds += result.seconds
+        self.task_cpu_seconds += result.cpu_seconds
         if result.key_hashes is not None:
             self.hashes.append(result.key_hashes)
         if result.duplicate_example:
@@ -631,6 +644,8 @@ def predict(
             drift_report=state.drift,
             drift_partitions=len(state.drift_ids),
             model_loads=state.model_loads,
+            task_seconds=round(state.task_seconds, 3),
+            task_cpu_seconds=round(state.task_cpu_seconds, 3),
         )
         record.result = result.to_dict()
         state.save("committed")
