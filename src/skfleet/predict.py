@@ -802,6 +802,13 @@ class _Execution:
                     f"{exc.message}; committed partitions are kept: finish with "
                     f"--resume {state.record.run_id}"
                 ) from None
+            except _engine_failures() as exc:
+                # The pool itself broke (workers killed again and again, a lost scheduler).
+                raise PartitionFailedError(
+                    f"the {pool.spec} engine failed: {type(exc).__name__}: "
+                    f"{redact_text(str(exc))}; committed partitions are kept: finish with "
+                    f"--resume {state.record.run_id}"
+                ) from exc
         finally:
             progress.stop()
             if owned and pool is not None:
@@ -827,6 +834,22 @@ class _Execution:
                 raise _InputError(DataError(message))
             warnings.warn(message.split("; pass")[0], DuplicateKeyWarning, stacklevel=4)
         return duplicates
+
+
+def _engine_failures() -> tuple[type[BaseException], ...]:
+    """Exceptions that mean the engine broke rather than a partition failing."""
+    from concurrent.futures.process import BrokenProcessPool
+
+    found: list[type[BaseException]] = [BrokenProcessPool, TimeoutError, ConnectionError]
+    try:
+        from distributed import TimeoutError as DaskTimeoutError
+        from distributed.comm.core import CommClosedError
+        from distributed.scheduler import KilledWorker
+
+        found += [KilledWorker, CommClosedError, DaskTimeoutError]
+    except ImportError:
+        pass
+    return tuple(found)
 
 
 def _named(error: SkfleetError, partition_id: str) -> SkfleetError:

@@ -146,3 +146,15 @@ class Explodes(RegressorMixin, BaseEstimator):
 def save_custom(store, model, name: str) -> str:
     meta = registered_meta("regression", "double", input_columns=["x0"])
     return str(store.save(name, model.fit(pd.DataFrame({"x0": [0.0]})), meta))
+
+
+class Dies(RegressorMixin, BaseEstimator):
+    """Kills the process it runs in: the engine breaks, the run must say so and stay resumable."""
+
+    def fit(self, X, y=None):
+        return self
+
+    def predict(self, X):
+        import signal
+
+        os.kill(os.getpid(), signal.SIGKILL)

@@ -15,6 +15,7 @@ from skfleet.runs import RunStore
 from skfleet.scoring import plan_scoring
 from tests.predict.conftest import ROWS, read_sorted
 from tests.predict.models import (
+    Dies,
     Explodes,
     FailsOnce,
     frame,
@@ -198,3 +199,20 @@ def test_run_record_holds_plan_and_result_without_password(tmp_path, store, rows
         "drift",
     }
     json.dumps(payload)
+
+
+def test_broken_engine_is_one_line_and_resumable(tmp_path, store, rows, parquet_in):
+    ref = save_custom(store, Dies(), "dies")
+    with pytest.raises(PartitionFailedError, match=r"processes:1 engine failed: BrokenProcessPool"):
+        predict(
+            ref,
+            parquet_in,
+            str(tmp_path / "o"),
+            store=store.uri,
+            engine="processes:1",
+            trust=True,
+            retries=0,
+            partition_rows=1_000,
+        )
+    record = RunStore.for_model_store(store.uri).records()[-1]
+    assert record.status == "failed" and "BrokenProcessPool" in record.error
