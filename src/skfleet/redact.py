@@ -18,9 +18,13 @@ import re
 
 MASK = "***"
 _SECRET_KEYS = {"password", "passwd", "pwd", "secret", "aws_secret_access_key", "sslpassword"}
-_USERINFO = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<user>[^:/@\s]*):(?P<pw>[^@\s/]*)@")
+_USERINFO = re.compile(
+    r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<user>[^:/@\s]*):(?P<pw>[^@\s/]*)@"
+)
 _KEYVALUE = re.compile(
-    r"(?P<key>\b(?:" + "|".join(sorted(_SECRET_KEYS)) + r"))(?P<sep>\s*=\s*)(?P<val>'[^']*'|[^\s&;]+)",
+    r"(?P<key>\b(?:"
+    + "|".join(sorted(_SECRET_KEYS))
+    + r"))(?P<sep>\s*=\s*)(?P<val>'[^']*'|[^\s&;]+)",
     re.IGNORECASE,
 )
 

@@ -34,18 +34,25 @@ def typed_table() -> pa.Table:
             "ratio": pa.array([0.5, None, -1.25e-7, 3.0e12], pa.float64()),
             "flag": pa.array([True, False, None, True], pa.bool_()),
             "at": pa.array(
-                [dt.datetime(2013, 1, 1, 5, 15, tzinfo=utc), None,
-                 dt.datetime(1999, 12, 31, 23, 59, 59, 123456, tzinfo=utc),
-                 dt.datetime(2030, 6, 1, tzinfo=utc)],
+                [
+                    dt.datetime(2013, 1, 1, 5, 15, tzinfo=utc),
+                    None,
+                    dt.datetime(1999, 12, 31, 23, 59, 59, 123456, tzinfo=utc),
+                    dt.datetime(2030, 6, 1, tzinfo=utc),
+                ],
                 pa.timestamp("us", tz="UTC"),
             ),
             "amount": pa.array(
-                [decimal.Decimal("12.34"), decimal.Decimal("-0.01"), None,
-                 decimal.Decimal("99999999.99")],
+                [
+                    decimal.Decimal("12.34"),
+                    decimal.Decimal("-0.01"),
+                    None,
+                    decimal.Decimal("99999999.99"),
+                ],
                 pa.decimal128(10, 2),
             ),
             "label": pa.array(
-                ["plain", 'quote " and \' and , comma', None, "ünïcødé ✈ 東京\ttab"], pa.string()
+                ["plain", "quote \" and ' and , comma", None, "ünïcødé ✈ 東京\ttab"], pa.string()
             ),
         }
     )
@@ -53,7 +60,9 @@ def typed_table() -> pa.Table:
 
 def id_table(n: int, start: int = 0) -> pa.Table:
     ids = np.arange(start, start + n, dtype=np.int64)
-    return pa.table({"id": ids, "x": ids.astype(np.float64) * 0.5, "tag": pa.array((ids % 7).astype(str))})
+    return pa.table(
+        {"id": ids, "x": ids.astype(np.float64) * 0.5, "tag": pa.array((ids % 7).astype(str))}
+    )
 
 
 def sorted_by_id(table: pa.Table) -> pa.Table:
@@ -92,7 +101,9 @@ class SourceSinkConformance:
         if self.lossy_types:
             got = got.cast(expected.schema)
         assert sorted_by_id(got).equals(sorted_by_id(expected)), (
-            sorted_by_id(got).to_pylist()[:5], sorted_by_id(expected).to_pylist()[:5])
+            sorted_by_id(got).to_pylist()[:5],
+            sorted_by_id(expected).to_pylist()[:5],
+        )
 
     # -- round trips ----------------------------------------------------------------------------
     def test_round_trip_types(self, new_url):

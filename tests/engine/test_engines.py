@@ -57,7 +57,11 @@ def test_separate_scheduler_and_worker_processes(process_cluster):
 
 @pytest.mark.parametrize(
     "spec, message",
-    [("dask:locall", "unknown --engine"), ("processes:x", "worker count"), ("yarn", "unknown --engine")],
+    [
+        ("dask:locall", "unknown --engine"),
+        ("processes:x", "worker count"),
+        ("yarn", "unknown --engine"),
+    ],
 )
 def test_bad_engine_spec_names_the_flag(spec, message):
     with pytest.raises(UsageError, match=message):

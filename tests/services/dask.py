@@ -42,9 +42,24 @@ class ProcessCluster:
     def add_worker(self) -> subprocess.Popen:
         log = open(self.log_dir / f"worker-{len(self.workers)}.log", "w")  # noqa: SIM115
         proc = subprocess.Popen(
-            [str(BIN / "dask"), "worker", self.address, "--nworkers", "1", "--nthreads", "1",
-             "--host", "127.0.0.1", "--no-dashboard", "--death-timeout", "30"],
-            stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env=worker_env(),
+            [
+                str(BIN / "dask"),
+                "worker",
+                self.address,
+                "--nworkers",
+                "1",
+                "--nthreads",
+                "1",
+                "--host",
+                "127.0.0.1",
+                "--no-dashboard",
+                "--death-timeout",
+                "30",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env=worker_env(),
         )
         self.workers.append(proc)
         return proc
@@ -75,9 +90,20 @@ def start_process_cluster(n_workers: int, log_dir: Path) -> ProcessCluster:
     address = f"tcp://127.0.0.1:{port}"
     log = open(log_dir / "scheduler.log", "w")  # noqa: SIM115
     scheduler = subprocess.Popen(
-        [str(BIN / "dask"), "scheduler", "--host", "127.0.0.1", "--port", str(port),
-         "--dashboard-address", ":0"],
-        stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env=worker_env(),
+        [
+            str(BIN / "dask"),
+            "scheduler",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--dashboard-address",
+            ":0",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+        env=worker_env(),
     )
     cluster = ProcessCluster(address, scheduler, log_dir=log_dir)
     deadline = time.monotonic() + 30

@@ -16,16 +16,23 @@ if_exists_option = click.option(
     show_default=True,
     help="What to do when the output already exists.",
 )
-json_option = click.option("--json", "as_json", is_flag=True, help="Print a JSON summary on stdout.")
+json_option = click.option(
+    "--json", "as_json", is_flag=True, help="Print a JSON summary on stdout."
+)
 partition_rows_option = click.option(
     "--partition-rows", type=click.IntRange(min=1), default=None, help="Rows per partition (task)."
 )
 format_option = click.option(
-    "--format", "in_format", type=click.Choice(["csv", "parquet"]), default=None,
+    "--format",
+    "in_format",
+    type=click.Choice(["csv", "parquet"]),
+    default=None,
     help="Input file format when the extension does not tell.",
 )
 out_format_option = click.option(
-    "--out-format", type=click.Choice(["csv", "parquet"]), default=None,
+    "--out-format",
+    type=click.Choice(["csv", "parquet"]),
+    default=None,
     help="Output file format when the --out name does not tell.",
 )
 

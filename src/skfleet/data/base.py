@@ -111,7 +111,9 @@ class Source(ABC):
         """Stream one partition as record batches of at most ``batch_rows`` rows."""
         yield from self.read(partition, columns).to_batches(max_chunksize=batch_rows)
 
-    def read_all(self, columns: Sequence[str] | None = None, target_rows: int = 1_000_000) -> pa.Table:
+    def read_all(
+        self, columns: Sequence[str] | None = None, target_rows: int = 1_000_000
+    ) -> pa.Table:
         """Read the whole source into one table (for data that fits in memory)."""
         tables = [self.read(p, columns) for p in self.partitions(target_rows)]
         if not tables:
@@ -149,7 +151,9 @@ class Sink(ABC):
         return f"{type(self).__name__}({self.display_name!r})"
 
     @abstractmethod
-    def open(self, schema: pa.Schema, if_exists: IfExists = "fail", run_id: str | None = None) -> None:
+    def open(
+        self, schema: pa.Schema, if_exists: IfExists = "fail", run_id: str | None = None
+    ) -> None:
         """Prepare the target (client side). Raises TargetExistsError for ``fail`` on an existing
         target. Calling it again with the same ``run_id`` resumes that run."""
 

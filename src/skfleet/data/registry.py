@@ -85,7 +85,9 @@ def backend_for(url: str) -> type[Backend]:
     target = _registry.get(scheme)
     if target is None:
         known = ", ".join(sorted(_registry))
-        raise UsageError(f"unknown data URL scheme {scheme!r} in {redact_url(url)} (known: {known})")
+        raise UsageError(
+            f"unknown data URL scheme {scheme!r} in {redact_url(url)} (known: {known})"
+        )
     if isinstance(target, str):
         module_name, _, attr = target.partition(":")
         target = getattr(importlib.import_module(module_name), attr)
