@@ -385,3 +385,21 @@ def test_profiled_encoder_equals_one_fit_on_the_training_rows(parquet_20k):
     assert streamed.contract_.feature_names == direct.contract_.feature_names
     sample = table(300, seed=9).drop_columns(["late", "amount"])
     np.testing.assert_allclose(streamed.transform(sample), direct.transform(sample), rtol=1e-6)
+
+
+def test_columns_the_encoder_sets_aside_are_noted(tmp_path):
+    """An id-like column nobody declared is not learned from, and model.json says why."""
+    import pyarrow.parquet as pq
+
+    rows = (
+        table(3_000)
+        .drop_columns(["amount"])
+        .rename_columns(["row_number", "x", "z", "carrier", "city", "late"])
+    )
+    path = tmp_path / "t.parquet"
+    pq.write_table(rows, path)
+    result = train_stream("sgd-logistic", str(path), target="late", report=False)
+    assert "row_number" not in result.metadata["input_columns"]
+    assert any(
+        note.startswith("column 'row_number' is not a feature") for note in result.metadata["notes"]
+    )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -130,7 +132,10 @@ def test_label_absent_from_the_profile_means_the_table_changed(tmp_path):
         for i, part in enumerate(parts):
             late = pa.array(["maybe"] * part.num_rows)
             part = part.set_column(part.column_names.index("late"), "late", late)
-            pq.write_table(part, tmp_path / "in" / f"part-{i:03d}.parquet")
+            # Replaced atomically: the prefetch thread may be reading the next file right now.
+            staged = tmp_path / f"staged-{i:03d}.parquet"
+            pq.write_table(part, staged)
+            os.replace(staged, tmp_path / "in" / f"part-{i:03d}.parquet")
         changed["done"] = True
 
     with pytest.raises(DataError, match="target label 'maybe' in partition part-0.* was not seen"):

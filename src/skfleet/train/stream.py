@@ -587,6 +587,13 @@ def _metadata(fitted, task, config, src, profile, state, classes, label_type, en
     headline = _headline(task, overall, main_metric)
     if headline is not None:
         metadata["main_metric"] = headline
+    notes = [
+        f"column {column!r} is not a feature: {reason}"
+        for column, reason in getattr(contract, "exclusions", {}).items()
+        if reason != "exclude="
+    ]
+    if notes:
+        metadata["notes"] = notes
     return metadata
 
 

@@ -22,7 +22,7 @@ import inspect
 from collections.abc import Callable
 from typing import Any
 
-from sklearn.base import clone, is_classifier, is_regressor
+from sklearn.base import clone, is_classifier, is_clusterer, is_regressor
 
 from skfleet.errors import UsageError
 
@@ -161,9 +161,7 @@ def task_of(est: Any) -> str:
         return "classification"
     if is_regressor(est):
         return "regression"
-    if getattr(est, "_estimator_type", None) == "clusterer" or hasattr(est, "cluster_centers_"):
-        return "clustering"
-    if type(est).__name__.lower().endswith("kmeans") or "cluster" in type(est).__module__:
+    if is_clusterer(est):
         return "clustering"
     return "transform"
 

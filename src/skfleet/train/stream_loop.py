@@ -18,6 +18,7 @@ resumed run repeats the uninterrupted one exactly.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import time
 from collections.abc import Callable, Iterator
@@ -219,26 +220,33 @@ class EpochLoop:
         try:
             while state.epoch < s.epochs and not state.stopped_early:
                 order = epoch_order(s.seed, state.epoch, self.n_partitions)
-                for part in self._prefetched(order[state.step :], state.epoch):
-                    if part.holdout_X is not None and not self.cache.has(part.index):
-                        self.cache.put(part.index, part.holdout_X, part.holdout_y)
-                    before = state.rows_learned
-                    self._learn(part, state)
-                    state.step += 1
-                    state.partitions_learned += 1
-                    state.seconds = time.perf_counter() - started
-                    self.progress.advance(rows=state.rows_learned - before)
-                    if s.checkpoint_every and state.partitions_learned % s.checkpoint_every == 0:
-                        self._checkpoint(state)
-                    if self.callback is not None:
-                        self.callback(
-                            {
-                                "epoch": state.epoch,
-                                "step": state.step,
-                                "partition": part.partition_id,
-                                "rows_learned": state.rows_learned,
-                            }
-                        )
+                parts = self._prefetched(order[state.step :], state.epoch)
+                # closing(): an interrupted epoch stops its prefetch thread at once, not whenever
+                # the generator happens to be collected.
+                with contextlib.closing(parts):
+                    for part in parts:
+                        if part.holdout_X is not None and not self.cache.has(part.index):
+                            self.cache.put(part.index, part.holdout_X, part.holdout_y)
+                        before = state.rows_learned
+                        self._learn(part, state)
+                        state.step += 1
+                        state.partitions_learned += 1
+                        state.seconds = time.perf_counter() - started
+                        self.progress.advance(rows=state.rows_learned - before)
+                        if (
+                            s.checkpoint_every
+                            and state.partitions_learned % s.checkpoint_every == 0
+                        ):
+                            self._checkpoint(state)
+                        if self.callback is not None:
+                            self.callback(
+                                {
+                                    "epoch": state.epoch,
+                                    "step": state.step,
+                                    "partition": part.partition_id,
+                                    "rows_learned": state.rows_learned,
+                                }
+                            )
                 self._end_epoch(state)
                 if s.checkpoint_every:
                     self._checkpoint(state)
