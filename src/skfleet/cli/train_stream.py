@@ -38,7 +38,13 @@ def _metric_line(metrics: dict | None) -> str:
 @click.option(
     "--hash-features", type=click.IntRange(min=1), default=None, help="Buckets per hashed column."
 )
-@click.option("--epochs", type=click.IntRange(min=1), default=1, show_default=True)
+@click.option(
+    "--epochs",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Passes over the data.",
+)
 @click.option(
     "--partition-rows",
     type=click.IntRange(min=1),
@@ -64,7 +70,13 @@ def _metric_line(metrics: dict | None) -> str:
     "--holdout-key", default=None, metavar="COL", help="Column whose hash picks the holdout."
 )
 @click.option("--early-stopping", is_flag=True, help="Stop when the holdout score stops improving.")
-@click.option("--patience", type=click.IntRange(min=1), default=2, show_default=True)
+@click.option(
+    "--patience",
+    type=click.IntRange(min=1),
+    default=2,
+    show_default=True,
+    help="Epochs without improvement before --early-stopping stops.",
+)
 @click.option(
     "--checkpoint-every",
     type=click.IntRange(min=1),
@@ -73,7 +85,13 @@ def _metric_line(metrics: dict | None) -> str:
     help="Save a checkpoint in the store every N partitions.",
 )
 @click.option("--resume", is_flag=True, help="Continue from the last checkpoint of --name.")
-@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
+@click.option(
+    "--seed",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Seeds the partition order, the row shuffles and the estimator.",
+)
 @click.option(
     "--workers",
     type=click.IntRange(min=1),
