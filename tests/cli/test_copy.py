@@ -151,3 +151,15 @@ def test_password_never_printed(pg, parquet_in):
     code, out, err = run_cli("copy", parquet_in, "--out", bad, "--engine", "local")
     assert code == 2
     assert "wrong-secret-pw" not in out + err
+
+
+def test_output_under_a_file_is_one_line_exit_2(tmp_path, parquet_in):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    code, _, err = run_cli(
+        "copy", parquet_in, "--out", str(blocker / "sub" / "out.parquet"), "--engine", "local"
+    )
+    assert code == 2
+    assert err.strip().splitlines()[-1].startswith("error: cannot use")
+    assert "a-file" in err
+    assert blocker.read_text() == "not a directory"

@@ -135,6 +135,9 @@ class FileStore:
                 f"{redact_text(str(exc))}"
             ) from None
         except Exception as exc:
+            if self.is_local and isinstance(exc, OSError) and exc.strerror:
+                # e.g. a file where a directory of the path should be, a full disk
+                raise SkfleetError(f"cannot use {self.url(path)}: {exc.strerror}") from None
             if type(exc).__module__.split(".")[0] in ("botocore", "aiobotocore", "aiohttp"):
                 raise ConnectionFailedError(
                     f"S3 request for {self.url(path)} failed: {type(exc).__name__}: "
