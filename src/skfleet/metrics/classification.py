@@ -142,6 +142,27 @@ def _bin_edges(n_bins: int, half_width: float) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-logits))
 
 
+def _score_bins(scores: np.ndarray, n_bins: int, half_width: float) -> np.ndarray:
+    """The bin of each score: how many of :func:`_bin_edges` lie at or below it.
+
+    The edges are evenly spaced in logit space, so the bin is arithmetic on logit(score) rather
+    than a binary search over 4,096 edges (which cost more than a ``partial_fit`` of the same rows).
+
+    >>> scores = np.array([0.0, 1e-9, 0.2, 0.5, 0.9, 1 - 1e-9, 1.0])
+    >>> edges = _bin_edges(64, 12.0)
+    >>> bool((_score_bins(scores, 64, 12.0) == np.searchsorted(edges, scores, side="right")).all())
+    True
+    """
+    if n_bins <= 2:
+        return np.searchsorted(_bin_edges(n_bins, half_width), scores, side="right")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        logits = np.log(scores) - np.log1p(-scores)
+    step = 2.0 * half_width / (n_bins - 2)
+    position = np.floor((logits + half_width) / step) + 1.0
+    position = np.nan_to_num(position, nan=n_bins - 1, posinf=n_bins - 1, neginf=0.0)
+    return np.clip(position, 0, n_bins - 1).astype(np.intp)
+
+
 class ClassificationAccumulator:
     """Mergeable classification metrics for data scored partition by partition.
 
@@ -208,9 +229,8 @@ class ClassificationAccumulator:
         onehot = np.zeros_like(p)
         onehot[np.arange(n), y_idx] = 1.0
         self.brier_sums_ += ((p - onehot) ** 2).sum(axis=0)
-        edges = _bin_edges(self.n_bins, self.logit_range)
         for row, c in enumerate(self._auc_columns):
-            bins = np.searchsorted(edges, p[:, c], side="right")
+            bins = _score_bins(p[:, c], self.n_bins, self.logit_range)
             positive = y_idx == c
             self.pos_hist_[row] += np.bincount(bins[positive], minlength=self.n_bins)
             self.neg_hist_[row] += np.bincount(bins[~positive], minlength=self.n_bins)
