@@ -101,7 +101,19 @@ class ColumnSpec:
 
     @property
     def width(self) -> int:
-        return len(self.output_names())
+        """``len(self.output_names())``, counted without building the names (a hashed column
+        has ``2**18`` of them, and every transform asks)."""
+        if self.kind == "excluded":
+            return 0
+        if self.kind in ("numeric", "boolean"):
+            body = 1
+        elif self.kind == "datetime":
+            body = len(self.parts or [])
+        elif self.hash is not None:
+            body = self.hash.n_features
+        else:
+            body = len(self.levels or []) + 1
+        return body + (1 if self.indicator else 0)
 
     def to_dict(self) -> dict[str, Any]:
         out = {f.name: getattr(self, f.name) for f in fields(self)}
