@@ -80,3 +80,23 @@ def test_version_mismatch_names_worker_and_library():
     theirs = {"tcp://10.0.0.9:4000": {**mine, "sklearn": "0.1"}}
     with pytest.raises(SkfleetError, match=r"tcp://10.0.0.9:4000 has sklearn 0.1"):
         check_worker_versions(mine, theirs)
+
+
+def _joblib_worker_address() -> str:
+    from distributed import get_worker
+
+    return get_worker().scheduler.address
+
+
+def test_joblib_runs_on_this_engines_cluster(dask_engine):
+    import joblib
+    from distributed import Client, LocalCluster
+
+    # A second, newer client in the same process must not capture this engine's joblib work.
+    with (
+        LocalCluster(n_workers=1, threads_per_worker=1, dashboard_address=":0") as other,
+        Client(other),
+        dask_engine.joblib_context(),
+    ):
+        seen = joblib.Parallel(n_jobs=2)(joblib.delayed(_joblib_worker_address)() for _ in range(4))
+    assert set(seen) == {dask_engine.client.scheduler.address}

@@ -123,7 +123,10 @@ class DaskEngine(Engine):
 
         # The Dask joblib backend ships each large argument (the training arrays) to the workers
         # once and refers to it by key in every fit.
-        return joblib.parallel_config(backend="dask", wait_for_workers_timeout=60)
+        # Pin this engine's client: joblib would otherwise take the process's newest client.
+        return joblib.parallel_config(
+            backend="dask", client=self.client, wait_for_workers_timeout=60
+        )
 
     def close(self) -> None:
         with contextlib.suppress(Exception):
