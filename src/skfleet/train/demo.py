@@ -59,6 +59,7 @@ def train_delay_model(
         store=store,
         engine=engine,
         progress=progress or RichProgress(),
+        source_name=f"{parquet_path} (late = arr_delay > {LATE_MINUTES})",
     )
     metrics = dict(result.metrics["overall"])
     metrics["dropped_missing_target"] = result.metadata["rows"]["dropped_missing_target"]
