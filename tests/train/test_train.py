@@ -225,18 +225,23 @@ def test_user_pipeline_goes_after_the_encoder():
 
 
 def test_no_cross_validation_still_fits_and_stores(tmp_path):
+    from pathlib import Path
+
+    path = Path(write(regression_table(100), tmp_path))  # a path object works as a source too
     result = train(
         "ridge",
-        regression_table(100),
+        path,
         target="y",
         keys=["id"],
         cv=0,
         name="plain",
-        store=str(tmp_path),
+        store=str(tmp_path / "models"),
         report=False,
     )
     assert result.oof is None and result.metrics == {}
-    assert "oof.parquet" not in ModelStore(str(tmp_path)).metadata("plain")["files"]
+    meta = ModelStore(str(tmp_path / "models")).metadata("plain")
+    assert "oof.parquet" not in meta["files"] and "main_metric" not in meta
+    assert meta["rows"]["train"] == 100 and meta["source"] == str(path)
 
 
 def test_bad_input_stops_before_anything_is_stored(tmp_path):

@@ -20,6 +20,7 @@ skfleet.errors.MissingColumnError: target column 'z' is missing from the in-memo
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -79,8 +80,22 @@ def as_table(source: Any) -> tuple[Any, str]:
 
 
 def load_training_data(source: Any, config: TrainConfig, task: str) -> TrainingData:
-    """Read the needed columns of ``source`` and check them for a ``task`` estimator."""
+    """Read the needed columns of ``source`` and check them for a ``task`` estimator.
+
+    A source opened here from a URL is closed here (a PostgreSQL source holds a snapshot).
+    """
+    if isinstance(source, os.PathLike):
+        source = os.fspath(source)
     table_or_source, name = as_table(source)
+    opened_here = isinstance(source, str)
+    try:
+        return _load(table_or_source, name, config, task)
+    finally:
+        if opened_here:
+            table_or_source.close()
+
+
+def _load(table_or_source: Any, name: str, config: TrainConfig, task: str) -> TrainingData:
     schema = (
         table_or_source.schema
         if isinstance(table_or_source, pa.Table)
