@@ -48,6 +48,7 @@ from skfleet.train.dataset import TrainingData, load_training_data
 from skfleet.train.outputs import (
     OOF_COLUMNS,
     PROBA_PREFIX,
+    StoredModelAccessors,
     feature_to_input,
     main_metric,
     oof_table,
@@ -70,7 +71,7 @@ SEARCH_NOTE = (
 
 
 @dataclass
-class TrainResult:
+class TrainResult(StoredModelAccessors):
     """A finished run: the fitted model, its ``model.json`` content and where it was stored."""
 
     model: Any
@@ -80,18 +81,6 @@ class TrainResult:
     seconds: float
     ref: Any = None
     report_path: str | None = None
-
-    @property
-    def name(self) -> str | None:
-        return self.ref.name if self.ref is not None else None
-
-    @property
-    def version(self) -> int | None:
-        return self.ref.version if self.ref is not None else None
-
-    @property
-    def metrics(self) -> dict[str, Any]:
-        return self.metadata.get("metrics", {})
 
     def to_dict(self) -> dict[str, Any]:
         """The ``--json`` summary: name, version, overall metrics, rows, seconds."""

@@ -104,3 +104,23 @@ def report_metadata(metadata: Mapping[str, Any]) -> dict[str, Any]:
     if metadata.get("notes"):
         shown["notes"] = metadata["notes"]
     return shown
+
+
+class StoredModelAccessors:
+    """``name``, ``version`` and ``metrics`` of a finished run, for the results of ``train`` and
+    ``train_stream`` (both hold ``ref``, the stored version, and ``metadata``, its model.json)."""
+
+    ref: Any
+    metadata: dict[str, Any]
+
+    @property
+    def name(self) -> str | None:
+        return self.ref.name if self.ref is not None else None
+
+    @property
+    def version(self) -> int | None:
+        return self.ref.version if self.ref is not None else None
+
+    @property
+    def metrics(self) -> dict[str, Any]:
+        return self.metadata.get("metrics", {})

@@ -48,6 +48,7 @@ from skfleet.data.base import Source
 from skfleet.engine import Engine, get_engine
 from skfleet.errors import DataError, MissingColumnError, UsageError
 from skfleet.progress import NullProgress, Progress
+from skfleet.train.outputs import StoredModelAccessors
 from skfleet.train.stream_config import StreamConfig
 from skfleet.train.stream_estimators import needs_target, resolve_estimator, task_of
 from skfleet.train.stream_profile import (
@@ -62,7 +63,7 @@ DENSE_ONLY = ("IncrementalPCA",)
 
 
 @dataclass
-class StreamResult:
+class StreamResult(StoredModelAccessors):
     """A finished streamed run: the fitted pipeline, its ``model.json`` content, where it went."""
 
     model: Any
@@ -71,18 +72,6 @@ class StreamResult:
     seconds: float
     ref: Any = None
     report_path: str | None = None
-
-    @property
-    def name(self) -> str | None:
-        return self.ref.name if self.ref is not None else None
-
-    @property
-    def version(self) -> int | None:
-        return self.ref.version if self.ref is not None else None
-
-    @property
-    def metrics(self) -> dict[str, Any]:
-        return self.metadata.get("metrics", {})
 
     @property
     def learning_curve(self) -> list[dict[str, Any]]:
