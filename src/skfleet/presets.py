@@ -39,12 +39,15 @@ class Preset:
     name: str
     #: Import path of the estimator class.
     estimator: str
-    #: ``classification`` or ``regression``.
+    #: ``classification``, ``regression``, ``clustering`` or ``transform``.
     task: str
     #: Constructor arguments applied before the user's ``--param`` values.
     params: Mapping[str, Any] = field(default_factory=dict)
     #: Whether the estimator learns incrementally (``partial_fit``), as ``train-stream`` needs.
     incremental: bool = False
+    #: The commands that list this preset in their help and errors. ``skfleet train`` takes only
+    #: the presets it lists; ``train-stream`` takes any incremental one.
+    commands: tuple[str, ...] = ("train",)
     help: str = ""
 
     def build(self) -> Any:
@@ -55,8 +58,41 @@ def _presets(*items: Preset) -> Mapping[str, Preset]:
     return MappingProxyType({p.name: p for p in items})
 
 
+def _classifier_and_regressor(name: str, estimator: str, **fields: Any) -> tuple[Preset, Preset]:
+    """``NAME-classifier`` and ``NAME-regressor``: the classes ``ESTIMATORClassifier`` and
+    ``ESTIMATORRegressor`` with the same ``fields`` (params, help, ...)."""
+    return (
+        Preset(f"{name}-classifier", f"{estimator}Classifier", "classification", **fields),
+        Preset(f"{name}-regressor", f"{estimator}Regressor", "regression", **fields),
+    )
+
+
+def _sgd(name: str, estimator: str, task: str, loss: str, fits: str) -> Preset:
+    """A stochastic gradient descent preset (``fits``: what it is, by SGD), for both commands."""
+    return Preset(
+        name,
+        f"sklearn.linear_model.{estimator}",
+        task,
+        {"loss": loss, "alpha": 1e-4, "random_state": 0},
+        incremental=True,
+        commands=("train", "train-stream"),
+        help=f"{fits} by stochastic gradient descent (partial_fit)",
+    )
+
+
+#: Presets that only ``train-stream`` lists (``skfleet train`` refuses them as unknown).
+_STREAM_ONLY = {"incremental": True, "commands": ("train-stream",)}
+
+
+def _stream_only(name: str, estimator: str, task: str, help: str, **params: Any) -> Preset:
+    return Preset(name, estimator, task, params, help=help, **_STREAM_ONLY)
+
+
+_FOREST = {"n_estimators": 100, "min_samples_leaf": 2, "random_state": 0}
+
 #: Every preset, by name. ``random_state`` is fixed where an estimator has randomness so that a
-#: training run gives the same model (and the same metrics) wherever it runs.
+#: training run gives the same model (and the same metrics) wherever it runs; the stream-only
+#: presets leave it to ``train-stream``, which seeds it from ``--seed``.
 PRESETS: Mapping[str, Preset] = _presets(
     Preset(
         "logistic",
@@ -67,46 +103,19 @@ PRESETS: Mapping[str, Preset] = _presets(
     ),
     Preset("ridge", "sklearn.linear_model.Ridge", "regression", help="ridge regression"),
     Preset("linear", "sklearn.linear_model.LinearRegression", "regression", help="least squares"),
-    Preset(
-        "hgb-classifier",
-        "sklearn.ensemble.HistGradientBoostingClassifier",
-        "classification",
-        {"random_state": 0},
+    *_classifier_and_regressor(
+        "hgb",
+        "sklearn.ensemble.HistGradientBoosting",
+        params={"random_state": 0},
         help="histogram gradient boosting",
     ),
-    Preset(
-        "hgb-regressor",
-        "sklearn.ensemble.HistGradientBoostingRegressor",
-        "regression",
-        {"random_state": 0},
-        help="histogram gradient boosting",
+    *_classifier_and_regressor(
+        "random-forest", "sklearn.ensemble.RandomForest", params=_FOREST, help="random forest"
     ),
-    Preset(
-        "random-forest-classifier",
-        "sklearn.ensemble.RandomForestClassifier",
-        "classification",
-        {"n_estimators": 100, "min_samples_leaf": 2, "random_state": 0},
-        help="random forest",
-    ),
-    Preset(
-        "random-forest-regressor",
-        "sklearn.ensemble.RandomForestRegressor",
-        "regression",
-        {"n_estimators": 100, "min_samples_leaf": 2, "random_state": 0},
-        help="random forest",
-    ),
-    Preset(
-        "extra-trees-classifier",
-        "sklearn.ensemble.ExtraTreesClassifier",
-        "classification",
-        {"n_estimators": 100, "min_samples_leaf": 2, "random_state": 0},
-        help="extremely randomised trees",
-    ),
-    Preset(
-        "extra-trees-regressor",
-        "sklearn.ensemble.ExtraTreesRegressor",
-        "regression",
-        {"n_estimators": 100, "min_samples_leaf": 2, "random_state": 0},
+    *_classifier_and_regressor(
+        "extra-trees",
+        "sklearn.ensemble.ExtraTrees",
+        params=_FOREST,
         help="extremely randomised trees",
     ),
     Preset(
@@ -116,23 +125,55 @@ PRESETS: Mapping[str, Preset] = _presets(
         incremental=True,
         help="Gaussian naive Bayes",
     ),
-    Preset(
-        "sgd-logistic",
-        "sklearn.linear_model.SGDClassifier",
+    _sgd("sgd-logistic", "SGDClassifier", "classification", "log_loss", "logistic regression"),
+    _sgd("sgd-linear", "SGDRegressor", "regression", "squared_error", "linear regression"),
+    _stream_only("perceptron", "sklearn.linear_model.Perceptron", "classification", "perceptron"),
+    _stream_only(
+        "multinomial-nb",
+        "sklearn.naive_bayes.MultinomialNB",
         "classification",
-        {"loss": "log_loss", "alpha": 1e-4, "random_state": 0},
-        incremental=True,
-        help="logistic regression by stochastic gradient descent (partial_fit)",
+        "multinomial naive Bayes (non-negative features such as counts)",
     ),
-    Preset(
-        "sgd-linear",
-        "sklearn.linear_model.SGDRegressor",
-        "regression",
-        {"loss": "squared_error", "alpha": 1e-4, "random_state": 0},
-        incremental=True,
-        help="linear regression by stochastic gradient descent (partial_fit)",
+    _stream_only(
+        "bernoulli-nb",
+        "sklearn.naive_bayes.BernoulliNB",
+        "classification",
+        "Bernoulli naive Bayes (binary features)",
+    ),
+    _stream_only(
+        "minibatch-kmeans",
+        "sklearn.cluster.MiniBatchKMeans",
+        "clustering",
+        "k-means clustering on mini-batches",
+        n_clusters=8,
+        n_init=3,
+    ),
+    _stream_only(
+        "incremental-pca",
+        "sklearn.decomposition.IncrementalPCA",
+        "transform",
+        "principal component analysis in batches",
+        n_components=8,
+    ),
+    *_classifier_and_regressor(
+        "mlp",
+        "sklearn.neural_network.MLP",
+        params={"hidden_layer_sizes": (64,)},
+        help="multi-layer perceptron (one hidden layer of 64 units)",
+        **_STREAM_ONLY,
     ),
 )
+
+
+def preset_names(command: str) -> list[str]:
+    """The presets that ``command`` lists, in table order.
+
+    >>> preset_names("train-stream")[:3]
+    ['sgd-logistic', 'sgd-linear', 'perceptron']
+    >>> "perceptron" in preset_names("train")
+    False
+    """
+    return [name for name, preset in PRESETS.items() if command in preset.commands]
 
 
 def import_estimator(path: str) -> type:
@@ -148,7 +189,7 @@ def import_estimator(path: str) -> type:
     module_name, _, attr = path.rpartition(".")
     if not module_name or not attr:
         raise UsageError(
-            f"--model {path!r} is neither a preset ({', '.join(PRESETS)}) "
+            f"--model {path!r} is neither a preset ({', '.join(preset_names('train'))}) "
             "nor an import path like sklearn.linear_model.Ridge"
         )
     try:
@@ -168,6 +209,9 @@ def import_estimator(path: str) -> type:
 def resolve_model(model: str | Any) -> Any:
     """A fresh estimator for a preset name or import path; an estimator object passes through.
 
+    The presets are those ``skfleet train`` lists (:func:`preset_names`); ``train-stream`` resolves
+    its own in :mod:`skfleet.train.stream_estimators`.
+
     >>> type(resolve_model("hgb-regressor")).__name__
     'HistGradientBoostingRegressor'
     >>> resolve_model("gbm")
@@ -183,11 +227,11 @@ def resolve_model(model: str | Any) -> Any:
             )
         return model
     preset = PRESETS.get(model)
-    if preset is not None:
+    if preset is not None and "train" in preset.commands:
         return preset.build()
     if "." not in model:
         raise UsageError(
-            f"unknown --model {model!r}: not a preset ({', '.join(sorted(PRESETS))}) "
+            f"unknown --model {model!r}: not a preset ({', '.join(sorted(preset_names('train')))}) "
             "nor an import path like sklearn.linear_model.Ridge"
         )
     try:
@@ -258,13 +302,7 @@ def parse_params(items: Iterable[str], flag: str = "--param") -> dict[str, Any]:
     >>> parse_params(["C=1", "penalty=l2"])
     {'C': 1, 'penalty': 'l2'}
     """
-    out: dict[str, Any] = {}
-    for item in items:
-        key, value = parse_param(item, flag)
-        if key in out:
-            raise UsageError(f"{flag} {key} is given more than once")
-        out[key] = value
-    return out
+    return _once_each((parse_param(item, flag) for item in items), flag)
 
 
 def parse_grid(text: str, flag: str = "--grid") -> tuple[str, list[Any]]:
@@ -298,12 +336,17 @@ def parse_grid(text: str, flag: str = "--grid") -> tuple[str, list[Any]]:
 
 def parse_grids(items: Iterable[str], flag: str = "--grid") -> dict[str, list[Any]]:
     """Several ``--grid`` flags into one parameter grid; a name given twice is an error."""
-    out: dict[str, list[Any]] = {}
-    for item in items:
-        key, values = parse_grid(item, flag)
+    return _once_each((parse_grid(item, flag) for item in items), flag)
+
+
+def _once_each(pairs: Iterable[tuple[str, Any]], flag: str) -> dict[str, Any]:
+    """``pairs`` into a dict, refusing a name given twice (pairs are parsed one at a time, so a
+    malformed flag is reported before a repeated one that follows it)."""
+    out: dict[str, Any] = {}
+    for key, value in pairs:
         if key in out:
             raise UsageError(f"{flag} {key} is given more than once")
-        out[key] = values
+        out[key] = value
     return out
 
 
@@ -317,6 +360,7 @@ __all__ = [
     "parse_param",
     "parse_params",
     "parse_value",
+    "preset_names",
     "resolve_model",
     "set_params_checked",
 ]

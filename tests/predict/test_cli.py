@@ -21,6 +21,13 @@ def run_cli(*args: str):
     return result.exit_code, result.stdout, result.stderr
 
 
+def run_local(model: str, data: str, out, store, *flags: str):
+    """``skfleet predict MODEL DATA --out OUT`` from the test's store on the local engine."""
+    return run_cli(
+        model, data, "--out", str(out), "--store", store.uri, "--engine", "local", *flags
+    )
+
+
 def one_line_error(code: int, err: str) -> str:
     assert code == 2, err
     # The progress bar may come first; the error is one line, and the last.
@@ -32,19 +39,7 @@ def one_line_error(code: int, err: str) -> str:
 def test_json_summary(tmp_path, store, rows, parquet_in):
     ref = save_classifier(store, rows)
     out = str(tmp_path / "scores")
-    code, stdout, err = run_cli(
-        ref,
-        parquet_in,
-        "--out",
-        out,
-        "--store",
-        store.uri,
-        "--engine",
-        "local",
-        "--partition-rows",
-        "1000",
-        "--json",
-    )
+    code, stdout, err = run_local(ref, parquet_in, out, store, "--partition-rows", "1000", "--json")
     assert code == 0, err
     summary = json.loads(stdout)
     assert {
@@ -63,34 +58,14 @@ def test_json_summary(tmp_path, store, rows, parquet_in):
 def test_text_summary_and_columns_flag(tmp_path, store, rows, parquet_in):
     ref = save_classifier(store, rows)
     out = str(tmp_path / "scores")
-    code, stdout, err = run_cli(
-        ref,
-        parquet_in,
-        "--out",
-        out,
-        "--store",
-        store.uri,
-        "--engine",
-        "local",
-        "--columns",
-        "prediction,proba_late",
-    )
+    code, stdout, err = run_local(ref, parquet_in, out, store, "--columns", "prediction,proba_late")
     assert code == 0, err
     assert f"scored {ROWS:,} rows" in stdout
     assert read_sorted(out).column_names == ["id", "prediction", "proba_late"]
 
 
 def test_model_not_found(tmp_path, store, parquet_in):
-    code, _, err = run_cli(
-        "nosuchmodel@3",
-        parquet_in,
-        "--out",
-        str(tmp_path / "o"),
-        "--store",
-        store.uri,
-        "--engine",
-        "local",
-    )
+    code, _, err = run_local("nosuchmodel@3", parquet_in, tmp_path / "o", store)
     assert "nosuchmodel" in one_line_error(code, err)
     assert not (tmp_path / "o").exists()
 
@@ -99,9 +74,7 @@ def test_missing_required_columns_are_listed(tmp_path, store, rows):
     ref = save_classifier(store, rows)
     thin = tmp_path / "thin.parquet"
     pq.write_table(rows.select(["id", "x0", "x2"]), thin)
-    code, _, err = run_cli(
-        ref, str(thin), "--out", str(tmp_path / "o"), "--store", store.uri, "--engine", "local"
-    )
+    code, _, err = run_local(ref, str(thin), tmp_path / "o", store)
     line = one_line_error(code, err)
     assert "x1, city" in line and "thin.parquet" in line
     assert not (tmp_path / "o").exists()
@@ -109,35 +82,13 @@ def test_missing_required_columns_are_listed(tmp_path, store, rows):
 
 def test_missing_key_column(tmp_path, store, rows, parquet_in):
     ref = save_classifier(store, rows)
-    code, _, err = run_cli(
-        ref,
-        parquet_in,
-        "--out",
-        str(tmp_path / "o"),
-        "--store",
-        store.uri,
-        "--engine",
-        "local",
-        "--key",
-        "flight_no",
-    )
+    code, _, err = run_local(ref, parquet_in, tmp_path / "o", store, "--key", "flight_no")
     assert "flight_no" in one_line_error(code, err)
 
 
 def test_unknown_output_column(tmp_path, store, rows, parquet_in):
     ref = save_classifier(store, rows)
-    code, _, err = run_cli(
-        ref,
-        parquet_in,
-        "--out",
-        str(tmp_path / "o"),
-        "--store",
-        store.uri,
-        "--engine",
-        "local",
-        "--columns",
-        "proba_maybe",
-    )
+    code, _, err = run_local(ref, parquet_in, tmp_path / "o", store, "--columns", "proba_maybe")
     line = one_line_error(code, err)
     assert "proba_maybe" in line and "proba_late" in line
 
@@ -156,9 +107,7 @@ def duplicated_in(tmp_path, rows):
 def test_duplicate_keys_warn_by_default(tmp_path, store, rows, duplicated_in):
     ref = save_classifier(store, rows)
     out = str(tmp_path / "o")
-    code, _, err = run_cli(
-        ref, duplicated_in, "--out", out, "--store", store.uri, "--engine", "local", "--json"
-    )
+    code, _, err = run_local(ref, duplicated_in, out, store, "--json")
     assert code == 0, err
     assert "warning: key column 'id' is not unique in the input: 102 rows repeat a key" in err
     assert read_sorted(out).num_rows == ROWS + 1_102
@@ -167,18 +116,7 @@ def test_duplicate_keys_warn_by_default(tmp_path, store, rows, duplicated_in):
 def test_duplicate_keys_error_leaves_no_output(tmp_path, store, rows, duplicated_in):
     ref = save_classifier(store, rows)
     out = tmp_path / "o"
-    code, _, err = run_cli(
-        ref,
-        duplicated_in,
-        "--out",
-        str(out),
-        "--store",
-        store.uri,
-        "--engine",
-        "local",
-        "--duplicate-keys",
-        "error",
-    )
+    code, _, err = run_local(ref, duplicated_in, out, store, "--duplicate-keys", "error")
     assert "key column 'id' is not unique" in one_line_error(code, err)
     assert not out.exists()
 
@@ -187,43 +125,21 @@ def test_duplicate_keys_across_partitions_only(tmp_path, store, rows, parquet_in
     ref = save_classifier(store, rows)
     pq.write_table(make_rows(3, start=5), tmp_path / "in" / "part-50.parquet")
     out = tmp_path / "o"
-    code, _, err = run_cli(
-        ref,
-        parquet_in,
-        "--out",
-        str(out),
-        "--store",
-        store.uri,
-        "--engine",
-        "local",
-        "--duplicate-keys",
-        "error",
-    )
+    code, _, err = run_local(ref, parquet_in, out, store, "--duplicate-keys", "error")
     assert "3 rows repeat a key" in one_line_error(code, err)
     assert not out.exists()
-    code, _, err = run_cli(
-        ref,
-        parquet_in,
-        "--out",
-        str(out),
-        "--store",
-        store.uri,
-        "--engine",
-        "local",
-        "--duplicate-keys",
-        "ignore",
-    )
+    code, _, err = run_local(ref, parquet_in, out, store, "--duplicate-keys", "ignore")
     assert code == 0 and "warning" not in err
 
 
 def test_existing_output_with_if_exists_fail(tmp_path, store, rows, parquet_in):
     ref = save_classifier(store, rows)
     out = str(tmp_path / "o")
-    assert run_cli(ref, parquet_in, "--out", out, "--store", store.uri, "--engine", "local")[0] == 0
+    assert run_local(ref, parquet_in, out, store)[0] == 0
     before = read_sorted(out)
     other = tmp_path / "other.parquet"
     pq.write_table(make_rows(10, start=50_000), other)
-    code, _, err = run_cli(ref, str(other), "--out", out, "--store", store.uri, "--engine", "local")
+    code, _, err = run_local(ref, str(other), out, store)
     assert "exists" in one_line_error(code, err)
     assert read_sorted(out).equals(before)
 
@@ -232,9 +148,7 @@ def test_unwritable_file_output(tmp_path, store, rows, parquet_in):
     ref = save_classifier(store, rows)
     blocker = tmp_path / "afile"
     blocker.write_text("not a directory")
-    code, _, err = run_cli(
-        ref, parquet_in, "--out", str(blocker / "scores"), "--store", store.uri, "--engine", "local"
-    )
+    code, _, err = run_local(ref, parquet_in, blocker / "scores", store)
     assert "afile" in one_line_error(code, err)
     assert blocker.read_text() == "not a directory"
 
@@ -244,7 +158,7 @@ def test_unwritable_postgres_output_untouched(pg, store, rows, parquet_in):
     ref = save_classifier(store, rows)
     name = f"scores_{uuid.uuid4().hex[:8]}"
     url = pg.table_url(f"public.{name}")
-    assert run_cli(ref, parquet_in, "--out", url, "--store", store.uri, "--engine", "local")[0] == 0
+    assert run_local(ref, parquet_in, url, store)[0] == 0
     before = read_sorted(url)
     role, password = f"reader_{uuid.uuid4().hex[:8]}", "r3ader-secret"
     with pg.connect() as conn:
@@ -252,18 +166,7 @@ def test_unwritable_postgres_output_untouched(pg, store, rows, parquet_in):
         conn.execute("REVOKE CREATE ON SCHEMA public FROM PUBLIC")  # the default since PG 15
         conn.execute(f"GRANT SELECT ON public.{name} TO {role}")
     reader_url = f"postgresql://{role}:{password}@{pg.host}:{pg.port}/postgres?table=public.{name}"
-    code, out, err = run_cli(
-        ref,
-        parquet_in,
-        "--out",
-        reader_url,
-        "--store",
-        store.uri,
-        "--engine",
-        "local",
-        "--if-exists",
-        "replace",
-    )
+    code, out, err = run_local(ref, parquet_in, reader_url, store, "--if-exists", "replace")
     line = one_line_error(code, err)
     assert "permission denied" in line and role in line, line
     assert password not in out + err

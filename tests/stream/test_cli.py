@@ -18,38 +18,19 @@ def run_cli(*args: str):
     return result.exit_code, result.stdout, result.stderr
 
 
+def run_train_stream(data: str, store: str, flags: str):
+    """``skfleet train-stream DATA --store STORE`` and ``flags`` (split on spaces)."""
+    return run_cli("train-stream", data, "--store", store, *flags.split())
+
+
 def test_train_stream_then_predict(parquet_20k, tmp_path):
     store = str(tmp_path / "models")
-    code, out, err = run_cli(
-        "train-stream",
+    code, out, err = run_train_stream(
         parquet_20k,
-        "--target",
-        "late",
-        "--model",
-        "sgd-logistic",
-        "--key",
-        "id",
-        "--exclude",
-        "amount",
-        "--hash",
-        "city",
-        "--hash-features",
-        "32",
-        "--epochs",
-        "2",
-        "--partition-rows",
-        "4000",
-        "--holdout",
-        "0.2",
-        "--holdout-key",
-        "id",
-        "--param",
-        "alpha=0.0005",
-        "--store",
         store,
-        "--engine",
-        "local",
-        "--json",
+        "--target late --model sgd-logistic --key id --exclude amount --hash city --hash-features 32 "
+        "--epochs 2 --partition-rows 4000 --holdout 0.2 --holdout-key id --param alpha=0.0005 "
+        "--engine local --json",
     )
     assert code == 0, err
     summary = json.loads(out)
@@ -85,41 +66,11 @@ def test_train_stream_then_predict(parquet_20k, tmp_path):
 
 def test_human_summary_and_bad_flag(parquet_20k, tmp_path):
     store = str(tmp_path / "models")
-    code, out, err = run_cli(
-        "train-stream",
-        parquet_20k,
-        "--target",
-        "amount",
-        "--model",
-        "sgd-linear",
-        "--key",
-        "id",
-        "--exclude",
-        "late",
-        "--partition-rows",
-        "5000",
-        "--name",
-        "amount",
-        "--store",
-        store,
-        "--no-report",
-    )
+    flags = "--target amount --model sgd-linear --key id --exclude late --partition-rows 5000"
+    code, out, err = run_train_stream(parquet_20k, store, f"{flags} --name amount --no-report")
     assert code == 0, err
     assert out.startswith("stored amount@1: r2 ")
-    code, out, err = run_cli(
-        "train-stream",
-        parquet_20k,
-        "--target",
-        "late",
-        "--model",
-        "sgd-logistic",
-        "--checkpoint-every",
-        "2",
-        "--resume",
-        "--holdout-key",
-        "nope",
-        "--store",
-        store,
-    )
+    flags = "--target late --model sgd-logistic --checkpoint-every 2 --resume --holdout-key nope"
+    code, out, err = run_train_stream(parquet_20k, store, flags)
     assert code == 2
     assert err.strip().splitlines()[-1].startswith("error: --holdout-key column 'nope' is missing")

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from sklearn.base import is_classifier, is_regressor
 
+from skfleet.cli.train_stream import train_stream
 from skfleet.errors import UsageError
 from skfleet.presets import (
     PRESETS,
@@ -12,25 +12,40 @@ from skfleet.presets import (
     parse_grid,
     parse_grids,
     parse_params,
+    preset_names,
     resolve_model,
 )
+from skfleet.train.stream_estimators import resolve_estimator, task_of
 
 
 @pytest.mark.parametrize("name", sorted(PRESETS))
 def test_every_preset_builds_the_task_it_declares(name):
     preset = PRESETS[name]
-    estimator = resolve_model(name)
-    check = is_classifier if preset.task == "classification" else is_regressor
-    assert check(estimator), name
+    estimator = preset.build()
+    assert task_of(estimator) == preset.task, name
     assert hasattr(estimator, "partial_fit") == preset.incremental
     for key, value in preset.params.items():
         assert estimator.get_params()[key] == value
 
 
+@pytest.mark.parametrize("name", sorted(PRESETS))
+def test_train_takes_only_the_presets_it_lists(name):
+    if "train" in PRESETS[name].commands:
+        assert type(resolve_model(name)) is type(PRESETS[name].build())
+    else:
+        with pytest.raises(UsageError, match=f"unknown --model '{name}': not a preset"):
+            resolve_model(name)
+
+
 def test_stream_presets_are_incremental():
-    for name in ("sgd-logistic", "sgd-linear"):
+    names = preset_names("train-stream")
+    assert {"sgd-logistic", "sgd-linear", "perceptron", "minibatch-kmeans"} <= set(names)
+    for name in names:
         assert PRESETS[name].incremental
-        assert hasattr(resolve_model(name), "partial_fit")
+        assert hasattr(resolve_estimator(name), "partial_fit")
+    # `skfleet train-stream --help` names the same presets, in the table's order.
+    (model,) = [p for p in train_stream.params if p.name == "model"]
+    assert f"a preset ({', '.join(names)})" in model.help
 
 
 def test_presets_return_fresh_objects():

@@ -9,12 +9,13 @@ import click
 
 from skfleet.cli.options import (
     emit_json,
+    engine_option,
     format_option,
+    int_option,
     json_option,
     out_format_option,
 )
 from skfleet.data.base import IF_EXISTS_CHOICES
-from skfleet.engine import ENGINE_HELP
 from skfleet.errors import SkfleetWarning
 from skfleet.predict import DEFAULT_ENGINE, DUPLICATE_KEY_CHOICES, PredictInterrupted
 from skfleet.predict import predict as run_predict
@@ -53,13 +54,10 @@ def _split(values: tuple[str, ...]) -> list[str] | None:
     default=None,
     help="What to do when the output already exists.  [default: fail]",
 )
-@click.option("--engine", default=DEFAULT_ENGINE, show_default=True, help=ENGINE_HELP)
-@click.option("--workers", type=click.IntRange(min=1), default=None, help="Number of workers.")
-@click.option(
-    "--partition-rows",
-    type=click.IntRange(min=1),
-    default=None,
-    help="Rows per partition (default: sized for tasks of a few seconds).",
+@engine_option(DEFAULT_ENGINE)
+@int_option("--workers", help="Number of workers.")
+@int_option(
+    "--partition-rows", help="Rows per partition (default: sized for tasks of a few seconds)."
 )
 @click.option(
     "--resume",
@@ -79,12 +77,8 @@ def _split(values: tuple[str, ...]) -> list[str] | None:
     show_default=True,
     help="What a key that is not unique in the input does.",
 )
-@click.option(
-    "--retries",
-    type=click.IntRange(min=0),
-    default=2,
-    show_default=True,
-    help="Retries of a failing partition before the run fails.",
+@int_option(
+    "--retries", minimum=0, default=2, help="Retries of a failing partition before the run fails."
 )
 @click.option("--trust", is_flag=True, help="Load a model holding types outside the trusted list.")
 @format_option

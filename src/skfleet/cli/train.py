@@ -4,34 +4,31 @@ from __future__ import annotations
 
 import click
 
-from skfleet.cli.options import emit_json, engine_option, format_option, json_option
+from skfleet.cli.options import (
+    emit_json,
+    exclude_option,
+    key_option,
+    metric_line,
+    model_option,
+    param_option,
+    run_options,
+)
 from skfleet.progress import RichProgress
 
-
-def _metric_line(metrics: dict | None) -> str:
-    if not metrics:
-        return "no cross-validation"
-    shown = []
-    for key in ("roc_auc", "accuracy", "log_loss", "brier", "r2", "rmse", "mae"):
-        value = metrics.get(key)
-        if isinstance(value, float):
-            shown.append(f"{key} {value:.4f}")
-    return ", ".join(shown) or "no metric defined"
+#: The metrics of the summary line, in this order.
+_SHOWN_METRICS = ("roc_auc", "accuracy", "log_loss", "brier", "r2", "rmse", "mae")
 
 
 @click.command()
 @click.argument("data")
 @click.option("--target", required=True, help="Column to predict.")
-@click.option(
-    "--model",
-    "model",
-    required=True,
-    help="A preset (logistic, ridge, hgb-classifier, hgb-regressor, random-forest-classifier, ...) "
-    "or an estimator import path (sklearn.ensemble.HistGradientBoostingClassifier).",
+@model_option(
+    "A preset (logistic, ridge, hgb-classifier, hgb-regressor, random-forest-classifier, ...) "
+    "or an estimator import path (sklearn.ensemble.HistGradientBoostingClassifier)."
 )
-@click.option("--param", "params", multiple=True, metavar="K=V", help="Estimator parameter.")
-@click.option("--exclude", multiple=True, metavar="COL", help="Column to leave out.")
-@click.option("--key", "keys", multiple=True, metavar="COL", help="Key column (not a feature).")
+@param_option
+@exclude_option
+@key_option
 @click.option(
     "--cv", "folds", type=int, default=5, show_default=True, help="Folds (0: no cross-validation)."
 )
@@ -52,16 +49,7 @@ def _metric_line(metrics: dict | None) -> str:
     show_default=True,
     help="Smaller segments use the global model.",
 )
-@click.option("--name", default=None, help="Model name in the store [default: TARGET-MODEL].")
-@click.option(
-    "--store",
-    default=None,
-    help="Model store folder or URL [default: $SKFLEET_STORE or ./skfleet-models].",
-)
-@click.option("--no-report", is_flag=True, help="Skip the HTML report (and feature importance).")
-@format_option
-@engine_option("local")
-@json_option
+@run_options(no_report_help="Skip the HTML report (and feature importance).")
 def train(
     data,
     target,
@@ -123,8 +111,9 @@ def train(
         return
     rows = result.metadata["rows"]
     dropped = rows["dropped_missing_target"]
+    metrics = metric_line(result.metrics.get("overall"), _SHOWN_METRICS, "no cross-validation")
     click.echo(
-        f"stored {result.name}@{result.version}: {_metric_line(result.metrics.get('overall'))} "
+        f"stored {result.name}@{result.version}: {metrics} "
         f"({rows['train']:,} rows"
         + (f", {dropped:,} dropped for a missing target" if dropped else "")
         + f") in {result.seconds:.1f}s"

@@ -4,61 +4,43 @@ from __future__ import annotations
 
 import click
 
-from skfleet.cli.options import emit_json, engine_option, format_option, json_option
+from skfleet.cli.options import (
+    emit_json,
+    exclude_option,
+    int_option,
+    key_option,
+    metric_line,
+    model_option,
+    param_option,
+    run_options,
+)
 from skfleet.progress import RichProgress
 from skfleet.train.stream_config import DEFAULT_BATCH_ROWS, DEFAULT_PARTITION_ROWS
 
-
-def _metric_line(metrics: dict | None) -> str:
-    if not metrics:
-        return "no holdout"
-    shown = []
-    for key in ("roc_auc", "accuracy", "log_loss", "r2", "rmse", "inertia", "reconstruction_mse"):
-        value = metrics.get(key)
-        if isinstance(value, float):
-            shown.append(f"{key} {value:.4f}")
-    return ", ".join(shown) or "no metric defined"
+#: The metrics of the summary line, in this order.
+_SHOWN_METRICS = ("roc_auc", "accuracy", "log_loss", "r2", "rmse", "inertia", "reconstruction_mse")
 
 
 @click.command(name="train-stream")
 @click.argument("data")
 @click.option("--target", default=None, help="Column to predict (not for clustering/PCA).")
-@click.option(
-    "--model",
-    "model",
-    required=True,
-    help="An estimator with partial_fit: a preset (sgd-logistic, sgd-linear, perceptron, "
+@model_option(
+    "An estimator with partial_fit: a preset (sgd-logistic, sgd-linear, perceptron, "
     "multinomial-nb, bernoulli-nb, minibatch-kmeans, incremental-pca, mlp-classifier, "
-    "mlp-regressor), a class name (SGDClassifier) or an import path.",
+    "mlp-regressor), a class name (SGDClassifier) or an import path."
 )
-@click.option("--param", "params", multiple=True, metavar="K=V", help="Estimator parameter.")
-@click.option("--key", "keys", multiple=True, metavar="COL", help="Key column (not a feature).")
-@click.option("--exclude", multiple=True, metavar="COL", help="Column to leave out.")
+@param_option
+@key_option
+@exclude_option
 @click.option("--hash", "hash_columns", multiple=True, metavar="COL", help="Hash this column.")
-@click.option(
-    "--hash-features", type=click.IntRange(min=1), default=None, help="Buckets per hashed column."
-)
-@click.option(
-    "--epochs",
-    type=click.IntRange(min=1),
-    default=1,
-    show_default=True,
-    help="Passes over the data.",
-)
-@click.option(
+@int_option("--hash-features", help="Buckets per hashed column.")
+@int_option("--epochs", default=1, help="Passes over the data.")
+@int_option(
     "--partition-rows",
-    type=click.IntRange(min=1),
     default=DEFAULT_PARTITION_ROWS,
-    show_default=True,
     help="Rows per partition (one read, one shuffle).",
 )
-@click.option(
-    "--batch-rows",
-    type=click.IntRange(min=1),
-    default=DEFAULT_BATCH_ROWS,
-    show_default=True,
-    help="Rows per partial_fit call.",
-)
+@int_option("--batch-rows", default=DEFAULT_BATCH_ROWS, help="Rows per partial_fit call.")
 @click.option(
     "--holdout",
     type=click.FloatRange(min=0, max=1, max_open=True),
@@ -70,45 +52,25 @@ def _metric_line(metrics: dict | None) -> str:
     "--holdout-key", default=None, metavar="COL", help="Column whose hash picks the holdout."
 )
 @click.option("--early-stopping", is_flag=True, help="Stop when the holdout score stops improving.")
-@click.option(
-    "--patience",
-    type=click.IntRange(min=1),
-    default=2,
-    show_default=True,
-    help="Epochs without improvement before --early-stopping stops.",
+@int_option(
+    "--patience", default=2, help="Epochs without improvement before --early-stopping stops."
 )
-@click.option(
-    "--checkpoint-every",
-    type=click.IntRange(min=1),
-    default=None,
-    metavar="N",
-    help="Save a checkpoint in the store every N partitions.",
+@int_option(
+    "--checkpoint-every", metavar="N", help="Save a checkpoint in the store every N partitions."
 )
 @click.option("--resume", is_flag=True, help="Continue from the last checkpoint of --name.")
-@click.option(
+@int_option(
     "--seed",
-    type=click.IntRange(min=0),
+    minimum=0,
     default=0,
-    show_default=True,
     help="Seeds the partition order, the row shuffles and the estimator.",
 )
-@click.option(
+@int_option(
     "--workers",
-    type=click.IntRange(min=1),
     default=1,
-    show_default=True,
     help="Data-parallel SGD over this many engine workers (parameters averaged per epoch).",
 )
-@click.option("--name", default=None, help="Model name in the store [default: TARGET-MODEL].")
-@click.option(
-    "--store",
-    default=None,
-    help="Model store folder or URL [default: $SKFLEET_STORE or ./skfleet-models].",
-)
-@click.option("--no-report", is_flag=True, help="Skip the HTML report.")
-@format_option
-@engine_option("local")
-@json_option
+@run_options(no_report_help="Skip the HTML report.")
 def train_stream(
     data,
     target,
@@ -180,8 +142,9 @@ def train_stream(
     epochs_line = f"{summary['epochs']} epoch" + ("s" if summary["epochs"] != 1 else "")
     if summary["stopped_early"]:
         epochs_line += " (stopped early)"
+    metrics = metric_line(summary["metrics"], _SHOWN_METRICS, "no holdout")
     click.echo(
-        f"stored {result.name}@{result.version}: {_metric_line(summary['metrics'])} on "
+        f"stored {result.name}@{result.version}: {metrics} on "
         f"{summary['holdout_rows']:,} holdout rows; {summary['rows']:,} training rows, "
         f"{epochs_line} in {result.seconds:.1f}s" + (" (resumed)" if summary["resumed"] else "")
     )

@@ -19,81 +19,12 @@ skfleet.errors.UsageError: RandomForestClassifier has no partial_fit, so it cann
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable
 from typing import Any
 
 from sklearn.base import clone, is_classifier, is_clusterer, is_regressor
 
+from skfleet import presets
 from skfleet.errors import UsageError
-
-
-def _sgd_logistic():
-    from sklearn.linear_model import SGDClassifier
-
-    return SGDClassifier(loss="log_loss")
-
-
-def _sgd_linear():
-    from sklearn.linear_model import SGDRegressor
-
-    return SGDRegressor()
-
-
-def _perceptron():
-    from sklearn.linear_model import Perceptron
-
-    return Perceptron()
-
-
-def _multinomial_nb():
-    from sklearn.naive_bayes import MultinomialNB
-
-    return MultinomialNB()
-
-
-def _bernoulli_nb():
-    from sklearn.naive_bayes import BernoulliNB
-
-    return BernoulliNB()
-
-
-def _minibatch_kmeans():
-    from sklearn.cluster import MiniBatchKMeans
-
-    return MiniBatchKMeans(n_clusters=8, n_init=3)
-
-
-def _incremental_pca():
-    from sklearn.decomposition import IncrementalPCA
-
-    return IncrementalPCA(n_components=8)
-
-
-def _mlp_classifier():
-    from sklearn.neural_network import MLPClassifier
-
-    return MLPClassifier(hidden_layer_sizes=(64,))
-
-
-def _mlp_regressor():
-    from sklearn.neural_network import MLPRegressor
-
-    return MLPRegressor(hidden_layer_sizes=(64,))
-
-
-#: Incremental presets that the shared table (:data:`skfleet.presets.PRESETS`) does not list yet;
-#: its own entries (``sgd-logistic``, ``sgd-linear``, ...) take precedence.
-STREAM_PRESETS: dict[str, Callable[[], Any]] = {
-    "sgd-logistic": _sgd_logistic,
-    "sgd-linear": _sgd_linear,
-    "perceptron": _perceptron,
-    "multinomial-nb": _multinomial_nb,
-    "bernoulli-nb": _bernoulli_nb,
-    "minibatch-kmeans": _minibatch_kmeans,
-    "incremental-pca": _incremental_pca,
-    "mlp-classifier": _mlp_classifier,
-    "mlp-regressor": _mlp_regressor,
-}
 
 
 def _sklearn_class(name: str) -> type | None:
@@ -106,7 +37,7 @@ def _sklearn_class(name: str) -> type | None:
 
 
 def _suggestions() -> str:
-    return ", ".join(STREAM_PRESETS)
+    return ", ".join(presets.preset_names("train-stream"))
 
 
 def resolve_estimator(model: Any, seed: int | None = None, params: dict | None = None) -> Any:
@@ -116,13 +47,9 @@ def resolve_estimator(model: Any, seed: int | None = None, params: dict | None =
     ``random_state`` left at ``None`` is set to ``seed``: ``partial_fit`` draws from it (SGD's
     in-chunk shuffle, MLP batches, k-means sampling), and a resumed run must replay the same draws.
     """
-    from skfleet import presets
-
     if isinstance(model, str):
         if model in presets.PRESETS:
-            est = presets.resolve_model(model)
-        elif model in STREAM_PRESETS:
-            est = STREAM_PRESETS[model]()
+            est = presets.PRESETS[model].build()
         elif "." not in model:
             cls = _sklearn_class(model)
             if cls is None:
