@@ -22,3 +22,11 @@ def fail_once(item: tuple[str, int]) -> int:
 
 def always_fail(x: int) -> int:
     raise ValueError(f"bad item {x}")
+
+
+def slow_sum(values) -> float:
+    """Sum after a short pause, so that a batch of these spreads over every worker."""
+    import time
+
+    time.sleep(0.2)
+    return float(values.sum())

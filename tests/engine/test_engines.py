@@ -3,7 +3,7 @@ import pytest
 from skfleet.engine import get_engine
 from skfleet.engine.dask import DaskEngine, check_worker_versions, library_versions
 from skfleet.errors import SkfleetError, UsageError
-from tests.engine.tasks import always_fail, fail_once, square
+from tests.engine.tasks import always_fail, fail_once, slow_sum, square
 
 ITEMS = list(range(23))
 EXPECTED = {i: i * i for i in ITEMS}
@@ -100,3 +100,26 @@ def test_joblib_runs_on_this_engines_cluster(dask_engine):
     ):
         seen = joblib.Parallel(n_jobs=2)(joblib.delayed(_joblib_worker_address)() for _ in range(4))
     assert set(seen) == {dask_engine.client.scheduler.address}
+
+
+def test_shared_training_data_stays_on_every_worker(dask_engine):
+    """The table shared by a run's fits is fetched once per worker, not again after a pause."""
+    import time
+
+    import joblib
+    import numpy as np
+    from joblib.parallel import get_active_backend
+
+    from skfleet.train.parallel import shared_data
+
+    data = np.arange(1_000_000, dtype=np.float64)
+    with dask_engine.joblib_context(), shared_data(data):
+        backend, _ = get_active_backend()
+        future = backend.data_futures[id(data)]
+        sums = joblib.Parallel(n_jobs=2)(joblib.delayed(slow_sum)(data) for _ in range(8))
+        assert sums == [float(data.sum())] * 8
+        assert len(dask_engine.client.who_has([future])[future.key]) == 2
+        # Longer than the Active Memory Manager's 2 s cycle, which by default would drop a copy
+        # that no queued task needs, only for the next fit on that worker to fetch it again.
+        time.sleep(5)
+        assert len(dask_engine.client.who_has([future])[future.key]) == 2

@@ -20,6 +20,9 @@ from skfleet.errors import ConnectionFailedError, SkfleetError
 #: identically on both.
 CHECKED_LIBRARIES = ("skfleet", "sklearn", "numpy", "pyarrow", "skops")
 
+#: The Active Memory Manager policies of a scheduler (set to none for clusters skfleet starts).
+AMM_POLICIES = "distributed.scheduler.active-memory-manager.policies"
+
 
 def library_versions() -> dict[str, str]:
     """Versions of :data:`CHECKED_LIBRARIES` in this process (runs on workers too)."""
@@ -69,15 +72,23 @@ class DaskEngine(Engine):
 
         self._cluster = None
         if address is None:
+            import dask
+
             n = n_workers or os.cpu_count() or 1
             self.spec = f"dask:local:{n}"
-            self._cluster = LocalCluster(
-                n_workers=n,
-                threads_per_worker=1,
-                processes=True,
-                dashboard_address=":0",
-                silence_logs=logging.ERROR,
-            )
+            # The scheduler runs in this process, so its config is ours to set: no
+            # ReduceReplicas. A training table is shared by every fit of a run; that policy drops
+            # a worker's copy whenever no queued task there needs it for a moment (between
+            # joblib batches, between a search and its refit), and the next fit fetches it
+            # again, doubling what the workers receive (see BENCHMARKS.md, search).
+            with dask.config.set({AMM_POLICIES: []}):
+                self._cluster = LocalCluster(
+                    n_workers=n,
+                    threads_per_worker=1,
+                    processes=True,
+                    dashboard_address=":0",
+                    silence_logs=logging.ERROR,
+                )
             self.client = Client(self._cluster)
         else:
             self.spec = address
