@@ -153,6 +153,30 @@ def test_output_is_sparse_when_wide_and_dense_otherwise():
     assert isinstance(TableEncoder(sparse=True).fit(table).transform(table), sp.csr_matrix)
 
 
+@pytest.mark.parametrize("with_text", [False, True])
+def test_sparse_output_is_canonical_and_equals_dense(with_text):
+    """Zeros, missing values and hashed buckets: CSR rows sorted, no explicit zeros, no repeats."""
+    rng = np.random.default_rng(0)
+    n = 300
+    columns = {
+        "x": np.where(rng.random(n) < 0.3, 0.0, rng.normal(size=n)),
+        "c": pa.array([None if i % 7 == 0 else f"v{i % 13}" for i in range(n)]),
+        "h": [f"user{i % 50}" for i in range(n)],
+        "k": rng.integers(0, 3, n),
+    }
+    if with_text:
+        columns["t"] = [f"red red car {i % 5}" if i % 4 else None for i in range(n)]
+    table = pa.table(columns)
+    params = {"hash": ["h"], "hash_features": 16, "max_levels": 50}
+    if with_text:
+        params["text"] = ["t"]
+    sparse = TableEncoder(sparse=True, **params).fit(table).transform(table)
+    dense = TableEncoder(sparse=False, **params).fit(table).transform(table)
+    assert sp.isspmatrix_csr(sparse) and sparse.has_canonical_format
+    assert not (sparse.data == 0).any()
+    assert np.array_equal(sparse.toarray(), dense)
+
+
 def test_options_indicators_and_scale():
     table = pa.table({"x": [1.0, 2.0, 3.0]})
     enc = TableEncoder(options=EncoderOptions(indicators="always", scale=False)).fit(table)

@@ -146,3 +146,28 @@ def test_accumulators_pickle_mid_stream():
     assert restored.result() == acc.result()
     reg = RegressionAccumulator().update([1.0, 2.0], [1.5, 2.5])
     assert pickle.loads(pickle.dumps(reg)).result() == reg.result()
+
+
+@pytest.mark.parametrize(
+    "labels, classes",
+    [
+        (np.array([True, False, True]), [False, True]),
+        (np.array([True, False, True]), [True, False]),  # unsorted: the general lookup
+        (np.array([3, 1, 2, 3]), [1, 2, 3]),
+        (np.array([2.0, 0.0]), [0, 1, 2]),
+        (np.array(["b", "a"], dtype=object), ["a", "b"]),
+    ],
+)
+def test_label_codes_match_the_general_lookup(labels, classes):
+    from skfleet.metrics._labels import encode_labels
+
+    expected = [list(classes).index(v) for v in labels.tolist()]
+    assert encode_labels(labels, classes, "target label").tolist() == expected
+
+
+@pytest.mark.parametrize("labels", [np.array([1, 4]), np.array([0.5]), np.array([np.nan])])
+def test_numeric_label_outside_the_classes_is_named(labels):
+    from skfleet.metrics._labels import encode_labels
+
+    with pytest.raises(DataError, match="target label .* is not one of the model's classes"):
+        encode_labels(labels, [0, 1, 2, 3], "target label")

@@ -94,35 +94,60 @@ class _DenseOut:
 
 
 class _SparseOut:
-    """Collects coordinates and builds a canonical CSR matrix (sorted, no explicit zeros)."""
+    """Builds a canonical CSR matrix (sorted indices, no duplicates, no explicit zeros).
+
+    Columns arrive in the contract's order, each at a higher offset than the last, and most give
+    at most one entry per row (a number, a one-hot level, a hashed bucket). Those are kept as one
+    ``(rows, slots)`` grid of column indices and values, and the CSR arrays are read straight off
+    the grid in row-major order: already sorted, with no COO sort. A text column (several words
+    per row, possibly in the same bucket) sends coordinates instead, and then everything goes
+    through COO, which sorts and sums duplicates.
+    """
 
     def __init__(self, n_rows: int, width: int):
         self.shape = (n_rows, width)
-        self.rows: list[np.ndarray] = []
-        self.cols: list[np.ndarray] = []
-        self.vals: list[np.ndarray] = []
+        self.index_type = np.int32 if width < 2**31 else np.int64
+        self.slots: list[tuple[np.ndarray | int, np.ndarray | float, np.ndarray]] = []
+        self.coordinates: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
 
     def entries(self, rows: np.ndarray, cols: np.ndarray, values: np.ndarray) -> None:
-        self.rows.append(rows.astype(np.int64, copy=False))
-        self.cols.append(np.broadcast_to(cols, rows.shape).astype(np.int64))
-        self.vals.append(np.broadcast_to(values, rows.shape).astype(np.float32))
+        rows = rows.astype(np.int64, copy=False)
+        cols = np.broadcast_to(cols, rows.shape).astype(np.int64)
+        self.coordinates.append((rows, cols, np.broadcast_to(values, rows.shape)))
 
     def column(self, offset: int, values: np.ndarray) -> None:
-        rows = np.flatnonzero(values)
-        self.entries(rows, np.int64(offset), np.asarray(values)[rows].astype(np.float32))
+        values = np.asarray(values, dtype=np.float32)
+        self.slots.append((offset, values, values != 0))
 
     def one_hot(self, offset: int, codes: np.ndarray) -> None:
-        rows = np.flatnonzero(codes >= 0)
-        self.entries(rows, offset + codes[rows], np.float32(1.0))
+        valid = codes >= 0
+        self.slots.append((offset + np.where(valid, codes, 0), np.float32(1.0), valid))
 
     def result(self) -> sp.csr_matrix:
-        if self.rows:
-            rows, cols = np.concatenate(self.rows), np.concatenate(self.cols)
-            vals = np.concatenate(self.vals)
-        else:
-            rows = cols = np.zeros(0, np.int64)
-            vals = np.zeros(0, np.float32)
-        out = sp.coo_matrix((vals, (rows, cols)), shape=self.shape, dtype=np.float32).tocsr()
+        n, width = self.shape
+        if self.coordinates:
+            return self._from_coordinates()
+        k = len(self.slots)
+        cols = np.empty((n, k), dtype=self.index_type)
+        vals = np.empty((n, k), dtype=np.float32)
+        valid = np.empty((n, k), dtype=bool)
+        for j, (col, value, keep) in enumerate(self.slots):
+            cols[:, j], vals[:, j], valid[:, j] = col, value, keep
+        counts = valid.sum(axis=1)
+        indptr = np.zeros(n + 1, dtype=self.index_type if counts.sum() < 2**31 else np.int64)
+        np.cumsum(counts, out=indptr[1:])
+        # Boolean indexing walks the grid row by row: each row's columns in ascending order.
+        return sp.csr_matrix((vals[valid], cols[valid], indptr), shape=self.shape)
+
+    def _from_coordinates(self) -> sp.csr_matrix:
+        for col, value, keep in self.slots:
+            rows = np.flatnonzero(keep)
+            col = np.broadcast_to(col, keep.shape)[rows]
+            self.entries(rows, col, np.broadcast_to(value, keep.shape)[rows])
+        rows, cols, vals = (np.concatenate(parts) for parts in zip(*self.coordinates, strict=True))
+        out = sp.coo_matrix(
+            (vals.astype(np.float32), (rows, cols)), shape=self.shape, dtype=np.float32
+        ).tocsr()
         out.sum_duplicates()
         out.eliminate_zeros()
         out.sort_indices()

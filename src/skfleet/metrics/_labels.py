@@ -38,7 +38,9 @@ def encode_labels(y: Any, classes: Sequence[Any], what: str) -> np.ndarray:
     values = np.asarray(y, dtype=object) if not isinstance(y, np.ndarray) else y
     if values.ndim != 1:
         values = values.ravel()
-    codes = pd.Index(np.asarray(classes, dtype=object)).get_indexer(values)
+    codes = _numeric_codes(values, classes)
+    if codes is None:
+        codes = pd.Index(np.asarray(classes, dtype=object)).get_indexer(values)
     unknown = codes < 0
     if unknown.any():
         bad = plain(values[np.flatnonzero(unknown)[0]])
@@ -46,6 +48,23 @@ def encode_labels(y: Any, classes: Sequence[Any], what: str) -> np.ndarray:
         shown = listed[:_MAX_LISTED] + (["..."] if len(listed) > _MAX_LISTED else [])
         raise DataError(f"{what} {bad!r} is not one of the model's classes {shown}")
     return codes.astype(np.int64, copy=False)
+
+
+def _numeric_codes(values: np.ndarray, classes: Sequence[Any]) -> np.ndarray | None:
+    """Codes by binary search when labels and classes are numbers (or booleans) and the classes
+    are sorted, as a fitted model's are: the per-batch path of streamed scoring. -1 where a
+    label is not a class; None when this shortcut does not apply."""
+    if values.dtype.kind not in "biuf":
+        return None
+    known = np.asarray(classes)
+    if known.dtype.kind not in "biuf" or len(known) == 0:
+        return None
+    if known.dtype.kind == "b":
+        known = known.astype(np.int8)  # np.diff of booleans says "differs", not "increases"
+    if (np.diff(known) <= 0).any():
+        return None
+    codes = np.minimum(np.searchsorted(known, values), len(known) - 1)
+    return np.where(known[codes] == values, codes, -1)
 
 
 def as_proba(proba: Any, n: int, k: int) -> np.ndarray:

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 import numpy as np
+import scipy.sparse as sp
 
 from skfleet.errors import DataError, SkfleetError
 from skfleet.progress import NullProgress, Progress
@@ -35,6 +36,28 @@ from skfleet.train.stream_scoring import Scorer, curve_values
 
 #: Holdout predictions kept for the report's diagnostic plots (a sample: memory stays bounded).
 REPORT_SAMPLE_ROWS = 50_000
+
+
+_blas = None
+
+
+def single_threaded_blas(X: Any) -> contextlib.AbstractContextManager:
+    """One BLAS thread while learning from sparse features.
+
+    On sparse rows a linear model's BLAS work is vector updates over all its weights (scikit-learn's
+    SGD rescales and averages its 2**18 hashed weights through ``dscal``/``daxpy``). Threaded
+    BLAS splits those into pieces too small to pay for the threads, which then spin: on a 2-core
+    machine that took half the CPU time of ``partial_fit`` away from the thread reading the next
+    partition. Dense features (MLPs: matrix products) keep every BLAS thread.
+    """
+    global _blas
+    if not sp.issparse(X):
+        return contextlib.nullcontext()
+    if _blas is None:
+        from threadpoolctl import ThreadpoolController
+
+        _blas = ThreadpoolController()
+    return _blas.limit(limits=1, user_api="blas")
 
 
 @dataclass
@@ -111,6 +134,10 @@ class EpochLoop:
     # -- learning ----------------------------------------------------------------------------
 
     def _learn(self, part: PreparedPartition, state: LoopState) -> None:
+        with single_threaded_blas(part.X):
+            self._learn_batches(part, state)
+
+    def _learn_batches(self, part: PreparedPartition, state: LoopState) -> None:
         X, y = part.X, part.y
         n = X.shape[0]
         for start in range(0, n, self.settings.batch_rows):

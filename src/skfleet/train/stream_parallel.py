@@ -35,7 +35,7 @@ import numpy as np
 
 from skfleet.engine import Engine
 from skfleet.train.stream_data import PartitionReader, epoch_order
-from skfleet.train.stream_loop import EpochLoop, LoopState
+from skfleet.train.stream_loop import EpochLoop, LoopState, single_threaded_blas
 
 #: Parameter arrays of scikit-learn's SGD models that are averaged across workers.
 AVERAGED = (
@@ -79,14 +79,15 @@ def learn_share(task: EpochTask) -> EpochShare:
     for index in task.indices:
         part = task.reader.prepare(index, task.epoch, with_holdout=False)
         n = part.rows
-        for start in range(0, n, task.batch_rows):
-            stop = min(start + task.batch_rows, n)
-            X, y = part.X[start:stop], part.y[start:stop]
-            if acc is not None and fitted:
-                task.scorer.update(acc, est, X, y)
-            est.partial_fit(X, y, **task.fit_kwargs)
-            fitted = True
-            rows += stop - start
+        with single_threaded_blas(part.X):
+            for start in range(0, n, task.batch_rows):
+                stop = min(start + task.batch_rows, n)
+                X, y = part.X[start:stop], part.y[start:stop]
+                if acc is not None and fitted:
+                    task.scorer.update(acc, est, X, y)
+                est.partial_fit(X, y, **task.fit_kwargs)
+                fitted = True
+                rows += stop - start
     return EpochShare(est, rows, acc)
 
 

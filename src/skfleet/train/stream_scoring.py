@@ -91,7 +91,9 @@ class Scorer:
         if self.task in ("classification", "regression"):
             pred, proba = self.predict(est, X)
             if self.task == "classification":
-                acc.update(y, pred, proba)
+                # With probabilities the accumulator takes the prediction as their argmax (the
+                # same columns, in the same order) rather than looking the labels up again.
+                acc.update(y, None if proba is not None else pred, proba)
             else:
                 acc.update(y, pred)
         elif self.task == "clustering":
