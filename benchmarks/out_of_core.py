@@ -69,6 +69,8 @@ HASH_BITS = 18
 #: The scikit-learn model of every SGD contender: averaged SGD with a constant step
 #: (Polyak-Ruppert averaging), chosen on a separate 2M-row sample; VW keeps its defaults.
 SGD_PARAMS = {"alpha": 1e-7, "average": True, "learning_rate": "constant", "eta0": 0.5}
+#: skfleet's feature settings (streamed and in-memory): ``user`` hashed, the rest one-hot.
+ENCODER = {"hash": ["user"], "hash_features": 2**HASH_BITS, "max_levels": 512}
 
 
 # -- data -----------------------------------------------------------------------------------------
@@ -161,6 +163,12 @@ def auc(y, p) -> float:
     return float(roc_auc_score(y, p))
 
 
+def holdout_scores(y, p) -> dict:
+    """Holdout ROC AUC and accuracy (P(y) >= 0.5 predicts True) of one contender."""
+    y, p = np.asarray(y, dtype=bool), np.asarray(p, dtype=np.float64)
+    return {"holdout_auc": auc(y, p), "holdout_accuracy": float(np.mean((p >= 0.5) == y))}
+
+
 # -- shared plain features (sklearn loop, dask-ml, river's scaling) ---------------------------------
 def scaling_stats_arrow(path: Path) -> dict[str, tuple[float, float]]:
     """Mean and std of the numeric columns over the training rows (one pass, batch by batch)."""
@@ -223,7 +231,7 @@ def run_skfleet(path: Path, epochs: int, progressive: bool = True) -> dict:
         batch_rows=50_000,
         progressive=progressive,
         params=SGD_PARAMS,
-        encoder={"hash": ["user"], "hash_features": 2**HASH_BITS, "max_levels": 512},
+        encoder=ENCODER,
         report=False,
     )
     seconds = stop_clock(started)
@@ -239,7 +247,7 @@ def run_skfleet(path: Path, epochs: int, progressive: bool = True) -> dict:
     return {
         "rows_learned": learned,
         "seconds": seconds,
-        "holdout_auc": auc(np.concatenate(y_true), np.concatenate(proba)),
+        **holdout_scores(np.concatenate(y_true), np.concatenate(proba)),
         "stored_holdout_auc": result.metrics["holdout"]["roc_auc"],
         "loop_rows_per_second": result.metadata["rows_per_second"],
     }
@@ -268,7 +276,39 @@ def run_sklearn_loop(path: Path, epochs: int) -> dict:
     return {
         "rows_learned": learned,
         "seconds": seconds,
-        "holdout_auc": auc(np.concatenate(y_true), np.concatenate(proba)),
+        **holdout_scores(np.concatenate(y_true), np.concatenate(proba)),
+    }
+
+
+def run_sklearn_fit(path: Path) -> dict:
+    """In memory: every training row encoded by skfleet's TableEncoder (the streamed run's
+    features), then ``SGDClassifier.fit`` with its own stopping rule (the accuracy reference)."""
+    from skfleet.features import TableEncoder
+
+    started = start_clock()
+    parts = []
+    for batch in row_groups(path):
+        parts.append(batch.filter(pa.array(~holdout_of(batch.column("id").to_numpy()))))
+    train = pa.Table.from_batches(parts)
+    del parts
+    y = train.column("y").to_numpy()
+    features = train.drop_columns(["id", "y"])
+    del train
+    encoder = TableEncoder(**ENCODER).fit(features)
+    X = encoder.transform(features)
+    del features
+    model = sgd().fit(X, y)
+    seconds = stop_clock(started)
+    y_true, proba = [], []
+    for batch in row_groups(path):
+        hold = pa.Table.from_batches([batch.filter(pa.array(holdout_of(batch["id"].to_numpy())))])
+        proba.append(model.predict_proba(encoder.transform(hold.drop_columns(["id", "y"])))[:, 1])
+        y_true.append(hold.column("y").to_numpy())
+    return {
+        "rows_learned": int(len(y)) * int(model.n_iter_),
+        "passes": int(model.n_iter_),
+        "seconds": seconds,
+        **holdout_scores(np.concatenate(y_true), np.concatenate(proba)),
     }
 
 
@@ -318,7 +358,7 @@ def run_dask_ml(path: Path, epochs: int) -> dict:
     return {
         "rows_learned": int(sum(sizes)) * epochs,
         "seconds": seconds,
-        "holdout_auc": auc(hold["y"].to_numpy(), proba),
+        **holdout_scores(hold["y"].to_numpy(), proba),
     }
 
 
@@ -371,7 +411,7 @@ def run_vw(path: Path, epochs: int, workdir: Path) -> dict:
     return {
         "rows_learned": train_rows * epochs,
         "seconds": seconds,
-        "holdout_auc": auc(y, proba),
+        **holdout_scores(y, proba),
         "convert_seconds": convert_seconds,
     }
 
@@ -410,7 +450,7 @@ def run_river(path: Path, rows: int) -> dict:
             y_true.append(y)
         if len(y_true) >= 100_000:
             break
-    return {"rows_learned": learned, "seconds": seconds, "holdout_auc": auc(y_true, proba)}
+    return {"rows_learned": learned, "seconds": seconds, **holdout_scores(y_true, proba)}
 
 
 def child(args) -> None:
@@ -421,6 +461,8 @@ def child(args) -> None:
         out = run_skfleet(path, args.epochs, progressive=False)
     elif args.child == "sklearn-loop":
         out = run_sklearn_loop(path, args.epochs)
+    elif args.child == "sklearn-fit":
+        out = run_sklearn_fit(path)
     elif args.child == "dask-ml":
         out = run_dask_ml(path, args.epochs)
     elif args.child == "vw":
@@ -449,6 +491,7 @@ PLAN = [
     ("dask-ml", 1),
     ("dask-ml", 3),
     ("river", 1),
+    ("sklearn-fit", 1),
 ]
 
 
@@ -505,17 +548,44 @@ def plot(results: list[dict], out: Path) -> None:
 def table(results: list[dict]) -> str:
     lines = [
         "| contender | epochs | rows learned | seconds | rows/s | CPU s | rows/CPU s "
-        "| peak RSS MB | holdout AUC |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| peak RSS MB | holdout AUC | holdout accuracy |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in results:
         if "error" in r:
-            lines.append(f"| {r['tool']} | {r['epochs']} | error: {r['error']} | | | | | | |")
+            lines.append(f"| {r['tool']} | {r['epochs']} | error: {r['error']} | | | | | | | |")
             continue
         lines.append(
             f"| {r['tool']} | {r['epochs']} | {r['rows_learned']:,} | {r['seconds']:.1f} | "
             f"{r['rows_per_second']:,.0f} | {r['cpu_seconds']:.1f} | "
-            f"{r['rows_per_cpu_second']:,.0f} | {r['peak_rss_mb']:,.0f} | {r['holdout_auc']:.4f} |"
+            f"{r['rows_per_cpu_second']:,.0f} | {r['peak_rss_mb']:,.0f} | {r['holdout_auc']:.4f} | "
+            f"{r['holdout_accuracy']:.4f} |"
+        )
+    return "\n".join(lines)
+
+
+def ratios(results: list[dict]) -> str:
+    """skfleet's throughput over each contender's at the same epochs, and its accuracy and AUC
+    against the in-memory fit (the targets of BENCHMARKS.md)."""
+    ok = [r for r in results if "error" not in r]
+    ours = {r["epochs"]: r for r in ok if r["tool"] == "skfleet"}
+    lines = []
+    for r in ok:
+        mine = ours.get(r["epochs"]) or ours.get(1)
+        if r["tool"].startswith("skfleet") or mine is None:
+            continue
+        if r["tool"] == "sklearn-fit":
+            lines.append(
+                f"skfleet ({mine['epochs']} epoch) vs in-memory SGDClassifier.fit "
+                f"({r['passes']} passes): accuracy {mine['holdout_accuracy'] - r['holdout_accuracy']:+.4f}, "
+                f"ROC AUC {mine['holdout_auc'] - r['holdout_auc']:+.4f}"
+            )
+            continue
+        lines.append(
+            f"skfleet / {r['tool']} ({r['epochs']} epoch(s)): "
+            f"{mine['rows_per_second'] / r['rows_per_second']:.2f}x rows/s, "
+            f"{mine['rows_per_cpu_second'] / r['rows_per_cpu_second']:.2f}x rows per CPU-s, "
+            f"AUC {mine['holdout_auc'] - r['holdout_auc']:+.4f}"
         )
     return "\n".join(lines)
 
@@ -562,9 +632,10 @@ def main() -> None:
         results.append(r)
         print(json.dumps(r), flush=True)
     (out / "results.json").write_text(json.dumps({"rows": args.rows, "results": results}, indent=1))
-    (out / "results.md").write_text(table(results) + "\n")
+    (out / "results.md").write_text(table(results) + "\n\n" + ratios(results) + "\n")
     plot(results, out / "out_of_core.png")
     print(table(results))
+    print(ratios(results))
 
 
 if __name__ == "__main__":
