@@ -26,7 +26,10 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     # fighting inside each of them.
     OMP_NUM_THREADS=1 \
     OPENBLAS_NUM_THREADS=1 \
-    MKL_NUM_THREADS=1
+    MKL_NUM_THREADS=1 \
+    # A scheduler from this image keeps every worker's copy of a training table between fits
+    # (no ReduceReplicas policy), as `dask:local` does; it is read by the scheduler only.
+    DASK_DISTRIBUTED__SCHEDULER__ACTIVE_MEMORY_MANAGER__POLICIES="[]"
 
 # tini reaps the worker's child processes and forwards SIGTERM, so `docker stop` and Kubernetes
 # shut workers down cleanly (Dask then reschedules their tasks elsewhere).
