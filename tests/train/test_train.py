@@ -147,9 +147,13 @@ def test_dask_result_equals_in_process_result(dask_engine):
     assert there.metrics["overall"]["log_loss"] == pytest.approx(
         here.metrics["overall"]["log_loss"], rel=1e-12
     )
+    # The final model is fitted on a worker, alongside the folds, and equals the in-process one.
+    features = table.drop_columns(["label"])
+    np.testing.assert_allclose(
+        there.model.predict_proba(features), here.model.predict_proba(features), rtol=1e-12
+    )
     # Fits finished on Dask workers are counted on the client.
-    assert [p[0] for p in recorder.phases] == ["cross-validation", "final fit"]
-    assert [p[2] for p in recorder.phases] == [4, 1]
+    assert [(p[0], p[2]) for p in recorder.phases] == [("cross-validation and final fit", 5)]
     assert any("dashboard" in n for n in recorder.notes)
 
 

@@ -326,15 +326,31 @@ def _fit_all(template, prefix, config, data: TrainingData, task, classes, splits
                 listener(1 if counted else total + 1)  # the refit (and, if uncounted, all fits)
         template = clone(template).set_params(**search.best_params_)
     cv_result: CVResult | None = None
+    segmented = isinstance(template, SegmentRouter)
+    # Without a search (whose refit is the final model), the final fit joins the folds' tasks.
+    final_with_folds = search is None and not segmented
     if splits is not None:
         rows_per_fit = len(splits[0][0])
-        phase = _phase(progress, "cross-validation", len(splits), rows_per_fit)
+        tasks = len(splits) + (1 if final_with_folds else 0)
+        label = "cross-validation and final fit" if final_with_folds else "cross-validation"
+        phase = _phase(progress, label, tasks, rows_per_fit)
         with phase as listener, counting_fits(listener):
-            cv_result = _sklearn_call(cross_validate, template, X, y, splits, task, classes, **jobs)
+            cv_result = _sklearn_call(
+                cross_validate,
+                template,
+                X,
+                y,
+                splits,
+                task,
+                classes,
+                final=final_with_folds,
+                **jobs,
+            )
     if search is not None:
         fitted = search.best_estimator_
+    elif cv_result is not None and cv_result.final_model is not None:
+        fitted = cv_result.final_model
     else:
-        segmented = isinstance(template, SegmentRouter)
         total = _count_segments(X, config.group_by, config.min_segment_rows) + 1 if segmented else 1
         with _phase(progress, "final fit", total, data.rows) as listener:
             final = clone(template)
