@@ -215,6 +215,38 @@ def key_hashes(table: pa.Table, keys: Sequence[str]) -> np.ndarray:
     return np.sort(values)
 
 
+def count_duplicates(parts: Sequence[np.ndarray]) -> int:
+    """Rows whose key another row already has, over the :func:`key_hashes` of all partitions.
+
+    Partitions whose value ranges do not overlap (block or key ranges of a table read in key
+    order: the usual case) cannot share a key, so only overlapping ones are merged and sorted;
+    within one partition equal keys are neighbours already.
+
+    >>> count_duplicates([np.array([1, 2, 3], np.uint64), np.array([4, 5], np.uint64)])
+    0
+    >>> count_duplicates([np.array([1, 2, 5], np.uint64), np.array([4, 5, 5], np.uint64)])
+    2
+    """
+    spans = sorted((int(a.min()), int(a.max()), i) for i, a in enumerate(parts) if a.size)
+    groups: list[list[int]] = []
+    reach = -1
+    for low, high, i in spans:
+        if groups and low <= reach:
+            groups[-1].append(i)
+            reach = max(reach, high)
+        else:
+            groups.append([i])
+            reach = high
+    total = 0
+    for group in groups:
+        if len(group) == 1:
+            merged = parts[group[0]]
+        else:
+            merged = np.sort(np.concatenate([parts[i] for i in group]))
+        total += int(np.count_nonzero(merged[1:] == merged[:-1]))
+    return total
+
+
 def _duplicate_example(table: pa.Table, keys: Sequence[str]) -> str | None:
     keyed = table.select(list(keys))
     dup = np.flatnonzero(keyed.to_pandas().duplicated(keep="first").to_numpy())
@@ -339,18 +371,26 @@ class PredictResult:
 
 
 def default_partition_rows(rows_estimate: int, columns: int, workers: int) -> int:
-    """Rows per partition: tasks of a few seconds, and at least a few tasks per worker.
+    """Rows per partition: tasks of a few seconds, at least a few tasks per worker, and a number
+    of partitions that is a multiple of the number of workers, so that no worker sits idle
+    through the last round while another scores the one partition left.
 
-    >>> default_partition_rows(2_000_000, 23, 2)
-    217391
+    >>> default_partition_rows(2_000_000, 23, 2)  # 10 partitions of 200k, not 9 of 217k
+    200000
     >>> default_partition_rows(100_000, 5, 2)
     12500
     >>> default_partition_rows(1_000, 5, 8)
     10000
     """
+    workers = max(1, workers)
+    rows = max(rows_estimate, 1)
     by_cost = CELLS_PER_TASK // max(1, columns)
-    by_balance = math.ceil(max(rows_estimate, 1) / (max(1, workers) * TASKS_PER_WORKER))
-    return max(MIN_PARTITION_ROWS, min(MAX_PARTITION_ROWS, by_cost, by_balance))
+    by_balance = math.ceil(rows / (workers * TASKS_PER_WORKER))
+    size = max(MIN_PARTITION_ROWS, min(MAX_PARTITION_ROWS, by_cost, by_balance))
+    parts = math.ceil(rows / size)
+    if parts > 1:
+        parts = math.ceil(parts / workers) * workers
+    return max(MIN_PARTITION_ROWS, math.ceil(rows / parts))
 
 
 def _workers_hint(engine: str | Engine | None, workers: int | None) -> int:
@@ -460,10 +500,7 @@ class _Run:
         self._last_save = time.monotonic()
 
     def duplicate_rows(self) -> int:
-        if not self.hashes:
-            return 0
-        merged = np.sort(np.concatenate(self.hashes))
-        return int(np.count_nonzero(merged[1:] == merged[:-1]))
+        return count_duplicates(self.hashes)
 
 
 def _resolve_resume(runs: RunStore, resume: str | bool, dst: str) -> RunRecord:
