@@ -26,6 +26,7 @@ import uuid
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from skfleet.data.base import IF_EXISTS_CHOICES, Sink, check_partition_id
 from skfleet.data.pg_conn import adbc_cursor, connect_psycopg, driver_errors, translate
@@ -34,6 +35,8 @@ from skfleet.data.pg_url import parse_pg_url
 from skfleet.errors import MissingColumnError, SkfleetError, TargetExistsError, UsageError
 
 LEDGER = "skfleet_ledger"
+#: The temporary table decimal columns pass through (see :meth:`PostgresSink._ingest`).
+DECIMAL_DETOUR = "_skfleet_decimal_rows"
 RUNS = "skfleet_runs"
 
 
@@ -319,15 +322,56 @@ class PostgresSink(Sink):
                         f"partition {partition_id!r} was not part of it"
                     )
                 if data.num_rows:
-                    cursor.adbc_ingest(
-                        self._write_to, data, mode="append", db_schema_name=self._nsp
-                    )
+                    self._ingest(cursor, data)
                 cursor.execute("COMMIT")
         except SkfleetError:
             raise
         except driver_errors() as exc:
             raise self._error(exc) from None
         return data.num_rows
+
+    def _ingest(self, cursor, data: pa.Table) -> None:
+        """Append ``data`` to the table partitions go to, inside the caller's transaction.
+
+        Decimal columns take a detour: the pinned ADBC driver (1.8, see ``pyproject.toml``)
+        writes ``numeric`` values with their scale dropped (12.34 arrives as 1234.00). They are
+        sent as exact text to a temporary table and cast by the server on the way in.
+        """
+        from psycopg import sql
+
+        decimals = {f.name for f in data.schema if pa.types.is_decimal(f.type)}
+        if not decimals:
+            cursor.adbc_ingest(self._write_to, data, mode="append", db_schema_name=self._nsp)
+            return
+        columns = [sql.Identifier(name) for name in data.column_names]
+        text = pa.table(
+            [
+                pc.cast(data.column(f.name), pa.string()) if f.name in decimals else data.column(i)
+                for i, f in enumerate(data.schema)
+            ],
+            names=data.column_names,
+        )
+        temp = sql.Identifier(DECIMAL_DETOUR)
+        create = sql.SQL("CREATE TEMP TABLE {} ({}) ON COMMIT DROP").format(
+            temp,
+            sql.SQL(", ").join(
+                sql.SQL("{} {}").format(ident, sql.SQL(pg_type_for(field)))
+                for ident, field in zip(columns, text.schema, strict=True)
+            ),
+        )
+        values = sql.SQL(", ").join(
+            sql.SQL("{}::{}").format(ident, sql.SQL(pg_type_for(f)))
+            if f.name in decimals
+            else ident
+            for ident, f in zip(columns, data.schema, strict=True)
+        )
+        cursor.execute(create.as_string(None))
+        cursor.adbc_ingest(DECIMAL_DETOUR, text, mode="append", temporary=True)
+        cursor.execute(
+            sql.SQL("INSERT INTO {} ({}) SELECT {} FROM {}")
+            .format(self._qualified(self._write_to), sql.SQL(", ").join(columns), values, temp)
+            .as_string(None)
+        )
 
     def committed(self) -> dict[str, int]:
         from psycopg import sql

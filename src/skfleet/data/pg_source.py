@@ -20,6 +20,7 @@ reading a newer state: a silent fallback would break the one guarantee the snaps
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import weakref
@@ -253,7 +254,7 @@ class PostgresSource(Source):
             conn.close()
             raise self._error(exc) from None
         self._snapshot_conn = conn
-        self._finalizer = weakref.finalize(self, conn.close)
+        self._finalizer = weakref.finalize(self, _end_snapshot, conn)
         return self._snapshot_id
 
     def close(self) -> None:
@@ -453,6 +454,15 @@ class PostgresSource(Source):
                 cursor.execute("COMMIT")
         except driver_errors() as exc:
             raise self._error(exc) from None
+
+
+def _end_snapshot(conn) -> None:
+    """End the exporting transaction, then disconnect. The ROLLBACK is what makes the snapshot
+    unusable at once: a closed socket only ends it once the server notices, so a read right
+    after :meth:`PostgresSource.close` could still import it."""
+    with contextlib.suppress(Exception):  # a dead connection has no transaction left to end
+        conn.rollback()
+    conn.close()
 
 
 def _where(spec: dict):
