@@ -7,7 +7,8 @@ sample), then scores all of ``t`` into a (key, score) table with each method:
 
 (a) the limit: ``psql \\copy (SELECT <the key and the model's columns> FROM t) to /dev/null`` in
     binary format plus a binary ``\\copy`` bulk load of a prepared (key, score) file: moving the
-    bytes with no model and no decoding at all;
+    bytes with no model and no decoding at all; each run of (d) is paired with a run of (a) just
+    before it, and the ratio printed is the median of the pairs' ratios;
 (b) naive pandas: ``pandas.read_sql`` + ``predict_proba`` + ``DataFrame.to_sql`` (one process);
 (c) dask-ml: ``dask.dataframe.read_sql_table`` + ``ParallelPostFit.predict_proba`` + ``to_sql``
     on the same 2-worker LocalCluster;
@@ -15,7 +16,7 @@ sample), then scores all of ``t`` into a (key, score) table with each method:
 
 Then scaling: a RandomForest (100 trees) scored by skfleet on 1 worker and on 2 workers.
 
-Run:  .venv/bin/python benchmarks/predict_postgres.py [--rows 2000000] [--repeat 2]
+Run:  .venv/bin/python benchmarks/predict_postgres.py [--rows 2000000] [--repeat 5]
 Needs dask-ml and sqlalchemy (the ``bench`` extra) for (b) and (c).
 """
 
@@ -109,22 +110,26 @@ def create_table(pg, rows: int) -> None:
         conn.execute("VACUUM (FREEZE, ANALYZE) t")
 
 
-def bench_limit(pg, repeat: int, workdir: Path) -> float:
+def limit_runner(pg, workdir: Path):
+    """A function running the limit once (seconds): binary COPY out of the columns the models
+    read, then a binary bulk load of a prepared (key, score) file."""
     scores = workdir / "scores.bin"
     pg.psql("-c", f"\\copy (SELECT k, f00 AS score FROM t) to '{scores}' with (format binary)")
 
     # The columns the models read (the md5 text s1 is not a feature); binary, so no parsing.
     read = f"\\copy (SELECT k, {', '.join(FEATURES)} FROM t) to '/dev/null' with (format binary)"
 
-    def limit():
+    def limit() -> float:
+        t0 = time.perf_counter()
         pg.psql("-c", read)
         pg.psql(
             "-c", "DROP TABLE IF EXISTS limit_out; CREATE TABLE limit_out (k bigint, score float8)"
         )
         pg.psql("-c", f"\\copy limit_out from '{scores}' with (format binary)")
+        return time.perf_counter() - t0
 
-    seconds, _ = median_time(limit, repeat)
-    return seconds
+    limit()  # warm: the table's pages in the server's cache, psql in the page cache
+    return limit
 
 
 def bench_pandas(pg, model, rows: int, to_sql_rows: int) -> float:
@@ -170,22 +175,37 @@ def bench_dask_ml(pg, model, engine: DaskEngine) -> float:
     return time.perf_counter() - t0
 
 
-def bench_skfleet(url: str, out_url: str, ref: str, store: str, engine, repeat: int) -> float:
-    """Median seconds of ``repeat`` runs after a warm-up run (workers import and load the model
-    once). Also prints how many cores the workers kept busy (task CPU seconds / wall seconds):
-    on a machine shared with other jobs that, not the wall time, shows whether workers ran in
-    parallel."""
+def bench_skfleet(
+    url: str, out_url: str, ref: str, store: str, engine, repeat: int, limit=None
+) -> tuple[float, float | None, float | None]:
+    """(median seconds, median limit seconds, median of the per-run ratios) of ``repeat`` runs
+    after a warm-up run (workers import and load the model once). With ``limit``, each run is
+    paired with a run of the limit just before it: on a noisy machine the ratio of two runs a few
+    seconds apart is steadier than the ratio of medians taken minutes apart. Also prints how many
+    cores the workers kept busy (task CPU seconds / wall seconds)."""
     kwargs = dict(store=store, engine=engine, key=["k"], columns=[SCORE], if_exists="replace")
     predict(ref, url, out_url, **kwargs)
-    seconds, result = median_time(lambda: predict(ref, url, out_url, **kwargs), repeat)
-    assert result.rows_out == result.rows_in, result
+    times, limits, result = [], [], None
+    for _ in range(repeat):
+        if limit is not None:
+            limits.append(limit())
+        t0 = time.perf_counter()
+        result = predict(ref, url, out_url, **kwargs)
+        times.append(time.perf_counter() - t0)
+        assert result.rows_out == result.rows_in, result
     busy = result.task_cpu_seconds / result.seconds if result.seconds else 0.0
+    seconds = statistics.median(times)
     print(
-        f"    skfleet {ref} on {engine.workers} worker(s): {seconds:.2f} s, "
-        f"{busy:.2f} cores busy, {result.partitions} partitions",
+        f"    skfleet {ref} on {engine.workers} worker(s): {seconds:.2f} s "
+        f"({', '.join(f'{t:.2f}' for t in times)}), {busy:.2f} cores busy, "
+        f"{result.partitions} partitions",
         flush=True,
     )
-    return seconds
+    if not limits:
+        return seconds, None, None
+    ratio = statistics.median(t / lim for t, lim in zip(times, limits, strict=True))
+    print(f"    paired limit runs: {', '.join(f'{t:.2f}' for t in limits)}", flush=True)
+    return seconds, statistics.median(limits), ratio
 
 
 def bench_scaling(url: str, out_url: str, ref: str, store: str, repeat: int) -> dict[int, float]:
@@ -205,7 +225,7 @@ def bench_scaling(url: str, out_url: str, ref: str, store: str, repeat: int) -> 
             cluster = start_process_cluster(n, Path(logs))
             try:
                 with get_engine(cluster.address) as engine:
-                    seconds[n] = bench_skfleet(url, out_url, ref, store, engine, repeat)
+                    seconds[n] = bench_skfleet(url, out_url, ref, store, engine, repeat)[0]
             finally:
                 cluster.stop()
     return seconds
@@ -221,7 +241,7 @@ def report(title: str, results: dict[str, float], limit_key: str) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=2_000_000)
-    parser.add_argument("--repeat", type=int, default=2, help="runs of (a) and (d) (median)")
+    parser.add_argument("--repeat", type=int, default=5, help="paired runs of (a) and (d)")
     parser.add_argument("--train-rows", type=int, default=100_000)
     parser.add_argument(
         "--to-sql-rows",
@@ -244,14 +264,17 @@ def main() -> None:
     refs = train_models(store, args.train_rows)
     loaded = {name: ModelStore(store).load(ref).model for name, ref in refs.items()}
     figures: dict[str, dict[str, float]] = {}
+    paired: dict[str, float] = {}
+    limit_name = "(a) limit: psql binary COPY out + bulk load"
+    skfleet_name = "(d) skfleet predict, 2 workers"
     try:
         with start_postgres(base / "pg") as pg:
             create_table(pg, args.rows)
             url, out_url = pg.table_url("public.t"), pg.table_url("public.scores")
-            limit = bench_limit(pg, args.repeat, base)
+            limit = limit_runner(pg, base)
             with DaskEngine(None, n_workers=2) as engine:
                 for name in () if args.only == "scaling" else ("logistic", "hist_gb"):
-                    row = {"(a) limit: psql binary COPY out + bulk load": limit}
+                    row: dict[str, float] = {}
                     if not args.skip_baselines:
                         row["(b) pandas read_sql + predict + to_sql"] = bench_pandas(
                             pg, loaded[name], args.rows, args.to_sql_rows or args.rows
@@ -259,14 +282,15 @@ def main() -> None:
                         row["(c) dask-ml ParallelPostFit, 2 workers"] = bench_dask_ml(
                             pg, loaded[name], engine
                         )
-                    row["(d) skfleet predict, 2 workers"] = bench_skfleet(
-                        url, out_url, refs[name], store, engine, args.repeat
+                    seconds, limit_seconds, paired[name] = bench_skfleet(
+                        url, out_url, refs[name], store, engine, args.repeat, limit
                     )
+                    row = {limit_name: limit_seconds, **row, skfleet_name: seconds}
                     figures[name] = row
                     report(
-                        f"{name}: {args.rows:,} rows (median of {args.repeat} for a, d)",
+                        f"{name}: {args.rows:,} rows (median of {args.repeat} paired runs of a, d)",
                         row,
-                        "(a) limit: psql binary COPY out + bulk load",
+                        limit_name,
                     )
             forest = (
                 {}
@@ -278,8 +302,8 @@ def main() -> None:
 
     print("\nsummary")
     for name, row in figures.items():
-        d = row["(d) skfleet predict, 2 workers"]
-        parts = [f"{d / row['(a) limit: psql binary COPY out + bulk load']:.2f}x the limit"]
+        d = row[skfleet_name]
+        parts = [f"{paired[name]:.2f}x the limit (median of paired runs)"]
         if "(b) pandas read_sql + predict + to_sql" in row:
             parts.append(
                 f"{row['(b) pandas read_sql + predict + to_sql'] / d:.1f}x faster than pandas"
