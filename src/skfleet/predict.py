@@ -49,7 +49,7 @@ import pyarrow as pa
 
 from skfleet.data import open_sink, open_source
 from skfleet.data.base import IF_EXISTS_CHOICES, Partition, Sink, Source
-from skfleet.engine import Engine, get_engine
+from skfleet.engine import Engine, get_engine, parse_engine_spec
 from skfleet.errors import (
     DataError,
     MissingColumnError,
@@ -693,6 +693,22 @@ def predict(
         return result
 
 
+def engine_for(engine: str | Engine | None, partitions: int) -> str | Engine | None:
+    """The engine that scores ``partitions`` partitions. A pool this run would start on this
+    machine (``dask:local``, ``processes``) cannot score a single partition any faster than this
+    process, and starting one costs seconds (every worker imports scikit-learn), so a single
+    partition runs in-process. A running cluster (``tcp://...``) is always used: its workers may
+    reach data this machine cannot.
+
+    >>> engine_for("dask:local", 1), engine_for("dask:local:4", 3), engine_for("tcp://h:8786", 1)
+    ('local', 'dask:local:4', 'tcp://h:8786')
+    """
+    if partitions > 1 or isinstance(engine, Engine):
+        return engine
+    _, address, _ = parse_engine_spec(engine or DEFAULT_ENGINE)
+    return "local" if address is None else engine
+
+
 def _engine_label(engine: str | Engine | None) -> str:
     return redact_url(engine if isinstance(engine, str) else getattr(engine, "spec", "local"))
 
@@ -820,7 +836,10 @@ class _Execution:
         try:
             if not todo:
                 return
-            pool = get_engine(self.engine, self.workers)
+            spec = engine_for(self.engine, len(todo))
+            if spec != self.engine:
+                progress.note("one partition to score: in this process, no cluster to start")
+            pool = get_engine(spec, self.workers)
             if pool.dashboard_link:
                 progress.note(f"dashboard: {pool.dashboard_link}")
             tasks = [

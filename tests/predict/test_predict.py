@@ -243,3 +243,36 @@ def test_duplicate_count_over_partitions_equals_a_global_sort(seed):
     assert count_duplicates([*disjoint, disjoint[1][3:5]]) == 2
     touching = [np.array([1, 2, 3], np.uint64), np.array([3, 4], np.uint64)]
     assert count_duplicates(touching) == 1  # one key on both sides of a boundary
+
+
+def test_one_partition_on_a_local_cluster_runs_in_process(tmp_path, store, rows):
+    """Starting worker processes cannot speed up one partition: it is scored right here."""
+    from skfleet.progress import NullProgress
+
+    class Notes(NullProgress):
+        def __init__(self):
+            self.notes = []
+
+        def note(self, message: str) -> None:
+            self.notes.append(message)
+
+    import pyarrow.parquet as pq
+
+    ref = save_classifier(store, rows)
+    one_file = str(tmp_path / "one.parquet")
+    pq.write_table(rows, one_file)
+    notes = Notes()
+    out = str(tmp_path / "scores")
+    result = predict(
+        ref,
+        one_file,
+        out,
+        store=store.uri,
+        engine="dask:local:2",
+        progress=notes,
+        partition_rows=10 * ROWS,
+    )
+    assert result.partitions == 1 and result.rows_out == ROWS
+    assert any("in this process" in n for n in notes.notes), notes.notes
+    assert not any(n.startswith("dashboard") for n in notes.notes)
+    assert read_sorted(out).equals(expected_scores(store, ref, rows))

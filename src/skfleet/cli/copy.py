@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from skfleet.cli.options import (
+    count_of,
     emit_json,
     engine_option,
     format_option,
@@ -44,6 +45,6 @@ def copy(src, dst, if_exists, partition_rows, in_format, out_format, engine, as_
         emit_json({"rows": result.rows, "partitions": result.partitions, "seconds": result.seconds})
     else:
         click.echo(
-            f"copied {result.rows:,} rows in {result.partitions} partitions "
+            f"copied {result.rows:,} rows in {count_of(result.partitions, 'partition')} "
             f"to {redact_url(dst)} in {result.seconds:.2f}s"
         )

@@ -136,6 +136,15 @@ def metric_line(metrics: dict | None, keys: Iterable[str], missing: str) -> str:
     return ", ".join(shown) or "no metric defined"
 
 
+def count_of(n: int, noun: str) -> str:
+    """``n`` and ``noun``, in the plural unless there is one.
+
+    >>> count_of(1, "partition"), count_of(12, "partition")
+    ('1 partition', '12 partitions')
+    """
+    return f"{n:,} {noun}" if n == 1 else f"{n:,} {noun}s"
+
+
 def emit_json(payload: dict) -> None:
     """Print one JSON object on stdout (the machine-readable result)."""
     click.echo(json.dumps(payload, default=str))

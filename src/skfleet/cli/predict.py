@@ -8,6 +8,7 @@ import warnings
 import click
 
 from skfleet.cli.options import (
+    count_of,
     emit_json,
     engine_option,
     format_option,
@@ -151,7 +152,7 @@ def predict(
         return
     click.echo(
         f"scored {result.rows_in:,} rows with {result.model} into {redact_url(dst)}: "
-        f"{result.rows_out:,} rows in {result.partitions} partitions"
+        f"{result.rows_out:,} rows in {count_of(result.partitions, 'partition')}"
         + (f" ({result.skipped_partitions} already committed)" if result.skipped_partitions else "")
         + f", {result.seconds:.2f}s ({result.rows_per_second:,.0f} rows/s), run {result.run_id}"
     )
