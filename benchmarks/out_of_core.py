@@ -127,7 +127,7 @@ def row_groups(path: Path, columns: list[str] | None = None):
 
 
 def holdout_of(ids: np.ndarray) -> np.ndarray:
-    from skfleet.train.stream_holdout import holdout_mask
+    from skfleet.train.stream.holdout import holdout_mask
 
     return holdout_mask(pa.table({"id": ids}), HOLDOUT, key="id")
 
@@ -215,8 +215,8 @@ def sgd():
 
 # -- contenders (child side) -------------------------------------------------------------------------
 def run_skfleet(path: Path, epochs: int, progressive: bool = True) -> dict:
-    import skfleet.train.stream_checkpoint  # noqa: F401  (imports warmed up before timing)
-    from skfleet.train.stream import train_stream
+    import skfleet.train.stream.checkpoint  # noqa: F401  (imports warmed up before timing)
+    from skfleet.train.stream.api import train_stream
 
     started = start_clock()
     result = train_stream(

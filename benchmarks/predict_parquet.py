@@ -8,7 +8,7 @@ Writes 2M rows (bigint key, 20 float64, 2 text) as 8 Parquet files, trains the s
 (b) plain pyarrow: read + ``predict_proba`` + write, in one process;
 (c) dask-ml: ``dask.dataframe.read_parquet`` + ``ParallelPostFit.predict_proba`` + ``to_parquet``
     on a 2-worker LocalCluster;
-(d) ``skfleet.predict`` on the same 2-worker LocalCluster (workers warm), each run paired with a
+(d) ``skfleet.predict.api`` on the same 2-worker LocalCluster (workers warm), each run paired with a
     run of (a) just before it.
 
 Then scaling: a RandomForest (100 trees) scored by skfleet on 1 worker and on 2 workers.

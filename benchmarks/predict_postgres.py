@@ -12,7 +12,7 @@ sample), then scores all of ``t`` into a (key, score) table with each method:
 (b) naive pandas: ``pandas.read_sql`` + ``predict_proba`` + ``DataFrame.to_sql`` (one process);
 (c) dask-ml: ``dask.dataframe.read_sql_table`` + ``ParallelPostFit.predict_proba`` + ``to_sql``
     on the same 2-worker LocalCluster;
-(d) ``skfleet.predict`` on a 2-worker LocalCluster (workers warm: a first run loaded the model).
+(d) ``skfleet.predict.api`` on a 2-worker LocalCluster (workers warm: a first run loaded the model).
 
 Then scaling: a RandomForest (100 trees) scored by skfleet on 1 worker and on 2 workers.
 
@@ -37,7 +37,7 @@ import numpy as np  # noqa: E402
 import pyarrow as pa  # noqa: E402
 
 from skfleet.engine.dask import DaskEngine  # noqa: E402
-from skfleet.predict import predict  # noqa: E402
+from skfleet.predict.api import predict  # noqa: E402
 from skfleet.store import ModelStore  # noqa: E402
 from skfleet.train import train  # noqa: E402
 

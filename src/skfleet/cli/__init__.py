@@ -13,7 +13,7 @@ import sys
 import click
 
 from skfleet.errors import SkfleetError
-from skfleet.redact import redact_text
+from skfleet.util.redact import redact_text
 
 #: (module, command name) of every subcommand, imported lazily so ``skfleet --help`` stays fast.
 COMMANDS: dict[str, str] = {

@@ -16,8 +16,8 @@ from skfleet.cli.options import (
 )
 from skfleet.copy import DEFAULT_PARTITION_ROWS
 from skfleet.copy import copy as copy_table
-from skfleet.progress import RichProgress
-from skfleet.redact import redact_url
+from skfleet.util.progress import RichProgress
+from skfleet.util.redact import redact_url
 
 
 @click.command()

@@ -11,9 +11,9 @@ import uuid
 import click
 
 from skfleet.errors import SkfleetError, UsageError
-from skfleet.redact import redact_text
 from skfleet.store import DEFAULT_STORE, ModelStore, parse_model_ref
 from skfleet.store.register import register_model
+from skfleet.util.redact import redact_text
 
 REPORT_FILE = "report.html"
 

@@ -18,10 +18,10 @@ from skfleet.cli.options import (
 )
 from skfleet.data.base import IF_EXISTS_CHOICES
 from skfleet.errors import SkfleetWarning
-from skfleet.predict import DEFAULT_ENGINE, DUPLICATE_KEY_CHOICES, PredictInterrupted
-from skfleet.predict import predict as run_predict
-from skfleet.progress import RichProgress
-from skfleet.redact import redact_text, redact_url
+from skfleet.predict.api import DEFAULT_ENGINE, DUPLICATE_KEY_CHOICES, PredictInterrupted
+from skfleet.predict.api import predict as run_predict
+from skfleet.util.progress import RichProgress
+from skfleet.util.redact import redact_text, redact_url
 
 #: Exit status of a run stopped with Ctrl-C (the shell's convention for SIGINT).
 INTERRUPTED = 130

@@ -13,7 +13,7 @@ from skfleet.cli.options import (
     param_option,
     run_options,
 )
-from skfleet.progress import RichProgress
+from skfleet.util.progress import RichProgress
 
 #: The metrics of the summary line, in this order.
 _SHOWN_METRICS = ("roc_auc", "accuracy", "log_loss", "brier", "r2", "rmse", "mae")
@@ -74,10 +74,10 @@ def train(
     """Train MODEL on the table DATA to predict --target, with K-fold CV, and store it."""
     from skfleet.data import open_source
     from skfleet.errors import UsageError
-    from skfleet.presets import parse_grids, parse_params
     from skfleet.train import SearchConfig
     from skfleet.train import train as run_train
-    from skfleet.train.core import default_name
+    from skfleet.train.api import default_name
+    from skfleet.train.presets import parse_grids, parse_params
 
     if grid and search is None:
         raise UsageError("--grid needs --search grid|random|halving")

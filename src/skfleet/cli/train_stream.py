@@ -14,8 +14,8 @@ from skfleet.cli.options import (
     param_option,
     run_options,
 )
-from skfleet.progress import RichProgress
-from skfleet.train.stream_config import DEFAULT_BATCH_ROWS, DEFAULT_PARTITION_ROWS
+from skfleet.train.stream.config import DEFAULT_BATCH_ROWS, DEFAULT_PARTITION_ROWS
+from skfleet.util.progress import RichProgress
 
 #: The metrics of the summary line, in this order.
 _SHOWN_METRICS = ("roc_auc", "accuracy", "log_loss", "r2", "rmse", "inertia", "reconstruction_mse")
@@ -99,9 +99,9 @@ def train_stream(
     as_json,
 ):
     """Train MODEL out of core on DATA with partial_fit, in shuffled passes, and store it."""
-    from skfleet.presets import parse_params
-    from skfleet.train.core import default_name
-    from skfleet.train.stream import train_stream as run
+    from skfleet.train.api import default_name
+    from skfleet.train.presets import parse_params
+    from skfleet.train.stream.api import train_stream as run
 
     encoder = {}
     if hash_columns:

@@ -24,7 +24,7 @@ from typing import Any, ClassVar, Literal
 
 import pyarrow as pa
 
-from skfleet.redact import redact_url
+from skfleet.util.redact import redact_url
 
 IfExists = Literal["fail", "replace", "append"]
 IF_EXISTS_CHOICES: tuple[str, ...] = ("fail", "replace", "append")

@@ -21,7 +21,7 @@ from typing import Any
 
 from skfleet.data.base import Sink, Source
 from skfleet.errors import UsageError
-from skfleet.redact import redact_url
+from skfleet.util.redact import redact_url
 
 ENTRY_POINT_GROUP = "skfleet.data"
 

@@ -23,7 +23,7 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from skfleet.redact import redact_text
+from skfleet.util.redact import redact_text
 
 DPI = 80
 # Long labels (feature names, parameters) are cut so axes stay readable.

@@ -39,7 +39,7 @@ class ReportData:
     - ``drift``: a drift summary (mapping, list of dicts, or an object with ``to_dict()``).
     - ``metadata``: key -> value (estimator, params, rows, source, ...).
 
-    Every string shown is passed through :func:`skfleet.redact.redact_text` and HTML-escaped.
+    Every string shown is passed through :func:`skfleet.util.redact.redact_text` and HTML-escaped.
     """
 
     title: str = "Model report"

@@ -2,7 +2,7 @@
 
 No external CSS, scripts, fonts or images: the file can be mailed, stored next to the model, or
 opened offline. Every piece of text goes through :func:`text`, which masks passwords
-(:func:`skfleet.redact.redact_text`) and HTML-escapes; the caller is expected to have redacted
+(:func:`skfleet.util.redact.redact_text`) and HTML-escapes; the caller is expected to have redacted
 already, this is the second lock on the door.
 
 >>> page = build_report(ReportData(title="demo <1>", task="regression",
@@ -25,7 +25,6 @@ import numpy as np
 from skfleet import __version__
 from skfleet.metrics import classification_metrics, regression_metrics
 from skfleet.metrics._labels import plain
-from skfleet.redact import redact_text
 from skfleet.report._render import Plot
 from skfleet.report.data import ReportData
 from skfleet.report.plots_classification import classification_plots, confusion_plot
@@ -37,6 +36,7 @@ from skfleet.report.plots_training import (
     score_keys,
     search_plot,
 )
+from skfleet.util.redact import redact_text
 
 TOP_SEARCH_ROWS = 20
 # Nested drift / metadata structures deeper than this are shown as JSON in one cell.

@@ -17,7 +17,7 @@ import fsspec
 from fsspec.implementations.local import LocalFileSystem
 
 from skfleet.errors import UsageError
-from skfleet.redact import redact_url
+from skfleet.util.redact import redact_url
 
 
 def open_store_fs(uri: str) -> tuple[fsspec.AbstractFileSystem, str]:

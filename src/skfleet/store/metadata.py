@@ -22,7 +22,7 @@ from pathlib import PurePath
 from typing import Any
 
 from skfleet.errors import LibraryVersionWarning, SkfleetError, UsageError
-from skfleet.redact import redact_text
+from skfleet.util.redact import redact_text
 
 #: Distribution names whose versions are recorded in every ``model.json``.
 RECORDED_LIBRARIES = {

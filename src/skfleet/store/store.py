@@ -43,7 +43,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from skfleet.errors import ModelNotFoundError, SkfleetError, SourceNotFoundError, UsageError
-from skfleet.redact import redact_text, redact_url
 from skfleet.store.artifact import content_hash, dump_artifact, load_artifact, untrusted_types
 from skfleet.store.fs import is_local, open_store_fs
 from skfleet.store.metadata import (
@@ -53,6 +52,7 @@ from skfleet.store.metadata import (
     to_json_safe,
 )
 from skfleet.store.refs import ModelRef, parse_model_ref, validate_file_name, validate_name
+from skfleet.util.redact import redact_text, redact_url
 
 ARTIFACT_FILE = "model.skops"
 METADATA_FILE = "model.json"

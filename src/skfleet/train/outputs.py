@@ -1,6 +1,6 @@
 """What a training run leaves behind: ``model.json`` fields, ``oof.parquet`` and the report.
 
-Kept apart from the orchestration so that :mod:`skfleet.train.core` reads as the steps of a run.
+Kept apart from the orchestration so that :mod:`skfleet.train.api` reads as the steps of a run.
 
 >>> import numpy as np, pyarrow as pa
 >>> oof = oof_table(pa.table({"id": [7, 8]}), pa.chunked_array([["a", "b"]]), np.array([0, 1]),

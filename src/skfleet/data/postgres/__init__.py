@@ -1,0 +1,43 @@
+"""PostgreSQL tables and queries as skfleet sources and sinks.
+
+``postgresql://[user[:password]@][host][:port]/db?table=schema.name`` (or ``?query=<SQL>``;
+``postgres://`` is the same). The pieces live in small modules:
+
+==================  ==========================================================================
+``pg_url``          the URL: skfleet's parameters vs libpq's
+``pg_types``        PostgreSQL <-> Arrow types
+``pg_conn``         connections (psycopg for catalog work, ADBC for bulk COPY) and error messages
+``pg_source``       :class:`PostgresSource`: block/key-range partitions in one exported snapshot
+``pg_sink``         :class:`PostgresSink`: COPY + ledger row per partition, staged replace
+==================  ==========================================================================
+
+>>> source = PostgresBackend.source("postgresql://ana:s3cret@db.example/sales?table=public.orders")
+>>> source
+PostgresSource('postgresql://ana:***@db.example/sales?table=public.orders')
+>>> import pickle; pickle.loads(pickle.dumps(source)).url == source.url
+True
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from skfleet.data.postgres.conn import SnapshotGoneError
+from skfleet.data.postgres.sink import PostgresSink
+from skfleet.data.postgres.source import PostgresSource
+from skfleet.data.registry import Backend
+
+
+class PostgresBackend(Backend):
+    """Opens ``postgresql://`` and ``postgres://`` URLs (connections are made lazily)."""
+
+    @classmethod
+    def source(cls, url: str, **options: Any) -> PostgresSource:
+        return PostgresSource(url, **options)
+
+    @classmethod
+    def sink(cls, url: str, **options: Any) -> PostgresSink:
+        return PostgresSink(url, **options)
+
+
+__all__ = ["PostgresBackend", "PostgresSink", "PostgresSource", "SnapshotGoneError"]

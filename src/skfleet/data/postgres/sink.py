@@ -1,0 +1,487 @@
+"""Write a PostgreSQL table, each partition exactly once.
+
+Two bookkeeping tables live next to the target (same schema), created on first use:
+
+``skfleet_runs(target, run_id, mode, state, stage, ...)``
+    one row per run: how it was opened, where its rows go, whether it is committed.
+``skfleet_ledger(target, run_id, partition_id, rows, committed_at)``
+    one row per written partition; the primary key is what makes a second write of the same
+    partition a no-op, also when two workers race (the second one's INSERT waits on the first
+    one's uncommitted key, then sees the conflict).
+
+A partition's rows (binary COPY through ADBC) and its ledger row commit in ONE transaction.
+``replace`` and ``fail`` write to a staging table named from the run id and swap it in at
+:meth:`PostgresSink.commit` (one transaction: drop + rename), so the target is never visible
+half-written; ``append`` writes each partition straight into the target.
+
+>>> staging_name('"public"."scores"', "run1")
+'_skfleet_stage_c657959271608111'
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import uuid
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from skfleet.data.base import IF_EXISTS_CHOICES, Sink, check_partition_id
+from skfleet.data.postgres.conn import adbc_cursor, connect_psycopg, driver_errors, translate
+from skfleet.data.postgres.types import arrow_type_for, cast_column, pg_type_for, wire_type
+from skfleet.data.postgres.url import parse_pg_url
+from skfleet.errors import MissingColumnError, SkfleetError, TargetExistsError, UsageError
+
+LEDGER = "skfleet_ledger"
+#: The temporary table decimal columns pass through (see :meth:`PostgresSink._ingest`).
+DECIMAL_DETOUR = "_skfleet_decimal_rows"
+RUNS = "skfleet_runs"
+
+
+def staging_name(target_key: str, run_id: str) -> str:
+    """The staging table of a run: deterministic (a resumed run finds it), under 63 bytes."""
+    digest = hashlib.sha1(f"{target_key}\x00{run_id}".encode()).hexdigest()[:16]
+    return f"_skfleet_stage_{digest}"
+
+
+class PostgresSink(Sink):
+    """A PostgreSQL table to write (``postgresql://.../db?table=schema.name``).
+
+    Picklable once opened (it holds names and the Arrow schema, no connection): workers call
+    :meth:`write` in their own processes.
+    """
+
+    supports_transactions = True
+
+    def __init__(self, url: str, **options: Any):
+        super().__init__(url)
+        if options:
+            raise UsageError(f"unknown option(s) {sorted(options)} for {self.display_name}")
+        self._target = parse_pg_url(url)
+        if self._target.table is None:
+            raise UsageError(f"{self.display_name} is a query; write to a ?table= URL")
+        self._run_id: str | None = None
+        self._mode: str | None = None
+        self._nsp: str | None = None  # resolved schema of the target
+        self._write_to: str | None = None  # table partitions go to (staging or target)
+        self._wire: pa.Schema | None = None  # Arrow types sent, in the order written
+        self._done = False  # the run is committed: only no-op writes remain
+
+    # -- names -----------------------------------------------------------------------------------
+    @property
+    def label(self) -> str:
+        return f"table {self._target.relation_label!r}"
+
+    @property
+    def run_id(self) -> str | None:
+        return self._run_id
+
+    def _qualified(self, name: str):
+        from psycopg import sql
+
+        return sql.Identifier(self._nsp, name)
+
+    @property
+    def _target_key(self) -> str:
+        """The ledger's name for the target: its quoted, schema-qualified name."""
+        return self._qualified(self._target.table[1]).as_string(None)
+
+    def _error(self, exc: BaseException) -> SkfleetError:
+        return translate(exc, self.label, self.display_name)
+
+    def _require_open(self) -> None:
+        if self._run_id is None:
+            raise UsageError(f"open() the sink for {self.display_name} before writing")
+
+    # -- bookkeeping tables ----------------------------------------------------------------------
+    def _ensure_bookkeeping(self, conn) -> None:
+        import psycopg
+        from psycopg import sql
+
+        statements = [
+            sql.SQL(
+                "CREATE TABLE IF NOT EXISTS {} (target text NOT NULL, run_id text NOT NULL, "
+                "mode text NOT NULL, state text NOT NULL, stage text, "
+                "created_at timestamptz NOT NULL DEFAULT now(), committed_at timestamptz, "
+                "PRIMARY KEY (target, run_id))"
+            ).format(self._qualified(RUNS)),
+            sql.SQL(
+                "CREATE TABLE IF NOT EXISTS {} (target text NOT NULL, run_id text NOT NULL, "
+                "partition_id text NOT NULL, rows bigint NOT NULL, "
+                "committed_at timestamptz NOT NULL DEFAULT now(), "
+                "PRIMARY KEY (target, run_id, partition_id))"
+            ).format(self._qualified(LEDGER)),
+        ]
+        # Created concurrently by another sink? IF NOT EXISTS is not race-free; the loser's
+        # catalog insert fails, and the table is there all the same.
+        racing = (psycopg.errors.UniqueViolation, psycopg.errors.DuplicateTable)
+        for statement in statements:
+            with contextlib.suppress(*racing):
+                conn.execute(statement)
+
+    def _resolve_schema(self, conn) -> tuple[str, str | None]:
+        """(schema the target is or will be in, its relkind or None if absent)."""
+        from psycopg import sql
+
+        nsp, name = self._target.table
+        quoted = sql.Identifier(*filter(None, (nsp, name))).as_string(conn)
+        row = conn.execute(
+            "SELECT n.nspname, c.relkind FROM pg_class c JOIN pg_namespace n "
+            "ON n.oid = c.relnamespace WHERE c.oid = to_regclass(%s)",
+            [quoted],
+        ).fetchone()
+        if row is not None:
+            return row[0], row[1]
+        if nsp is not None:
+            found = conn.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", [nsp]).fetchone()
+            if found is None:
+                raise UsageError(f"schema {nsp!r} does not exist in {self.display_name}")
+            return nsp, None
+        current = conn.execute("SELECT current_schema()").fetchone()[0]
+        if current is None:
+            raise UsageError(
+                f"no schema on the search_path of {self.display_name}; use schema.name"
+            )
+        return current, None
+
+    # -- lifecycle -------------------------------------------------------------------------------
+    def open(self, schema: pa.Schema, if_exists: str = "fail", run_id: str | None = None) -> None:
+        """Prepare the target; with the ``run_id`` of an unfinished run, resume that run."""
+        if if_exists not in IF_EXISTS_CHOICES:
+            raise UsageError(
+                f"if_exists={if_exists!r} is not one of {', '.join(IF_EXISTS_CHOICES)}"
+            )
+        run_id = run_id or uuid.uuid4().hex
+        try:
+            check_partition_id(run_id)
+        except ValueError:
+            raise UsageError(f"run id {run_id!r} may only hold letters, digits and _.=-") from None
+        wire = pa.schema([pa.field(f.name, wire_type(f)) for f in schema])
+        if len(set(wire.names)) != len(wire.names):
+            raise UsageError(f"the table written to {self.display_name} repeats a column name")
+        with connect_psycopg(self._target) as conn:
+            try:
+                self._nsp, relkind = self._resolve_schema(conn)
+                self._ensure_bookkeeping(conn)
+                with conn.transaction():
+                    # Serialise open/commit of the same target: deciding "exists?" and creating
+                    # the staging table must not interleave with another run's swap.
+                    conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [self._target_key])
+                    self._open_locked(conn, wire, if_exists, run_id, relkind)
+            except SkfleetError:
+                raise
+            except driver_errors() as exc:
+                raise self._error(exc) from None
+        self._run_id, self._mode = run_id, if_exists
+
+    def _open_locked(self, conn, wire: pa.Schema, if_exists: str, run_id: str, relkind) -> None:
+        from psycopg import sql
+
+        name = self._target.table[1]
+        run = conn.execute(
+            sql.SQL("SELECT mode, state, stage FROM {} WHERE target = %s AND run_id = %s").format(
+                self._qualified(RUNS)
+            ),
+            [self._target_key, run_id],
+        ).fetchone()
+        if run is not None:
+            mode, state, stage = run
+            if mode != if_exists:
+                raise UsageError(
+                    f"run {run_id!r} of {self.label} was opened with if_exists={mode!r}; "
+                    f"resume it with the same, not {if_exists!r}"
+                )
+            if state == "aborted":
+                raise UsageError(f"run {run_id!r} of {self.label} was aborted; start a new run")
+            self._done = state == "committed"
+            self._write_to = stage or name
+            if self._done:  # only no-op writes remain; the staging table was renamed away
+                self._wire = wire
+                return
+            if self._relkind_of(conn, self._write_to) is None:
+                raise SkfleetError(
+                    f"the staging table of run {run_id!r} for {self.label} is gone; start a new run"
+                )
+            self._wire = self._wire_for_existing(conn, self._write_to, wire)
+            return
+        if relkind is not None and relkind not in ("r", "p"):
+            raise UsageError(
+                f"{self.label} in {self.display_name} is not a table (relkind {relkind})"
+            )
+        if relkind is not None and if_exists == "fail":
+            raise TargetExistsError(
+                f"{self.label} already exists in {self.display_name}; "
+                "pass if_exists='replace' or 'append'"
+            )
+        stage = None
+        if if_exists == "append":
+            if relkind is None:
+                self._create(conn, name, wire)
+                self._wire = wire
+            else:
+                self._wire = self._wire_for_existing(conn, name, wire)
+            self._write_to = name
+        else:
+            stage = staging_name(self._target_key, run_id)
+            conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(self._qualified(stage)))
+            self._create(conn, stage, wire)
+            self._write_to, self._wire = stage, wire
+        conn.execute(
+            sql.SQL(
+                "INSERT INTO {} (target, run_id, mode, state, stage) VALUES (%s, %s, %s, 'open', %s)"
+            ).format(self._qualified(RUNS)),
+            [self._target_key, run_id, if_exists, stage],
+        )
+
+    def _relkind_of(self, conn, name: str) -> str | None:
+        row = conn.execute(
+            "SELECT relkind FROM pg_class WHERE oid = to_regclass(%s)",
+            [self._qualified(name).as_string(conn)],
+        ).fetchone()
+        return None if row is None else row[0]
+
+    def _create(self, conn, name: str, wire: pa.Schema) -> None:
+        from psycopg import sql
+
+        columns = sql.SQL(", ").join(
+            sql.SQL("{} {}").format(sql.Identifier(f.name), sql.SQL(pg_type_for(f))) for f in wire
+        )
+        conn.execute(sql.SQL("CREATE TABLE {} ({})").format(self._qualified(name), columns))
+
+    def _wire_for_existing(self, conn, name: str, wire: pa.Schema) -> pa.Schema:
+        """Arrow types to send to an existing table: its own column types where skfleet reads
+        them natively (so int64 data into an ``integer`` column is cast, overflow named)."""
+        from psycopg import sql
+
+        cur = conn.execute(sql.SQL("SELECT * FROM {} LIMIT 0").format(self._qualified(name)))
+        existing = {c.name: c for c in cur.description or []}
+        fields = []
+        for f in wire:
+            column = existing.get(f.name)
+            if column is None:
+                raise MissingColumnError(
+                    f"{self.label} in {self.display_name} has no column {f.name!r}"
+                )
+            native = arrow_type_for(column.type_code, column.precision, column.scale)
+            fields.append(pa.field(f.name, native if native is not None else f.type))
+        return pa.schema(fields)
+
+    def _prepare(self, table: pa.Table) -> pa.Table:
+        wire = self._wire
+        have = set(table.column_names)
+        for name in wire.names:
+            if name not in have:
+                raise MissingColumnError(
+                    f"column {name!r} is missing from the partition written to {self.display_name}"
+                )
+        extra = sorted(have - set(wire.names))
+        if extra:
+            raise UsageError(
+                f"column {extra[0]!r} was not in the schema {self.display_name} was opened with"
+            )
+        where = f"the data for {self.display_name}"
+        arrays = [cast_column(table.column(f.name), f.type, f.name, where) for f in wire]
+        return pa.Table.from_arrays(arrays, schema=wire)
+
+    def write(self, partition_id: str, table: pa.Table) -> int:
+        """Write one partition and its ledger row in one transaction; 0 if already committed."""
+        from psycopg import sql
+
+        self._require_open()
+        check_partition_id(partition_id)
+        data = self._prepare(table)
+        ledger = (
+            sql.SQL(
+                "INSERT INTO {} (target, run_id, partition_id, rows) VALUES ({}, {}, {}, {}) "
+                "ON CONFLICT DO NOTHING RETURNING 1"
+            )
+            .format(
+                self._qualified(LEDGER),
+                sql.Literal(self._target_key),
+                sql.Literal(self._run_id),
+                sql.Literal(partition_id),
+                sql.Literal(data.num_rows),
+            )
+            .as_string(None)
+        )
+        try:
+            with adbc_cursor(self._target) as cursor:
+                cursor.execute("BEGIN")
+                # Ledger first: a concurrent writer of the same partition blocks here until we
+                # commit, then finds the key taken and writes nothing.
+                cursor.execute(ledger)
+                if not cursor.fetchall():
+                    cursor.execute("ROLLBACK")
+                    return 0
+                if self._done:
+                    cursor.execute("ROLLBACK")
+                    raise UsageError(
+                        f"run {self._run_id!r} of {self.label} is already committed; "
+                        f"partition {partition_id!r} was not part of it"
+                    )
+                if data.num_rows:
+                    self._ingest(cursor, data)
+                cursor.execute("COMMIT")
+        except SkfleetError:
+            raise
+        except driver_errors() as exc:
+            raise self._error(exc) from None
+        return data.num_rows
+
+    def _ingest(self, cursor, data: pa.Table) -> None:
+        """Append ``data`` to the table partitions go to, inside the caller's transaction.
+
+        Decimal columns take a detour: the pinned ADBC driver (1.8, see ``pyproject.toml``)
+        writes ``numeric`` values with their scale dropped (12.34 arrives as 1234.00). They are
+        sent as exact text to a temporary table and cast by the server on the way in.
+        """
+        from psycopg import sql
+
+        decimals = {f.name for f in data.schema if pa.types.is_decimal(f.type)}
+        if not decimals:
+            cursor.adbc_ingest(self._write_to, data, mode="append", db_schema_name=self._nsp)
+            return
+        columns = [sql.Identifier(name) for name in data.column_names]
+        text = pa.table(
+            [
+                pc.cast(data.column(f.name), pa.string()) if f.name in decimals else data.column(i)
+                for i, f in enumerate(data.schema)
+            ],
+            names=data.column_names,
+        )
+        temp = sql.Identifier(DECIMAL_DETOUR)
+        create = sql.SQL("CREATE TEMP TABLE {} ({}) ON COMMIT DROP").format(
+            temp,
+            sql.SQL(", ").join(
+                sql.SQL("{} {}").format(ident, sql.SQL(pg_type_for(field)))
+                for ident, field in zip(columns, text.schema, strict=True)
+            ),
+        )
+        values = sql.SQL(", ").join(
+            sql.SQL("{}::{}").format(ident, sql.SQL(pg_type_for(f)))
+            if f.name in decimals
+            else ident
+            for ident, f in zip(columns, data.schema, strict=True)
+        )
+        cursor.execute(create.as_string(None))
+        cursor.adbc_ingest(DECIMAL_DETOUR, text, mode="append", temporary=True)
+        cursor.execute(
+            sql.SQL("INSERT INTO {} ({}) SELECT {} FROM {}")
+            .format(self._qualified(self._write_to), sql.SQL(", ").join(columns), values, temp)
+            .as_string(None)
+        )
+
+    def committed(self) -> dict[str, int]:
+        from psycopg import sql
+
+        self._require_open()
+        with connect_psycopg(self._target) as conn:
+            try:
+                rows = conn.execute(
+                    sql.SQL(
+                        "SELECT partition_id, rows FROM {} WHERE target = %s AND run_id = %s"
+                    ).format(self._qualified(LEDGER)),
+                    [self._target_key, self._run_id],
+                ).fetchall()
+            except driver_errors() as exc:
+                raise self._error(exc) from None
+        return {partition: int(n) for partition, n in rows}
+
+    def commit(self) -> None:
+        """Publish: swap the staging table in (replace/fail) in one transaction. Idempotent."""
+        from psycopg import sql
+
+        self._require_open()
+        name = self._target.table[1]
+        runs = self._qualified(RUNS)
+        with connect_psycopg(self._target) as conn:
+            try:
+                if self._write_to != name and not self._done:
+                    # Statistics before publishing: planners and count_estimate() need them.
+                    conn.execute(sql.SQL("ANALYZE {}").format(self._qualified(self._write_to)))
+                with conn.transaction():
+                    conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [self._target_key])
+                    state = conn.execute(
+                        sql.SQL(
+                            "SELECT state FROM {} WHERE target = %s AND run_id = %s FOR UPDATE"
+                        ).format(runs),
+                        [self._target_key, self._run_id],
+                    ).fetchone()
+                    if state is None or state[0] == "aborted":
+                        raise UsageError(f"run {self._run_id!r} of {self.label} is not open")
+                    if state[0] == "committed":
+                        self._done = True
+                        return
+                    if self._write_to != name:
+                        self._swap(conn, name)
+                    conn.execute(
+                        sql.SQL(
+                            "UPDATE {} SET state = 'committed', committed_at = now() "
+                            "WHERE target = %s AND run_id = %s"
+                        ).format(runs),
+                        [self._target_key, self._run_id],
+                    )
+            except SkfleetError:
+                raise
+            except driver_errors() as exc:
+                raise self._error(exc) from None
+        self._done = True
+
+    def _swap(self, conn, name: str) -> None:
+        from psycopg import sql
+
+        exists = self._relkind_of(conn, name) is not None
+        if exists and self._mode == "fail":
+            raise TargetExistsError(
+                f"{self.label} was created in {self.display_name} while this run was writing; "
+                f"nothing was published (run {self._run_id!r} can be aborted)"
+            )
+        if exists:
+            conn.execute(sql.SQL("DROP TABLE {}").format(self._qualified(name)))
+        conn.execute(
+            sql.SQL("ALTER TABLE {} RENAME TO {}").format(
+                self._qualified(self._write_to), sql.Identifier(name)
+            )
+        )
+
+    def abort(self) -> None:
+        """Drop the staging table. Partitions already appended to a target stay (each was its
+        own committed transaction); the run is marked aborted so it cannot be resumed."""
+        from psycopg import sql
+
+        if self._run_id is None:
+            return
+        with connect_psycopg(self._target) as conn:
+            try:
+                with conn.transaction():
+                    conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [self._target_key])
+                    state = conn.execute(
+                        sql.SQL("SELECT state FROM {} WHERE target = %s AND run_id = %s").format(
+                            self._qualified(RUNS)
+                        ),
+                        [self._target_key, self._run_id],
+                    ).fetchone()
+                    if state is None or state[0] != "open":
+                        return
+                    if self._write_to != self._target.table[1]:
+                        conn.execute(
+                            sql.SQL("DROP TABLE IF EXISTS {}").format(
+                                self._qualified(self._write_to)
+                            )
+                        )
+                        conn.execute(
+                            sql.SQL("DELETE FROM {} WHERE target = %s AND run_id = %s").format(
+                                self._qualified(LEDGER)
+                            ),
+                            [self._target_key, self._run_id],
+                        )
+                    conn.execute(
+                        sql.SQL(
+                            "UPDATE {} SET state = 'aborted' WHERE target = %s AND run_id = %s"
+                        ).format(self._qualified(RUNS)),
+                        [self._target_key, self._run_id],
+                    )
+            except driver_errors() as exc:
+                raise self._error(exc) from None

@@ -1,0 +1,121 @@
+"""Parse ``postgresql://`` data URLs into what skfleet needs and what libpq needs.
+
+``postgresql://[user[:password]@][host][:port]/db?table=schema.name`` names a table,
+``?query=<url-encoded SQL>`` a query; ``key=col`` (or ``key=a,b``) names the columns to split
+views and queries by, and ``snapshot=false`` turns the exported snapshot off. Every other query
+parameter (``sslmode``, ``host=/socket/dir``, ``connect_timeout``, ...) goes to libpq untouched.
+
+>>> u = parse_pg_url("postgres://ana:s3cret@db:5432/sales?table=public.orders&sslmode=require")
+>>> u.table, u.query, u.key
+(('public', 'orders'), None, ())
+>>> u.conninfo
+'postgresql://ana:s3cret@db:5432/sales?sslmode=require&connect_timeout=10&application_name=skfleet'
+>>> u.relation_label
+'public.orders'
+>>> parse_pg_url("postgresql:///db?query=select%201%20as%20x&key=x").query
+'select 1 as x'
+>>> parse_pg_url("postgresql://h/db").table
+Traceback (most recent call last):
+...
+skfleet.errors.UsageError: postgresql://h/db names no table: add ?table=schema.name or ?query=<SQL>
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
+
+from skfleet.errors import UsageError
+from skfleet.util.redact import redact_url
+
+SCHEMES = ("postgresql", "postgres")
+#: Query parameters skfleet consumes; everything else is a libpq connection parameter.
+OWN_PARAMS = ("table", "query", "key", "snapshot")
+#: Short by default: an unreachable host should fail in seconds, not minutes (libpq waits forever).
+DEFAULT_CONNECT_TIMEOUT = "10"
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+@dataclass(frozen=True)
+class PgURL:
+    """A parsed ``postgresql://`` data URL. ``conninfo`` holds the password: never print it."""
+
+    url: str
+    conninfo: str
+    table: tuple[str | None, str] | None
+    query: str | None
+    key: tuple[str, ...]
+    snapshot: bool
+
+    @property
+    def display(self) -> str:
+        """The URL with the password masked."""
+        return redact_url(self.url)
+
+    @property
+    def relation_label(self) -> str:
+        """How messages name the table (or ``query``)."""
+        if self.table is None:
+            return "query"
+        schema, name = self.table
+        return name if schema is None else f"{schema}.{name}"
+
+
+def split_table(value: str) -> tuple[str | None, str]:
+    """``schema.name`` -> ``("schema", "name")``; a name without a dot has no schema.
+
+    Only the first dot separates: ``public.my.table`` is table ``my.table`` in ``public``. Quotes,
+    semicolons and spaces are part of the name (it is always quoted as an identifier, never run).
+
+    >>> split_table("public.orders"), split_table('x";drop table y;--')
+    (('public', 'orders'), (None, 'x";drop table y;--'))
+    """
+    schema, dot, name = value.partition(".")
+    if not dot:
+        return None, value
+    if not schema or not name:
+        raise UsageError(f"table={value!r} is not schema.name")
+    return schema, name
+
+
+def parse_pg_url(url: str) -> PgURL:
+    """Split a data URL into skfleet's parameters and a libpq connection URI."""
+    display = redact_url(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError as exc:
+        raise UsageError(f"{display} is not a valid URL: {exc}") from None
+    if parts.scheme.lower() not in SCHEMES:
+        raise UsageError(f"{display} is not a postgresql:// URL")
+    own: dict[str, str] = {}
+    libpq: list[tuple[str, str]] = []
+    for name, value in parse_qsl(parts.query, keep_blank_values=True):
+        if name in OWN_PARAMS:
+            if name in own:
+                raise UsageError(f"{display} gives {name}= twice")
+            own[name] = value
+        else:
+            libpq.append((name, value))
+    if "table" in own and "query" in own:
+        raise UsageError(f"{display} gives both table= and query=; pick one")
+    table = query = None
+    if own.get("table"):
+        table = split_table(own["table"])
+    elif own.get("query", "").strip():
+        query = own["query"].strip().rstrip(";").strip()
+    else:
+        raise UsageError(f"{display} names no table: add ?table=schema.name or ?query=<SQL>")
+    key = tuple(k.strip() for k in own.get("key", "").split(",") if k.strip())
+    snapshot_text = own.get("snapshot", "true").lower()
+    if snapshot_text not in _TRUE | _FALSE:
+        raise UsageError(f"{display}: snapshot= must be true or false, not {snapshot_text!r}")
+    names = {k for k, _ in libpq}
+    if "connect_timeout" not in names:
+        libpq.append(("connect_timeout", DEFAULT_CONNECT_TIMEOUT))
+    if "application_name" not in names:
+        libpq.append(("application_name", "skfleet"))
+    conninfo = urlunsplit(
+        ("postgresql", parts.netloc, parts.path, urlencode(libpq, quote_via=quote, safe="/"), "")
+    )
+    return PgURL(url, conninfo, table, query, key, snapshot_text in _TRUE)

@@ -1,0 +1,650 @@
+"""``train_stream()``: out-of-core training of any ``partial_fit`` estimator on a table of any size.
+
+The steps of a run:
+
+1. build the estimator (preset, class name, import path or object) and refuse one without
+   ``partial_fit``; check the columns against the source's schema and plan its partitions;
+2. the profiling pass, one task per partition on the engine, merged on the client: row counts,
+   the encoder's statistics (training rows only), every class label, target moments
+   (:mod:`skfleet.train.stream.profile`);
+3. the epochs: partitions in a seeded order, rows shuffled, the next partition read while the
+   current one is learned, each batch scored before it is learned, the holdout scored after each
+   epoch, optional early stopping (:mod:`skfleet.train.stream.loop`); a checkpoint every N
+   partitions, from which ``resume=True`` continues to the same model bit for bit
+   (:mod:`skfleet.train.stream.checkpoint`);
+4. ``Pipeline([("encode", TableEncoder), ("model", estimator)])`` stored like a batch model:
+   ``model.json`` (``kind: stream``, contract, metrics, learning curve) and an HTML report.
+
+Memory holds about two partitions (the one being learned and the one being read), whatever the
+size of the table; the holdout is kept encoded on local disk.
+
+>>> import numpy as np, os, tempfile, pyarrow as pa, pyarrow.parquet as pq
+>>> rng = np.random.default_rng(0)
+>>> x = rng.normal(size=4000)
+>>> path = os.path.join(tempfile.mkdtemp(), "t.parquet")
+>>> pq.write_table(pa.table({"x": x, "late": x + rng.normal(size=4000) > 0}), path, row_group_size=1000)
+>>> result = train_stream("sgd-logistic", path, target="late", epochs=2, partition_rows=1000,
+...                       report=False)
+>>> result.metadata["kind"], result.metadata["classes"], len(result.metadata["learning_curve"])
+('stream', [False, True], 2)
+>>> result.metrics["holdout"]["roc_auc"] > 0.7
+True
+>>> result.model.predict(pa.table({"x": [-3.0, 3.0]})).tolist()
+[False, True]
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pyarrow as pa
+from sklearn.pipeline import Pipeline
+
+from skfleet.data import open_source
+from skfleet.data.base import Source
+from skfleet.engine import Engine, get_engine
+from skfleet.errors import DataError, MissingColumnError, UsageError
+from skfleet.train.outputs import StoredModelAccessors
+from skfleet.train.stream.config import StreamConfig
+from skfleet.train.stream.estimators import needs_target, resolve_estimator, task_of
+from skfleet.train.stream.profile import (
+    ProfileTask,
+    StreamProfile,
+    merge_profiles,
+    profile_partition,
+)
+from skfleet.util.progress import NullProgress, Progress
+
+#: Estimators whose ``partial_fit`` needs dense input although ``fit`` takes sparse.
+DENSE_ONLY = ("IncrementalPCA",)
+
+
+@dataclass
+class StreamResult(StoredModelAccessors):
+    """A finished streamed run: the fitted pipeline, its ``model.json`` content, where it went."""
+
+    model: Any
+    metadata: dict[str, Any]
+    report_html: str | None
+    seconds: float
+    ref: Any = None
+    report_path: str | None = None
+
+    @property
+    def learning_curve(self) -> list[dict[str, Any]]:
+        return self.metadata.get("learning_curve", [])
+
+    def to_dict(self) -> dict[str, Any]:
+        """The ``--json`` summary."""
+        rows = self.metadata["rows"]
+        epochs = self.metadata["epochs"]
+        return {
+            "name": self.name,
+            "version": self.version,
+            "metrics": self.metrics.get("holdout") or self.metrics.get("overall"),
+            "progressive": self.metrics.get("progressive"),
+            "rows": rows["train"],
+            "holdout_rows": rows["holdout"],
+            "dropped_missing_target": rows["dropped_missing_target"],
+            "epochs": epochs["completed"],
+            "stopped_early": epochs["stopped_early"],
+            "resumed": self.metadata.get("resumed", False),
+            "seconds": self.seconds,
+            "rows_per_second": self.metadata.get("rows_per_second"),
+            "report": self.report_path,
+        }
+
+
+def train_stream(
+    model: Any,
+    source: str | Source,
+    target: str | None = None,
+    *,
+    config: StreamConfig | None = None,
+    name: str | None = None,
+    store: Any = None,
+    engine: str | Engine | None = "local",
+    progress: Progress | None = None,
+    report: bool = True,
+    callback: Callable[[dict[str, Any]], None] | None = None,
+    source_options: dict[str, Any] | None = None,
+    **options: Any,
+) -> StreamResult:
+    """Train ``model`` out of core on ``source``; store it as ``name`` if given.
+
+    ``model``: an estimator with ``partial_fit`` (object, class name, import path) or a preset
+    (``sgd-logistic``, ``sgd-linear``, ``perceptron``, ``multinomial-nb``, ``bernoulli-nb``,
+    ``minibatch-kmeans``, ``incremental-pca``, ``mlp-classifier``, ``mlp-regressor``).
+    ``source``: a data URL or an open :class:`~skfleet.data.Source`. ``options`` are
+    :class:`~skfleet.train.stream.config.StreamConfig` fields (``epochs``, ``partition_rows``,
+    ``holdout``, ``checkpoint_every``, ``resume``, ``seed``, ``encoder``, ...). ``engine`` runs
+    the profiling pass (and the data-parallel epochs when ``workers > 1``). ``callback`` is called
+    with ``{"epoch", "step", "partition", "rows_learned"}`` after each learned partition.
+    Checkpoints and ``resume`` need ``name``: the checkpoint is kept under it in the store.
+    """
+    started = time.perf_counter()
+    progress = progress or NullProgress()
+    config = StreamConfig.build(config, target=target, **options)
+    estimator = resolve_estimator(model, seed=config.seed, params=dict(config.params))
+    task = task_of(estimator)
+    _check_task(config, estimator, task)
+    if (config.checkpoint_every or config.resume) and name is None:
+        flag = "--resume" if config.resume else "--checkpoint-every"
+        raise UsageError(f"{flag} needs --name: the checkpoint is kept under the model's name")
+    model_store = _open_store(name, store)
+    owned_source = not isinstance(source, Source)
+    src = open_source(source, **(source_options or {})) if owned_source else source
+    engines = _Engines(engine)
+    try:
+        return _run(
+            estimator,
+            task,
+            src,
+            config,
+            name,
+            model_store,
+            engines,
+            progress,
+            report,
+            callback,
+            started,
+        )
+    finally:
+        engines.close()
+        if owned_source:
+            src.close()
+
+
+class _Engines:
+    """The run's engine, started on first use (one-partition runs never start a pool) and shared
+    by the profiling pass and data-parallel epochs; closed at the end unless the caller owns it."""
+
+    def __init__(self, spec: str | Engine | None):
+        self.spec = spec
+        self._engine: Engine | None = spec if isinstance(spec, Engine) else None
+        self._owned = not isinstance(spec, Engine)
+
+    @property
+    def name(self) -> str:
+        return self.spec.spec if isinstance(self.spec, Engine) else (self.spec or "local")
+
+    def get(self) -> Engine:
+        if self._engine is None:
+            self._engine = get_engine(self.spec)
+        return self._engine
+
+    def close(self) -> None:
+        if self._owned and self._engine is not None:
+            self._engine.close()
+            self._engine = None
+
+
+def _check_task(config: StreamConfig, estimator: Any, task: str) -> None:
+    label = type(estimator).__name__
+    if needs_target(task) and config.target is None:
+        raise UsageError(f"--target is required: {label} learns to predict a column")
+    if not needs_target(task) and config.target is not None:
+        raise UsageError(
+            f"--target {config.target!r}: {label} learns without a target ({task}); "
+            "drop --target (or --exclude the column)"
+        )
+    if config.workers > 1 and not hasattr(estimator, "coef_") and not _averageable(estimator):
+        raise UsageError(
+            f"--workers {config.workers}: data-parallel training averages linear models "
+            f"(SGDClassifier, SGDRegressor, Perceptron), not {label}"
+        )
+
+
+def _averageable(estimator: Any) -> bool:
+    from sklearn.linear_model._stochastic_gradient import BaseSGD
+
+    return isinstance(estimator, BaseSGD)
+
+
+def _open_store(name: str | None, store: Any):
+    if name is None:
+        return None
+    from skfleet.store import ModelStore, validate_name
+    from skfleet.train.api import _check_local_writable
+
+    validate_name(name)
+    model_store = store if isinstance(store, ModelStore) else ModelStore(store)
+    if model_store.local:
+        _check_local_writable(model_store)
+    return model_store
+
+
+def _columns(src: Source, config: StreamConfig) -> tuple[list[str], pa.DataType | None]:
+    """The columns to read (features, target, holdout key) and the target's Arrow type."""
+    schema = src.schema()
+    names = schema.names
+    listing = ", ".join(names[:30]) + (", ..." if len(names) > 30 else "")
+    named = [("target column", config.target)] if config.target else []
+    named += [("--key column", c) for c in config.keys]
+    named += [("--exclude column", c) for c in config.exclude]
+    if config.holdout_key:
+        named.append(("--holdout-key column", config.holdout_key))
+    for what, column in named:
+        if column not in names:
+            raise MissingColumnError(
+                f"{what} {column!r} is missing from {src.display_name} (columns: {listing})"
+            )
+    dropped = set(config.keys) | set(config.exclude)
+    wanted = [c for c in names if c not in dropped or c == config.holdout_key]
+    label_type = None
+    if config.target:
+        label_type = schema.field(config.target).type
+        if pa.types.is_dictionary(label_type):
+            label_type = label_type.value_type
+    if len([c for c in wanted if c not in (config.target, config.holdout_key)]) == 0:
+        raise UsageError(f"no feature columns are left in {src.display_name} after --key/--exclude")
+    return wanted, label_type
+
+
+def _make_encoder(config: StreamConfig, columns: list[str]):
+    from skfleet.features import TableEncoder
+
+    options = dict(config.encoder)
+    # Keys are not features; the holdout key may be read although it is a key.
+    exclude = [*options.pop("exclude", ()), *(c for c in config.keys if c in columns)]
+    try:
+        encoder = TableEncoder(target=config.target, exclude=tuple(exclude), **options)
+    except TypeError as exc:
+        raise UsageError(f"--encoder option: {exc}") from None
+    encoder._plan()  # a bad encoder setting fails now, not in the first worker
+    return encoder
+
+
+def _profile(src, partitions, columns, config, task, encoder, engines, progress) -> StreamProfile:
+    tasks = [
+        ProfileTask(
+            source=src,
+            partition=p,
+            index=i,
+            columns=tuple(columns),
+            target=config.target,
+            classification=task == "classification",
+            holdout=config.holdout,
+            holdout_key=config.holdout_key,
+            encoder=encoder,
+        )
+        for i, p in enumerate(partitions)
+    ]
+    pool = engines.get() if len(tasks) > 1 else get_engine("local")
+    parts = []
+    progress.start(total=len(tasks), description="profile")
+    try:
+        if pool.dashboard_link:
+            progress.note(f"Dask dashboard: {pool.dashboard_link}")
+        results = (
+            pool.map_unordered(profile_partition, tasks, retries=2)
+            if pool.distributed
+            else _threaded(profile_partition, tasks, retries=2)
+        )
+        for _, part in results:
+            parts.append(part)
+            progress.advance(rows=part.rows)
+    finally:
+        progress.stop()
+    return merge_profiles(parts, encoder)
+
+
+def _threaded(fn: Callable, tasks: list, retries: int):
+    """``(index, fn(task))`` from a few threads of this process, in order.
+
+    The in-process engine would profile one partition after another, but reading and profiling
+    spend most of their time in Arrow and numpy with the GIL released: two or more threads keep
+    every core busy, and at most that many partitions are held at once.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    from skfleet.engine.base import call_with_retries
+
+    threads = max(1, min(4, os.cpu_count() or 1))
+    with ThreadPoolExecutor(threads, thread_name_prefix="skfleet-profile") as pool:
+        pending = []
+        for index, task in enumerate(tasks):
+            pending.append((index, pool.submit(call_with_retries, fn, task, retries)))
+            if len(pending) > threads:
+                index_done, future = pending.pop(0)
+                yield index_done, future.result()
+        for index_done, future in pending:
+            yield index_done, future.result()
+
+
+def _check_profile(profile: StreamProfile, config: StreamConfig, task: str, src: Source) -> None:
+    where = src.display_name
+    total = profile.total_rows
+    if total == 0:
+        if config.target and profile.target.dropped:
+            raise DataError(
+                f"target column {config.target!r} has no values in {where} "
+                f"({profile.target.dropped} rows, all null or NaN)"
+            )
+        raise DataError(f"{where} has no rows to train on")
+    dropped = profile.target.dropped
+    if dropped and config.missing_target == "error":
+        raise DataError(
+            f"target column {config.target!r} is missing in {dropped} of {total + dropped} rows "
+            f"of {where}"
+        )
+    if profile.holdout_rows >= total:
+        raise DataError(
+            f"every row of {where} fell into the holdout (--holdout {config.holdout}); "
+            "lower --holdout"
+        )
+    if task == "classification":
+        if profile.target.too_many_labels:
+            raise DataError(
+                f"target column {config.target!r} has more than 10000 distinct values in one "
+                "partition: a classifier needs classes (use a regressor such as sgd-linear)"
+            )
+        classes = profile.classes()
+        if len(classes) < 2:
+            raise DataError(
+                f"target column {config.target!r} has a single class ({classes[0]!r}); "
+                "a classifier needs at least two"
+            )
+        if any(isinstance(c, float) and not float(c).is_integer() for c in classes):
+            raise DataError(
+                f"target column {config.target!r} holds continuous values; a classifier needs "
+                "classes (use a regressor such as sgd-linear)"
+            )
+    elif task == "regression" and profile.target.moments.m2 == 0:
+        raise DataError(
+            f"target column {config.target!r} is constant ({profile.target.moments.mean!r} in "
+            "every row): there is nothing to learn"
+        )
+
+
+def _fingerprint(src, partitions, config: StreamConfig, estimator) -> dict[str, Any]:
+    """What must not change between a checkpoint and a resumed run."""
+    from skfleet.store.metadata import describe_estimator, to_json_safe
+
+    return to_json_safe(
+        {
+            "source": src.display_name,
+            "partitions": [p.id for p in partitions],
+            "target": config.target,
+            "keys": list(config.keys),
+            "exclude": list(config.exclude),
+            "encoder": dict(config.encoder),
+            "estimator": describe_estimator(estimator),
+            "holdout": config.holdout,
+            "holdout_key": config.holdout_key,
+            "seed": config.seed,
+            "batch_rows": config.batch_rows,
+            "progressive": config.progressive,
+            "workers": config.workers,
+        }
+    )
+
+
+_FINGERPRINT_FLAGS = {
+    "source": "source table",
+    "partitions": "partition plan (--partition-rows, or the table's files)",
+    "estimator": "--model or --param",
+}
+
+
+def _check_fingerprint(saved: dict, current: dict, name: str) -> None:
+    for key, value in current.items():
+        if saved.get(key) != value:
+            what = _FINGERPRINT_FLAGS.get(key, key.replace("_", "-"))
+            raise UsageError(
+                f"--resume: the checkpoint of {name!r} was made with another {what}; "
+                "run with the same settings, or without --resume to start over"
+            )
+
+
+def _run(
+    estimator, task, src, config, name, model_store, engines, progress, report, callback, started
+) -> StreamResult:
+    from skfleet.train.stream.checkpoint import CheckpointStore
+    from skfleet.train.stream.data import PartitionReader
+    from skfleet.train.stream.loop import EpochLoop, LoopSettings, LoopState
+    from skfleet.train.stream.scoring import Scorer, label_array
+
+    columns, label_type = _columns(src, config)
+    if task == "regression" and not (
+        pa.types.is_integer(label_type)
+        or pa.types.is_floating(label_type)
+        or pa.types.is_decimal(label_type)
+        or pa.types.is_boolean(label_type)
+    ):
+        raise DataError(
+            f"target column {config.target!r} is {label_type}, not numeric: a regressor needs "
+            "numbers (use a classifier for labels)"
+        )
+    partitions = src.partitions(config.partition_rows)
+    if not partitions:
+        raise DataError(f"{src.display_name} has no rows to train on")
+    fingerprint = _fingerprint(src, partitions, config, estimator)
+    checkpoints = None
+    saved = None
+    if name is not None and (config.checkpoint_every or config.resume):
+        checkpoints = CheckpointStore(model_store, name)
+        if config.resume:
+            saved = checkpoints.load()
+            if saved is None:
+                progress.note(f"no checkpoint of {name!r} to resume: starting from the beginning")
+            else:
+                _check_fingerprint(saved["fingerprint"], fingerprint, name)
+
+    if saved is not None:
+        profile = StreamProfile.from_state(saved["profile"])
+        estimator = saved["estimator"]
+        state = LoopState.from_dict(saved["state"])
+        resumed_from = {"epoch": state.epoch, "step": state.step}
+        progress.note(
+            f"resuming {name!r} at epoch {state.epoch + 1}, partition {state.step + 1} of "
+            f"{len(partitions)}"
+        )
+    else:
+        encoder = _make_encoder(config, columns)
+        profile = _profile(src, partitions, columns, config, task, encoder, engines, progress)
+        state = LoopState()
+        resumed_from = None
+    _check_profile(profile, config, task, src)
+    encoder = profile.encoder
+    classes = label_array(profile.classes()) if task == "classification" else None
+    fit_kwargs = {"classes": classes} if classes is not None else {}
+
+    def save_checkpoint(est: Any, loop_state: LoopState) -> None:
+        checkpoints.save(
+            {
+                "fingerprint": fingerprint,
+                "profile": profile.to_state(),
+                "estimator": est,
+                "state": loop_state.to_dict(),
+            }
+        )
+
+    reader = PartitionReader(
+        src,
+        partitions,
+        columns,
+        config.target,
+        encoder,
+        holdout=config.holdout,
+        holdout_key=config.holdout_key,
+        seed=config.seed,
+        classes=classes,
+        dense=type(estimator).__name__ in DENSE_ONLY,
+    )
+    scorer = Scorer(task, classes)
+    settings = LoopSettings(
+        epochs=config.epochs,
+        batch_rows=config.batch_rows,
+        seed=config.seed,
+        progressive=config.progressive,
+        early_stopping=config.early_stopping,
+        patience=config.patience,
+        tol=config.tol,
+        checkpoint_every=config.checkpoint_every,
+    )
+    if config.workers > 1:
+        from skfleet.train.stream.parallel import ParallelEpochLoop
+
+        loop_cls = ParallelEpochLoop
+    else:
+        loop_cls = EpochLoop
+    loop = loop_cls(
+        estimator,
+        reader,
+        scorer,
+        settings,
+        fit_kwargs=fit_kwargs,
+        save_checkpoint=save_checkpoint if checkpoints is not None else None,
+        callback=callback,
+        progress=progress,
+        holdout_rows=profile.holdout_rows,
+    )
+    if config.workers > 1:
+        loop.configure(engine=engines.get(), workers=config.workers)
+    try:
+        state = loop.run(state)
+    finally:
+        loop.close()
+    fitted = Pipeline([("encode", encoder), ("model", loop.estimator)])
+    metadata = _metadata(
+        fitted, task, config, src, profile, state, classes, label_type, engines.name
+    )
+    metadata["resumed"] = resumed_from is not None
+    if resumed_from is not None:
+        metadata["resumed_from"] = resumed_from
+    report_html = None
+    files = {}
+    if report:
+        report_html = _report(name, task, metadata, loop.report_sample)
+        files["report.html"] = report_html.encode("utf-8")
+    seconds = round(time.perf_counter() - started, 3)
+    metadata["seconds"] = seconds
+    ref = report_path = None
+    if model_store is not None:
+        ref = model_store.save(name, fitted, metadata, files=files)
+        if report:
+            report_path = model_store.local_path(ref, "report.html") or f"{ref.uri}/report.html"
+    if checkpoints is not None:
+        checkpoints.clear()  # the run is over and stored: a later --resume starts afresh
+    return StreamResult(
+        model=fitted,
+        metadata=metadata,
+        report_html=report_html,
+        seconds=round(time.perf_counter() - started, 3),
+        ref=ref,
+        report_path=report_path,
+    )
+
+
+def _metadata(fitted, task, config, src, profile, state, classes, label_type, engine) -> dict:
+    from skfleet.store.metadata import describe_estimator
+    from skfleet.train.outputs import main_metric, plain_list
+
+    contract = fitted.named_steps["encode"].contract_
+    estimator = fitted.named_steps["model"]
+    holdout = state.holdout_metrics
+    progressive = state.progressive_metrics
+    overall = holdout or progressive
+    metrics: dict[str, Any] = {}
+    if overall is not None:
+        metrics["overall"] = overall
+    if holdout is not None:
+        metrics["holdout"] = holdout
+    if progressive is not None:
+        metrics["progressive"] = progressive
+    train_rows = profile.total_rows - profile.holdout_rows
+    completed = len(state.curve)
+    metadata: dict[str, Any] = {
+        "kind": "stream",
+        "task": task,
+        "target": config.target,
+        "classes": plain_list(classes) if classes is not None else None,
+        "label_type": str(label_type) if label_type is not None else None,
+        "key_columns": list(config.keys),
+        "input_columns": list(contract.input_columns),
+        "features": contract.to_dict(),
+        "estimator": describe_estimator(estimator),
+        "metrics": metrics,
+        "rows": {
+            "train": train_rows,
+            "holdout": profile.holdout_rows,
+            "dropped_missing_target": profile.target.dropped,
+            "learned": state.rows_learned,
+        },
+        "source": src.display_name,
+        "learning_curve": state.curve,
+        "epochs": {
+            "requested": config.epochs,
+            "completed": completed,
+            "stopped_early": state.stopped_early,
+            "best_epoch": state.best_epoch,
+        },
+        "holdout": {
+            "fraction": config.holdout,
+            "key": config.holdout_key,
+            "method": "hash of the key column"
+            if config.holdout_key
+            else "hash of (partition, row position)",
+        },
+        "early_stopping": {"patience": config.patience, "tol": config.tol}
+        if config.early_stopping
+        else None,
+        "seed": config.seed,
+        "partitions": len(profile.rows),
+        "partition_rows": config.partition_rows,
+        "batch_rows": config.batch_rows,
+        "workers": config.workers,
+        "engine": engine,
+        "rows_per_second": round(state.rows_learned / state.seconds) if state.seconds else None,
+    }
+    headline = _headline(task, overall, main_metric)
+    if headline is not None:
+        metadata["main_metric"] = headline
+    notes = [
+        f"column {column!r} is not a feature: {reason}"
+        for column, reason in getattr(contract, "exclusions", {}).items()
+        if reason != "exclude="
+    ]
+    if notes:
+        metadata["notes"] = notes
+    return metadata
+
+
+def _headline(task, overall, main_metric) -> dict[str, Any] | None:
+    if not overall:
+        return None
+    if task in ("classification", "regression"):
+        return main_metric(task, overall)
+    name = "inertia" if task == "clustering" else "reconstruction_mse"
+    value = overall.get(name)
+    return {"name": name, "value": value} if value is not None else None
+
+
+def _report(name, task, metadata, sample) -> str:
+    from skfleet.report import ReportData, build_report
+    from skfleet.train.outputs import report_metadata
+
+    shown = report_metadata(metadata)
+    for key in ("epochs", "holdout", "seed", "partitions", "batch_rows", "rows_per_second"):
+        if metadata.get(key) is not None:
+            shown[key] = metadata[key]
+    supervised = sample is not None and task in ("classification", "regression")
+    data = ReportData(
+        title=f"{name or 'model'}: {metadata['target'] or task} (streamed)",
+        name=name,
+        task=task,
+        classes=metadata.get("classes"),
+        y_true=sample["y_true"] if supervised else None,
+        y_pred=sample["y_pred"] if supervised else None,
+        proba=sample["proba"] if supervised else None,
+        predictions_label="holdout sample",
+        metrics=metadata["metrics"] or None,
+        learning_curve=metadata["learning_curve"],
+        metadata=shown,
+    )
+    return build_report(data)
