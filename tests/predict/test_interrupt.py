@@ -17,8 +17,8 @@ from click.testing import CliRunner
 
 from skfleet.cli import main
 from skfleet.errors import SkfleetError, UsageError
-from skfleet.predict import predict
-from skfleet.runs import RunStore
+from skfleet.predict.api import predict
+from skfleet.predict.runs import RunStore
 from tests.predict.conftest import ROWS, read_sorted
 from tests.predict.models import Sleepy, make_rows, save_custom, write_parquet_dir
 from tests.services.dask import worker_env

@@ -1,4 +1,4 @@
-"""``skfleet.predict`` on files: outputs, dtypes, engines, retries, model shipping, run records."""
+"""``skfleet.predict.api`` on files: outputs, dtypes, engines, retries, model shipping, run records."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ import pyarrow as pa
 import pytest
 
 from skfleet.errors import PartitionFailedError, UntrustedModelError
-from skfleet.predict import ModelHandle, PredictTask, count_duplicates, key_hashes, predict
-from skfleet.runs import RunStore
-from skfleet.scoring import plan_scoring
+from skfleet.predict.api import ModelHandle, PredictTask, count_duplicates, key_hashes, predict
+from skfleet.predict.runs import RunStore
+from skfleet.predict.scoring import plan_scoring
 from tests.predict.conftest import ROWS, read_sorted
 from tests.predict.models import (
     Dies,
@@ -247,7 +247,7 @@ def test_duplicate_count_over_partitions_equals_a_global_sort(seed):
 
 def test_one_partition_on_a_local_cluster_runs_in_process(tmp_path, store, rows):
     """Starting worker processes cannot speed up one partition: it is scored right here."""
-    from skfleet.progress import NullProgress
+    from skfleet.util.progress import NullProgress
 
     class Notes(NullProgress):
         def __init__(self):

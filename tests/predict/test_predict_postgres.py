@@ -11,8 +11,8 @@ import uuid
 import pytest
 
 from skfleet.copy import copy
-from skfleet.predict import predict
-from skfleet.runs import RunStore
+from skfleet.predict.api import predict
+from skfleet.predict.runs import RunStore
 from tests.predict.conftest import ROWS, read_sorted
 from tests.predict.models import save_classifier
 from tests.predict.test_predict import expected_scores

@@ -13,8 +13,8 @@ import pytest
 from click.testing import CliRunner
 
 from skfleet.cli import main
-from skfleet.predict import predict
-from skfleet.runs import RunStore
+from skfleet.predict.api import predict
+from skfleet.predict.runs import RunStore
 from skfleet.train import train
 from tests.predict.conftest import ROWS, read_sorted
 from tests.predict.models import make_rows, write_parquet_dir
