@@ -1,9 +1,19 @@
 """skfleet: scikit-learn models on tables that outgrow a laptop.
 
-The public API, imported lazily so that ``import skfleet`` stays cheap:
+The public API, imported on first use so that ``import skfleet`` stays cheap:
 
+- :func:`train` — fit a model with cross-validation, searches or one model per segment
+- :func:`train_stream` — fit out of core with ``partial_fit`` over shuffled partitions
+- :func:`predict` — score a table of any size in partitions, exactly once
 - :func:`copy` — move a table between sources and sinks in parallel partitions
-- :func:`train`, :func:`train_stream`, :func:`predict`, :func:`load` — see their modules
+- :func:`load` — a stored model; :func:`open_source` / :func:`open_sink` — tables by URL
+
+``skfleet.train``, ``skfleet.predict`` and ``skfleet.copy`` are also the packages (modules) that
+implement them; calling one calls its function.
+
+>>> import skfleet
+>>> [name for name in ("copy", "load", "predict", "train", "train_stream") if name in dir(skfleet)]
+['copy', 'load', 'predict', 'train', 'train_stream']
 """
 
 from __future__ import annotations
@@ -12,15 +22,18 @@ import importlib
 
 __version__ = "0.1.0"
 
+#: Public name -> ``module`` (a callable package) or ``module:attribute``.
 _API = {
-    "copy": "skfleet.copy:copy",
+    "copy": "skfleet.copy",
+    "train": "skfleet.train",
+    "predict": "skfleet.predict",
+    "train_stream": "skfleet.train.stream.api:train_stream",
+    "load": "skfleet.store:load_model",
     "open_source": "skfleet.data:open_source",
     "open_sink": "skfleet.data:open_sink",
-    "train": "skfleet.train:train",
-    "train_stream": "skfleet.train.stream.api:train_stream",
-    "predict": "skfleet.predict.api:predict",
-    "load": "skfleet.store:load_model",
 }
+
+__all__ = sorted(_API)
 
 
 def __getattr__(name: str):
@@ -28,7 +41,9 @@ def __getattr__(name: str):
     if target is None:
         raise AttributeError(f"module 'skfleet' has no attribute {name!r}")
     module_name, _, attr = target.partition(":")
-    return getattr(importlib.import_module(module_name), attr)
+    module = importlib.import_module(module_name)
+    return getattr(module, attr) if attr else module
 
 
-__all__ = sorted(_API)
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_API})

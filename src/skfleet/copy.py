@@ -25,6 +25,7 @@ from skfleet.data import open_sink, open_source
 from skfleet.data.base import IF_EXISTS_CHOICES, Partition, Sink, Source
 from skfleet.engine import Engine, get_engine, parse_engine_spec
 from skfleet.errors import UsageError
+from skfleet.util.api_module import make_callable
 from skfleet.util.progress import NullProgress, Progress
 
 DEFAULT_PARTITION_ROWS = 500_000
@@ -127,3 +128,7 @@ def copy(
         run_id=run_id,
         skipped_partitions=len(partitions) - len(todo),
     )
+
+
+# ``skfleet.copy(...)``: the module is the function (see skfleet.util.api_module).
+make_callable(__name__, f"{__name__}:copy")

@@ -10,9 +10,11 @@ import pyarrow as pa
 import pytest
 
 from skfleet.errors import PartitionFailedError, UntrustedModelError
-from skfleet.predict.api import ModelHandle, PredictTask, count_duplicates, key_hashes, predict
+from skfleet.predict.api import predict
+from skfleet.predict.keys import count_duplicates, key_hashes
 from skfleet.predict.runs import RunStore
 from skfleet.predict.scoring import plan_scoring
+from skfleet.predict.task import ModelHandle, PredictTask
 from tests.predict.conftest import ROWS, read_sorted
 from tests.predict.models import (
     Dies,

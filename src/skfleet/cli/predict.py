@@ -18,8 +18,10 @@ from skfleet.cli.options import (
 )
 from skfleet.data.base import IF_EXISTS_CHOICES
 from skfleet.errors import SkfleetWarning
-from skfleet.predict.api import DEFAULT_ENGINE, DUPLICATE_KEY_CHOICES, PredictInterrupted
 from skfleet.predict.api import predict as run_predict
+from skfleet.predict.execution import PredictInterrupted
+from skfleet.predict.keys import DUPLICATE_KEY_CHOICES
+from skfleet.predict.plan import DEFAULT_ENGINE
 from skfleet.util.progress import RichProgress
 from skfleet.util.redact import redact_text, redact_url
 

@@ -1,0 +1,39 @@
+"""Prediction: score a table of any size with a stored model, in partitions, exactly once.
+
+``skfleet.predict(model, source, out, ...)`` (the package itself is callable) is
+:func:`skfleet.predict.api.predict`. The modules, in the order a run uses them:
+
+==============  ==================================================================================
+``api``         :func:`predict` and :class:`PredictResult`: load the model, plan, run, publish
+``scoring``     the model's input/output plan and the pure table -> scores step
+``plan``        run options, partition sizing, the checks that make ``--resume`` safe
+``runs``        run records (``_runs/<run_id>.json`` in the store)
+``task``        what a worker receives, its model cache, scoring one partition
+``keys``        the duplicate-key check (per-partition key hashes)
+``execution``   partition tasks on the engine, bookkeeping, commit or keep for ``--resume``
+==============  ==================================================================================
+"""
+
+from __future__ import annotations
+
+from skfleet.util.api_module import make_callable, resolve
+
+_LAZY = {
+    "predict": "skfleet.predict.api:predict",
+    "PredictResult": "skfleet.predict.api:PredictResult",
+}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        return resolve(_LAZY[name])
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})
+
+
+make_callable(__name__, _LAZY["predict"])

@@ -1,10 +1,13 @@
 """Training: fit a scikit-learn model on a table with cross-validation, search and segments.
 
-- :func:`train` — the whole run (see :mod:`skfleet.train.api`); returns a :class:`TrainResult`
+- ``skfleet.train(model, source, target, ...)`` — the whole run (:func:`skfleet.train.api.train`;
+  the package itself is callable); returns a :class:`TrainResult`
 - :class:`TrainConfig`, :class:`CVConfig`, :class:`SearchConfig` — what a run is asked to do
 - :class:`SegmentRouter` — the model ``--group-by`` stores (one model per segment + a global one)
+- :mod:`skfleet.train.presets` — the named models (``logistic``, ``hgb-classifier``, ...)
+- :mod:`skfleet.train.stream` — out-of-core ``partial_fit`` training
 
-``skfleet.train.stream.api`` (out-of-core ``partial_fit`` training) lives next to these.
+Names are imported on first use, so ``import skfleet.train`` does not import scikit-learn.
 
 >>> from skfleet.train import TRUSTED_TYPES
 >>> TRUSTED_TYPES
@@ -13,19 +16,31 @@
 
 from __future__ import annotations
 
-from skfleet.train.api import TrainResult, train
-from skfleet.train.config import CVConfig, SearchConfig, TrainConfig
-from skfleet.train.segments import SegmentRouter
+from skfleet.util.api_module import make_callable, resolve
 
 #: Types defined here that a stored model may hold (for the store's trusted-type list).
 TRUSTED_TYPES: tuple[str, ...] = ("skfleet.train.segments.SegmentRouter",)
 
-__all__ = [
-    "TRUSTED_TYPES",
-    "CVConfig",
-    "SearchConfig",
-    "SegmentRouter",
-    "TrainConfig",
-    "TrainResult",
-    "train",
-]
+_LAZY = {
+    "train": "skfleet.train.api:train",
+    "TrainResult": "skfleet.train.api:TrainResult",
+    "CVConfig": "skfleet.train.config:CVConfig",
+    "SearchConfig": "skfleet.train.config:SearchConfig",
+    "TrainConfig": "skfleet.train.config:TrainConfig",
+    "SegmentRouter": "skfleet.train.segments:SegmentRouter",
+}
+
+__all__ = ["TRUSTED_TYPES", *sorted(_LAZY)]
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        return resolve(_LAZY[name])
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})
+
+
+make_callable(__name__, _LAZY["train"])

@@ -1,0 +1,1 @@
+"""Small pieces every layer uses: password masking, progress reporting, atomic writes."""

@@ -23,8 +23,8 @@ from typing import Any
 
 from sklearn.base import clone, is_classifier, is_clusterer, is_regressor
 
-from skfleet.train import presets
 from skfleet.errors import UsageError
+from skfleet.train import presets
 
 
 def _sklearn_class(name: str) -> type | None:

@@ -1,0 +1,291 @@
+"""Running a planned prediction: partition tasks on the engine, bookkeeping, publishing."""
+
+from __future__ import annotations
+
+import time
+import warnings
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from skfleet.data.base import Partition, Sink, Source
+from skfleet.engine import Engine, get_engine, parse_engine_spec
+from skfleet.errors import (
+    DataError,
+    PartitionFailedError,
+    SkfleetError,
+)
+from skfleet.predict.keys import DuplicateKeyWarning, count_duplicates, duplicate_message
+from skfleet.predict.plan import DEFAULT_ENGINE, RunOptions
+from skfleet.predict.runs import RunRecord, RunStore
+from skfleet.predict.scoring import ScoringPlan
+from skfleet.predict.task import (
+    ModelHandle,
+    PartitionResult,
+    PartitionTaskError,
+    PredictTask,
+    predict_partition,
+)
+from skfleet.util.progress import Progress
+from skfleet.util.redact import redact_text
+
+#: How often (seconds) the run record is re-written while partitions finish.
+CHECKPOINT_SECONDS = 5.0
+
+
+class PredictInterrupted(KeyboardInterrupt):
+    """The run was interrupted (Ctrl-C); what it committed is kept for ``--resume``."""
+
+    def __init__(self, run_id: str):
+        super().__init__(run_id)
+        self.run_id = run_id
+
+
+def _merge_drift(total: Any, part: Any) -> Any:
+    if part is None:
+        return total
+    if total is None:
+        return part
+    merged = total.merge(part)
+    return total if merged is None else merged
+
+
+def _drift_from_dict(data: dict | None) -> Any:
+    if not data:
+        return None
+    from skfleet.features import DriftReport
+
+    return DriftReport.from_dict(data)
+
+
+class RunState:
+    """Bookkeeping of one client run: record checkpoints, drift and key hashes as results arrive."""
+
+    def __init__(self, record: RunRecord, runs: RunStore, progress: Progress):
+        self.record = record
+        self.runs = runs
+        self.progress = progress
+        self.drift = _drift_from_dict(record.drift)
+        self.drift_ids = set(record.drift_partitions)
+        self.hashes: list[np.ndarray] = []
+        self.examples: list[str] = []
+        self.rows_read = 0
+        self.model_loads = 0
+        self.task_seconds = 0.0
+        self.task_cpu_seconds = 0.0
+        self._last_save = time.monotonic()
+
+    def add(self, result: PartitionResult) -> None:
+        self.rows_read += result.rows_in
+        self.model_loads += int(result.model_loaded)
+        self.task_seconds += result.seconds
+        self.task_cpu_seconds += result.cpu_seconds
+        if result.key_hashes is not None:
+            self.hashes.append(result.key_hashes)
+        if result.duplicate_example:
+            self.examples.append(result.duplicate_example)
+        if result.drift is not None and result.partition_id not in self.drift_ids:
+            self.drift = _merge_drift(self.drift, result.drift)
+            self.drift_ids.add(result.partition_id)
+        self.record.partitions_done += 1
+        self.record.rows_done += result.rows_in
+        self.progress.advance(rows=result.rows_in)
+        if time.monotonic() - self._last_save > CHECKPOINT_SECONDS:
+            self.save()
+
+    def save(self, status: str | None = None, error: str | None = None) -> None:
+        if status is not None:
+            self.record.status = status
+        if error is not None:
+            self.record.error = redact_text(error)
+        self.record.drift = None if self.drift is None else self.drift.to_dict()
+        self.record.drift_partitions = sorted(self.drift_ids)
+        self.runs.save(self.record)
+        self._last_save = time.monotonic()
+
+    def duplicate_rows(self) -> int:
+        return count_duplicates(self.hashes)
+
+
+def engine_for(engine: str | Engine | None, partitions: int) -> str | Engine | None:
+    """The engine that scores ``partitions`` partitions. A pool this run would start on this
+    machine (``dask:local``, ``processes``) cannot score a single partition any faster than this
+    process, and starting one costs seconds (every worker imports scikit-learn), so a single
+    partition runs in-process. A running cluster (``tcp://...``) is always used: its workers may
+    reach data this machine cannot.
+
+    >>> engine_for("dask:local", 1), engine_for("dask:local:4", 3), engine_for("tcp://h:8786", 1)
+    ('local', 'dask:local:4', 'tcp://h:8786')
+    """
+    if partitions > 1 or isinstance(engine, Engine):
+        return engine
+    _, address, _ = parse_engine_spec(engine or DEFAULT_ENGINE)
+    return "local" if address is None else engine
+
+
+@dataclass
+class Counts:
+    rows_in: int
+    rows_out: int
+    skipped: int
+    duplicates: int
+
+
+@dataclass
+class Execution:
+    """Runs the partitions that are not committed yet, then checks and publishes the output.
+
+    Failures keep the committed partitions for ``--resume`` (the record says why the run
+    stopped); only a user error found at the end (duplicate keys) drops the staged output.
+    """
+
+    state: RunState
+    src: Source
+    sink: Sink
+    partitions: list[Partition]
+    handle: ModelHandle
+    plan: ScoringPlan
+    options: RunOptions
+    engine: str | Engine | None
+    workers: int | None
+
+    def execute(self) -> Counts:
+        state, sink = self.state, self.sink
+        run_id = state.record.run_id
+        try:
+            done = sink.committed()
+            todo = [p for p in self.partitions if p.id not in done]
+            self._announce(len(todo))
+            self._run(todo)
+            rows_out = self._committed_rows()
+            duplicates = self._check_duplicates()
+            sink.commit()
+        except _InputError as exc:
+            sink.abort()
+            state.save("aborted", str(exc.error))
+            raise exc.error from None
+        except KeyboardInterrupt:
+            state.save("interrupted", "interrupted")
+            raise PredictInterrupted(run_id) from None
+        except SkfleetError as exc:
+            state.save("failed", str(exc))
+            raise
+        except BaseException as exc:
+            state.save("failed", f"{type(exc).__name__}: {exc}")
+            raise
+        ids = [p.id for p in self.partitions]
+        rows_in = state.rows_read + sum(done.get(p, 0) for p in ids)
+        return Counts(rows_in, rows_out, len(self.partitions) - len(todo), duplicates)
+
+    def _announce(self, todo: int) -> None:
+        total, run_id = len(self.partitions), self.state.record.run_id
+        if self.state.record.attempts > 1:
+            self.state.progress.note(
+                f"resuming run {run_id}: {total - todo} of {total} partitions already committed; "
+                "the rest read the source as it is now (a new snapshot for PostgreSQL), so it "
+                "must not have changed since the run started"
+            )
+        else:
+            self.state.progress.note(f"run {run_id}: {total} partitions")
+
+    def _run(self, todo: list[Partition]) -> None:
+        state, total = self.state, len(self.partitions)
+        progress = state.progress
+        progress.start(total=total, description="predict")
+        progress.advance(rows=0, tasks=total - len(todo))
+        owned = not isinstance(self.engine, Engine)
+        pool = None
+        try:
+            if not todo:
+                return
+            spec = engine_for(self.engine, len(todo))
+            if spec != self.engine:
+                progress.note("one partition to score: in this process, no cluster to start")
+            pool = get_engine(spec, self.workers)
+            if pool.dashboard_link:
+                progress.note(f"dashboard: {pool.dashboard_link}")
+            tasks = [
+                PredictTask(
+                    self.handle, self.src, self.sink, p, self.plan, self.options.duplicate_keys
+                )
+                for p in todo
+            ]
+            retries = self.options.retries
+            try:
+                for _, result in pool.map_unordered(predict_partition, tasks, retries=retries):
+                    if result.error is not None:
+                        if isinstance(result.error, DataError) and result.duplicate_example:
+                            raise _InputError(result.error)
+                        raise _named(result.error, result.partition_id)
+                    state.add(result)
+            except PartitionTaskError as exc:
+                raise PartitionFailedError(
+                    f"partition {exc.partition_id} failed after {retries + 1} attempt(s): "
+                    f"{exc.message}; committed partitions are kept: finish with "
+                    f"--resume {state.record.run_id}"
+                ) from None
+            except _engine_failures() as exc:
+                # The pool itself broke (workers killed again and again, a lost scheduler).
+                raise PartitionFailedError(
+                    f"the {pool.spec} engine failed: {type(exc).__name__}: "
+                    f"{redact_text(str(exc))}; committed partitions are kept: finish with "
+                    f"--resume {state.record.run_id}"
+                ) from exc
+        finally:
+            progress.stop()
+            if owned and pool is not None:
+                pool.close()
+
+    def _committed_rows(self) -> int:
+        committed = self.sink.committed()
+        missing = [p.id for p in self.partitions if p.id not in committed]
+        if missing:
+            run_id = self.state.record.run_id
+            raise SkfleetError(
+                f"run {run_id}: partition {missing[0]} is not committed after the run "
+                f"({len(missing)} missing); resume with --resume {run_id}"
+            )
+        return sum(committed[p.id] for p in self.partitions)
+
+    def _check_duplicates(self) -> int:
+        duplicates = self.state.duplicate_rows()
+        if duplicates:
+            example = (self.state.examples or [None])[0]
+            message = duplicate_message(self.plan.keys, example, duplicates)
+            if self.options.duplicate_keys == "error":
+                raise _InputError(DataError(message))
+            warnings.warn(message.split("; pass")[0], DuplicateKeyWarning, stacklevel=4)
+        return duplicates
+
+
+def _engine_failures() -> tuple[type[BaseException], ...]:
+    """Exceptions that mean the engine broke rather than a partition failing."""
+    from concurrent.futures.process import BrokenProcessPool
+
+    found: list[type[BaseException]] = [BrokenProcessPool, TimeoutError, ConnectionError]
+    try:
+        from distributed import TimeoutError as DaskTimeoutError
+        from distributed.comm.core import CommClosedError
+        from distributed.scheduler import KilledWorker
+
+        found += [KilledWorker, CommClosedError, DaskTimeoutError]
+    except ImportError:
+        pass
+    return tuple(found)
+
+
+def _named(error: SkfleetError, partition_id: str) -> SkfleetError:
+    """The same kind of error, its message prefixed with the partition it happened in."""
+    try:
+        return type(error)(f"partition {partition_id}: {error}")
+    except Exception:  # a subclass with another constructor
+        return SkfleetError(f"partition {partition_id}: {error}")
+
+
+class _InputError(Exception):
+    """Carries a user error found after the partitions ran, for which the staging is dropped."""
+
+    def __init__(self, error: SkfleetError):
+        super().__init__(str(error))
+        self.error = error

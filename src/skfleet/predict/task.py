@@ -1,0 +1,188 @@
+"""The worker side of a prediction: the task it receives, its model cache, and scoring one partition.
+
+A task carries the store URI, model ref and content hash, never the model: each worker process
+keeps a small cache ``{content hash: model}`` and fetches and verifies the artifact once.
+"""
+
+from __future__ import annotations
+
+import collections
+import os
+import socket
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from skfleet.data.base import Partition, Sink, Source
+from skfleet.errors import (
+    DataError,
+    MissingColumnError,
+    ModelNotFoundError,
+    SkfleetError,
+    SourceNotFoundError,
+    TargetExistsError,
+    UntrustedModelError,
+    UsageError,
+)
+from skfleet.predict.keys import duplicate_example, duplicate_message, key_hashes
+from skfleet.predict.scoring import ScoringPlan, score_table
+from skfleet.util.redact import redact_text
+
+#: Models kept per worker process (by content hash).
+MODEL_CACHE_SIZE = 4
+
+
+class PartitionTaskError(Exception):
+    """Raised on a worker: names the partition so the client can say which one failed."""
+
+    def __init__(self, partition_id: str, message: str):
+        super().__init__(partition_id, message)
+        self.partition_id = partition_id
+        self.message = message
+
+    def __str__(self) -> str:
+        return f"partition {self.partition_id}: {self.message}"
+
+
+@dataclass(frozen=True)
+class ModelHandle:
+    """Where a worker finds the model: store URI, name, version and the artifact's content hash."""
+
+    store: str
+    name: str
+    version: int
+    content_hash: str
+    trust: bool = False
+
+    @property
+    def ref(self) -> str:
+        return f"{self.name}@{self.version}"
+
+
+_models: collections.OrderedDict[str, Any] = collections.OrderedDict()
+
+
+_models_lock = threading.Lock()
+
+
+def remember_model(content_hash: str, model: Any) -> None:
+    """Put an already loaded model in this process's cache (the in-process engine reuses it)."""
+    with _models_lock:
+        _models[content_hash] = model
+        _models.move_to_end(content_hash)
+        while len(_models) > MODEL_CACHE_SIZE:
+            _models.popitem(last=False)
+
+
+def cached_by_hash(content_hash: str) -> Any:
+    """The model this process already holds for ``content_hash``, or None."""
+    with _models_lock:
+        return _models.get(content_hash)
+
+
+def cached_model(handle: ModelHandle) -> tuple[Any, bool]:
+    """The model for ``handle``, loading it on first use in this process. Returns (model, loaded).
+
+    The lock makes the threads of one worker wait for a single fetch instead of each fetching.
+    """
+    with _models_lock:
+        model = _models.get(handle.content_hash)
+        if model is not None:
+            _models.move_to_end(handle.content_hash)
+            return model, False
+        from skfleet.store import ModelStore, load_artifact
+
+        data = ModelStore(handle.store).artifact_bytes(handle.ref)
+        model = load_artifact(data, handle.content_hash, trust=handle.trust)
+        _models[handle.content_hash] = model
+        while len(_models) > MODEL_CACHE_SIZE:
+            _models.popitem(last=False)
+        return model, True
+
+
+@dataclass(frozen=True)
+class PredictTask:
+    """Everything one worker needs to score one partition: small and picklable (no rows, no model)."""
+
+    model: ModelHandle
+    source: Source
+    sink: Sink
+    partition: Partition
+    plan: ScoringPlan
+    duplicate_keys: str
+
+
+@dataclass
+class PartitionResult:
+    """What a worker sends back: counts, the drift report, key hashes for the duplicate check."""
+
+    partition_id: str
+    rows_in: int = 0
+    rows_written: int = 0
+    drift: Any = None
+    key_hashes: np.ndarray | None = None
+    duplicate_example: str | None = None
+    worker: str = ""
+    model_loaded: bool = False
+    #: Wall-clock and CPU seconds the task took on its worker (how busy the workers were).
+    seconds: float = 0.0
+    cpu_seconds: float = 0.0
+    #: A user error (bad data, ...): retrying cannot help, so it comes back as a value.
+    error: SkfleetError | None = None
+
+
+def _worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+#: User errors: the same input fails the same way on every attempt, so they are not retried.
+#: Anything else (a dropped connection, a driver error, a worker bug) is retried by the engine.
+_NOT_RETRIED = (
+    DataError,
+    MissingColumnError,
+    UsageError,
+    UntrustedModelError,
+    ModelNotFoundError,
+    SourceNotFoundError,
+    TargetExistsError,
+)
+
+
+def predict_partition(task: PredictTask) -> PartitionResult:
+    """Worker side: score one partition and commit it to the sink.
+
+    Infrastructure errors (a dropped connection, a dead worker) raise :class:`PartitionTaskError`
+    and are retried by the engine; user errors come back in ``error`` and fail the run at once.
+    """
+    pid = task.partition.id
+    result = PartitionResult(pid, worker=_worker_name())
+    started, cpu_started = time.perf_counter(), time.process_time()
+    try:
+        model, result.model_loaded = cached_model(task.model)
+        table = task.source.read(task.partition, columns=list(task.plan.read_columns))
+        result.rows_in = table.num_rows
+        if task.duplicate_keys != "ignore":
+            hashes = key_hashes(table, task.plan.keys)
+            if hashes.size > 1 and bool(np.any(hashes[1:] == hashes[:-1])):
+                result.duplicate_example = duplicate_example(table, task.plan.keys)
+                if task.duplicate_keys == "error":
+                    result.error = DataError(
+                        duplicate_message(task.plan.keys, result.duplicate_example)
+                    )
+                    return result
+            result.key_hashes = hashes
+        scored = score_table(model, table, task.plan)
+        result.drift = scored.drift
+        result.rows_written = task.sink.write(pid, scored.table)
+        result.seconds = time.perf_counter() - started
+        result.cpu_seconds = time.process_time() - cpu_started
+        return result
+    except _NOT_RETRIED as exc:
+        result.error = exc
+        return result
+    except Exception as exc:
+        cause = str(exc) if isinstance(exc, SkfleetError) else f"{type(exc).__name__}: {exc}"
+        raise PartitionTaskError(pid, redact_text(cause)) from exc
