@@ -13,4 +13,5 @@ pytest_plugins = [
     "tests.services.postgres",
     "tests.services.s3",
     "tests.services.dask",
+    "tests.cluster.testbed",
 ]
