@@ -8,6 +8,9 @@
 #   .venv/bin/pip freeze --exclude-editable > constraints.txt     # in the client's environment
 #   docker build -t skfleet-worker:0.1.0 --build-arg PYTHON_VERSION=3.11 .
 #
+# Or, without a Docker engine, `make image` (images/build.py): pins to .venv, builds this file with
+# buildah, and stands in for the base image with a debootstrapped Debian when none can be pulled.
+#
 # Without constraints.txt the build resolves the newest versions pyproject.toml allows, which is
 # only right if the client was installed the same way on the same day.
 #
@@ -39,10 +42,18 @@ RUN apt-get update \
 
 WORKDIR /opt/skfleet
 # constraints.tx[t]: the pin file is optional; the wildcard lets the build go on without it.
-COPY pyproject.toml README.md constraints.tx[t] ./
+COPY pyproject.toml constraints.tx[t] ./
+# The dependencies first, in a layer of their own: a rebuild after a change under src/ reuses it
+# and only reinstalls skfleet itself (seconds instead of minutes).
+RUN if [ -f constraints.txt ]; then set -- -c constraints.txt; fi \
+    && python -c 'import tomllib; print("\n".join(tomllib.load(open("pyproject.toml", "rb"))["project"]["dependencies"]))' > /tmp/requirements.txt \
+    && pip install "$@" -r /tmp/requirements.txt \
+    && rm /tmp/requirements.txt
+COPY README.md ./
 COPY src ./src
 RUN if [ -f constraints.txt ]; then set -- -c constraints.txt; fi \
-    && pip install "$@" . \
+    && pip install --no-deps "$@" . && rm -rf build \
+    && pip check \
     && python -c "import skfleet, sklearn, numpy, pyarrow, skops, distributed" \
     # Older charts and guides call `dask-scheduler` / `dask-worker`; distributed now ships only
     # `dask scheduler` / `dask worker`.

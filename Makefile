@@ -26,6 +26,13 @@ lint: $(STAMP)
 	$(PY) -m ruff check --fix src tests benchmarks
 	$(PY) -m ruff format src tests benchmarks
 
+# The worker image, pinned to $(VENV), built with buildah (no Docker engine needed; see
+# images/build.py). IMAGE_TAG defaults to skfleet-worker:<version in pyproject.toml>.
+IMAGE_TAG ?=
+.PHONY: image
+image: $(STAMP)
+	$(PY) images/build.py --python $(PY) $(if $(IMAGE_TAG),--tag $(IMAGE_TAG))
+
 bench: $(STAMP)
 	$(PY) -m pip install --quiet -e '.[bench]'
 	@echo "run e.g. $(PY) benchmarks/io_postgres.py"
