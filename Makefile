@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.skfleet-installed
 
-.PHONY: demo test lint format bench clean install
+.PHONY: demo test lint format bench clean install system-packages
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -14,10 +14,14 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# Debian packages the tests use (Chromium, namespaces, buildah); installs what is missing as root.
+system-packages:
+	bash scripts/system-packages.sh
+
 demo: $(STAMP)
 	$(PY) -m skfleet.demo
 
-test: $(STAMP)
+test: $(STAMP) system-packages
 	$(PY) -m ruff check src tests benchmarks
 	$(PY) -m ruff format --check src tests benchmarks
 	$(PY) -m pytest -q
