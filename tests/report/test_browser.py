@@ -1,5 +1,6 @@
 """The report as a browser sees it: headless Chromium loads the file and decodes every image."""
 
+import os
 import re
 import shutil
 import subprocess
@@ -27,10 +28,13 @@ _BROKEN = '<img alt="control" src="data:image/png;base64,iVBORw0KGgoAAAAA">'
 def _chromium() -> str:
     path = shutil.which("chromium") or shutil.which("chromium-browser")
     if path is None:
-        pytest.fail(
+        reason = (
             "headless Chromium is needed to check the report renders: install Debian's chromium "
-            "(`apt-get install chromium`; .ci/run does this)"
+            "(`make test` does so when run as root)"
         )
+        if os.environ.get("CI") == "true":
+            pytest.fail(reason)
+        pytest.skip(reason)
     return path
 
 
