@@ -13,5 +13,6 @@ pytest_plugins = [
     "tests.services.postgres",
     "tests.services.s3",
     "tests.services.dask",
+    "tests.services.redshift",
     "tests.cluster.testbed",
 ]
