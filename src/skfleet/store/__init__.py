@@ -10,7 +10,6 @@ ParsedRef(name='churn', version=2)
 from __future__ import annotations
 
 from skfleet.store.artifact import (
-    TRUSTED_PREFIXES,
     ArtifactHashError,
     content_hash,
     dump_artifact,
@@ -27,6 +26,7 @@ from skfleet.store.store import (
     default_store_uri,
     main_metric,
 )
+from skfleet.store.trust import TRUSTED_PACKAGES
 
 
 def load_model(
@@ -43,7 +43,7 @@ def load_model(
 __all__ = [
     "DEFAULT_STORE",
     "RESERVED_KEYS",
-    "TRUSTED_PREFIXES",
+    "TRUSTED_PACKAGES",
     "ArtifactHashError",
     "LibraryVersionError",
     "LoadedModel",

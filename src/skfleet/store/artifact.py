@@ -1,10 +1,9 @@
 """The model artifact: skops bytes, their content hash, and loading them safely.
 
-skops keeps a short list of types it trusts by default; a fitted model usually holds a few more
-(``sklearn.tree._tree.Tree``, ``numpy.dtype``, ...). Rather than trusting whatever a file names, we
-accept an extra type only if it is under :data:`TRUSTED_PREFIXES` *and* it is used in a harmless
-way: a class (which skops rebuilds with ``__new__`` + state, or with its own constructor), or a
-function that is only referenced, never called during loading. Anything else needs ``trust=True``.
+Without ``trust=True`` an artifact is loaded only if every name in it resolves to an object the
+loader skops would use on it may be given (:mod:`skfleet.store.trust`): estimator and data classes
+rebuilt from state, a few harmless functions as references. Anything else is refused in one line
+naming the first offending name and what it really is, before skops constructs anything.
 
 >>> import numpy as np
 >>> from sklearn.linear_model import LogisticRegression
@@ -22,7 +21,6 @@ skfleet.store.artifact.ArtifactHashError: model artifact content hash mismatch: 
 from __future__ import annotations
 
 import hashlib
-import importlib
 import io
 import json
 import zipfile
@@ -31,43 +29,7 @@ from collections.abc import Iterator
 import skops.io
 
 from skfleet.errors import SkfleetError, UntrustedModelError, UsageError
-
-#: Extra types a stored model may hold without ``trust=True``. An entry ending in ``.`` is a module
-#: prefix; any other entry is one exact ``module.Name``.
-TRUSTED_PREFIXES: tuple[str, ...] = (
-    "sklearn.",
-    "numpy.",
-    "scipy.sparse.",
-    "scipy.interpolate.",  # SplineTransformer keeps BSpline objects
-    "scipy.special.",
-    "scipy._lib.",  # array-api helpers referenced by some fitted transformers
-    "skfleet.",
-    "collections.OrderedDict",
-    "collections.defaultdict",
-    "builtins.frozenset",
-    "builtins.range",
-    "builtins.slice",
-)
-
-#: Never accepted without trust, even under a trusted prefix: these touch files or run code.
-_DENIED_PREFIXES: tuple[str, ...] = (
-    "numpy.memmap",
-    "numpy.testing",
-    "numpy.f2py",
-    "numpy.distutils",
-    "numpy.ctypeslib",
-    "numpy.lib._datasource",
-    "numpy.lib.npyio",
-    "numpy.lib._npyio_impl",
-    "numpy.lib.format",
-    "numpy.lib._format_impl",
-    "sklearn.utils._testing",
-    "sklearn.utils.estimator_checks",
-    "sklearn.datasets",
-)
-
-#: skops loaders that only look a function up by name; every other loader may call what it names.
-_REFERENCE_LOADERS = {"FunctionNode", "TypeNode"}
+from skfleet.store import trust
 
 _SCHEMA = "schema.json"
 
@@ -109,19 +71,6 @@ def check_loadable(data: bytes) -> None:
             )
 
 
-def _matches(full_name: str, entries: tuple[str, ...]) -> bool:
-    return any(
-        full_name.startswith(entry) if entry.endswith(".") else full_name == entry
-        for entry in entries
-    )
-
-
-def _denied(full_name: str) -> bool:
-    return any(
-        full_name == entry or full_name.startswith(entry + ".") for entry in _DENIED_PREFIXES
-    )
-
-
 def _schema_nodes(data: bytes) -> Iterator[tuple[str, str, str]]:
     """Every (module, name, loader) the skops schema mentions, in any position."""
     try:
@@ -141,46 +90,33 @@ def _schema_nodes(data: bytes) -> Iterator[tuple[str, str, str]]:
             stack.extend(item)
 
 
-def _resolves_safely(module: str, name: str, loaders: set[str]) -> bool:
-    """True if ``module.name`` is allowed: a class, or a function skops only references."""
-    full_name = f"{module}.{name}"
-    if not _matches(full_name, TRUSTED_PREFIXES) or _denied(full_name) or _denied(module):
-        return False
-    if "." in name:
-        return False  # skops looks names up with one getattr; anything else is hand-made
-    try:
-        obj = getattr(importlib.import_module(module), name)
-    except (ImportError, AttributeError):
-        return False
-    real_name = f"{getattr(obj, '__module__', '') or ''}.{getattr(obj, '__qualname__', '')}"
-    if _denied(real_name):
-        return False
-    if isinstance(obj, type):
-        return True
-    return callable(obj) and loaders <= _REFERENCE_LOADERS
-
-
 def untrusted_types(data: bytes) -> list[str]:
-    """Types in the artifact that neither skops nor :data:`TRUSTED_PREFIXES` accept, sorted.
+    """Names in the artifact that may not be loaded without trust (see :mod:`skfleet.store.trust`),
+    sorted; ``[]`` means it loads without ``trust``.
 
     >>> import numpy as np
     >>> untrusted_types(dump_artifact({"levels": np.array([1, 2])}))
     []
     """
+    return sorted({refusal.name for refusal in _audit(data)})
+
+
+def _audit(data: bytes) -> list[trust.Refusal]:
     try:
-        unknown = set(skops.io.get_untrusted_types(data=data))
-    except Exception as exc:
+        return trust.audit(data)
+    except trust.ArtifactReadError as exc:
         raise SkfleetError(f"model artifact is not a readable skops file: {exc}") from exc
-    uses: dict[tuple[str, str], set[str]] = {}
-    for module, name, loader in _schema_nodes(data):
-        if f"{module}.{name}" in unknown:
-            uses.setdefault((module, name), set()).add(loader)
-    refused = {
-        f"{m}.{n}" for (m, n), loaders in uses.items() if not _resolves_safely(m, n, loaders)
-    }
-    # A name skops reports but our walk could not place is refused too (fail closed).
-    placed = {f"{m}.{n}" for m, n in uses}
-    return sorted(refused | (unknown - placed))
+
+
+def check_trusted(data: bytes) -> None:
+    """Raise :class:`UntrustedModelError` naming the first name in ``data`` that may not be loaded
+    without trust (what it really is, and why), before anything in it is constructed."""
+    try:
+        refusal = trust.first_refusal(data)
+    except trust.ArtifactReadError as exc:
+        raise SkfleetError(f"model artifact is not a readable skops file: {exc}") from exc
+    if refusal is not None:
+        raise UntrustedModelError(refusal.message())
 
 
 def check_hash(data: bytes, expected_hash: str | None) -> str:
@@ -201,19 +137,13 @@ def load_artifact(data: bytes, expected_hash: str | None = None, trust: bool = F
     store, so it can run anywhere.
     """
     check_hash(data, expected_hash)
-    if trust:
-        try:
-            allowed = skops.io.get_untrusted_types(data=data)
-        except Exception as exc:
-            raise SkfleetError(f"model artifact is not a readable skops file: {exc}") from exc
-    else:
-        refused = untrusted_types(data)
-        if refused:
-            raise UntrustedModelError(
-                f"model artifact holds types outside skfleet's trusted list: {', '.join(refused)}; "
-                "pass trust=True / --trust to load it anyway if you trust where it came from"
-            )
+    if not trust:
+        check_trusted(data)
+    try:
+        # Every name skops itself would refuse was judged above (or trust was given).
         allowed = skops.io.get_untrusted_types(data=data)
+    except Exception as exc:
+        raise SkfleetError(f"model artifact is not a readable skops file: {exc}") from exc
     try:
         return skops.io.loads(data, trusted=allowed)
     except Exception as exc:
