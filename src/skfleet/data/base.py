@@ -24,11 +24,14 @@ from typing import Any, ClassVar, Literal
 
 import pyarrow as pa
 
+from skfleet.errors import UsageError
 from skfleet.util.redact import redact_url
 
 IfExists = Literal["fail", "replace", "append"]
 IF_EXISTS_CHOICES: tuple[str, ...] = ("fail", "replace", "append")
 DEFAULT_BATCH_ROWS = 65_536
+
+IF_EXISTS_FLAG = "--if-exists"
 
 _SAFE_ID = re.compile(r"^[A-Za-z0-9_.=-]{1,200}$")
 
@@ -52,6 +55,23 @@ class Partition:
 
     def __post_init__(self) -> None:
         check_partition_id(self.id)
+
+
+def check_if_exists(if_exists: str) -> str:
+    """The one check of an ``if_exists`` value, for every sink, the store and the commands.
+
+    >>> check_if_exists("append")
+    'append'
+    >>> check_if_exists("overwrite")
+    Traceback (most recent call last):
+    ...
+    skfleet.errors.UsageError: --if-exists 'overwrite' is not one of fail, replace, append
+    """
+    if if_exists not in IF_EXISTS_CHOICES:
+        raise UsageError(
+            f"{IF_EXISTS_FLAG} {if_exists!r} is not one of {', '.join(IF_EXISTS_CHOICES)}"
+        )
+    return if_exists
 
 
 def check_partition_id(partition_id: str) -> str:

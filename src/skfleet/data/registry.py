@@ -30,6 +30,7 @@ _BUILTIN: dict[str, str] = {
     "s3": "skfleet.data.files:FileBackend",
     "postgresql": "skfleet.data.postgres:PostgresBackend",
     "postgres": "skfleet.data.postgres:PostgresBackend",
+    "redshift": "skfleet.data.redshift:RedshiftBackend",
 }
 _registry: dict[str, Any] = dict(_BUILTIN)
 _lock = threading.Lock()
@@ -75,6 +76,17 @@ def _load_entry_points() -> None:
         _entry_points_loaded = True
         for ep in entry_points(group=ENTRY_POINT_GROUP):
             _registry.setdefault(ep.name.lower(), ep.value)
+
+
+def registered_schemes() -> list[str]:
+    """Every scheme a URL may use: built-ins, :func:`register_backend` and entry points.
+
+    >>> {"file", "s3", "postgresql", "postgres"} <= set(registered_schemes())
+    True
+    """
+    _load_entry_points()
+    with _lock:
+        return sorted(_registry)
 
 
 def backend_for(url: str) -> type[Backend]:

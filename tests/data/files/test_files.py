@@ -1,4 +1,5 @@
-"""The file backend (local disk and S3): the conformance kit, then file-specific behaviour."""
+"""The file backend (local disk and S3): the CSV variants of the conformance kit, then
+file-specific behaviour (the Parquet default runs in tests/data/test_conformance.py)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,6 @@ import subprocess
 import sys
 import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pyarrow as pa
@@ -22,6 +22,7 @@ import pytest
 from skfleet.data import open_sink, open_source
 from skfleet.data.files import FileSink
 from skfleet.data.files.store import FileStore
+from skfleet.data.testing import SourceSinkConformance, id_table, typed_table
 from skfleet.errors import (
     ConnectionFailedError,
     DataError,
@@ -30,21 +31,17 @@ from skfleet.errors import (
     TargetExistsError,
     UsageError,
 )
-from tests.conformance.kit import SourceSinkConformance, id_table, typed_table
+from tests.data.conftest import file_leftovers
 
 
 # -- conformance ---------------------------------------------------------------------------------
-class TestLocalParquet(SourceSinkConformance):
-    @pytest.fixture
-    def new_url(self, tmp_path):
-        counter = itertools.count()
-        return lambda: str(tmp_path / f"table{next(counter)}")
-
-
 class TestLocalCsv(SourceSinkConformance):
     # The manifest keeps the exact Arrow schema, so even decimals and UTC timestamps read back
     # as written: no lossy comparison needed.
     lossy_types = False
+
+    def leftovers(self, url):
+        return file_leftovers(url)
 
     @pytest.fixture
     def new_url(self, tmp_path):
@@ -52,14 +49,11 @@ class TestLocalCsv(SourceSinkConformance):
         return lambda: f"file://{tmp_path}/table{next(counter)}.csv/"
 
 
-class TestS3Parquet(SourceSinkConformance):
-    @pytest.fixture
-    def new_url(self, s3):
-        return s3.new_prefix
-
-
 class TestS3Csv(SourceSinkConformance):
     lossy_types = False
+
+    def leftovers(self, url):
+        return file_leftovers(url)
 
     @pytest.fixture
     def new_url(self, s3):
@@ -410,16 +404,6 @@ def test_directory_suffix_picks_the_format(tmp_path):
     assert text.splitlines()[:2] == ['"id","x","tag"', '0,0,"0"']
 
 
-def test_reader_sees_empty_table_until_fresh_run_commits(tmp_path):
-    target = str(tmp_path / "t")
-    sink = open_sink(target)
-    sink.open(id_table(0).schema, run_id="r1")
-    sink.write("p0", id_table(10))
-    assert open_source(target).read_all().num_rows == 0
-    sink.commit()
-    assert open_source(target).read_all().num_rows == 10
-
-
 def test_replace_never_mixes_old_and_new(tmp_path):
     target = str(tmp_path / "t")
     write_table(target, id_table(100), parts=2)
@@ -458,15 +442,6 @@ def test_append_to_foreign_directory(tmp_path):
     assert listing(tmp_path) == ["_manifest.json", "old.csv", "part-p0-r2.csv"]
 
 
-def test_abort_of_fresh_run_leaves_nothing(tmp_path):
-    target = tmp_path / "t"
-    sink = open_sink(str(target))
-    sink.open(id_table(0).schema, run_id="r1")
-    sink.write("p0", id_table(10))
-    sink.abort()
-    assert not target.exists()
-
-
 def test_abort_of_append_keeps_old_content(tmp_path):
     target = tmp_path / "t"
     write_table(str(target), id_table(10))
@@ -477,21 +452,6 @@ def test_abort_of_append_keeps_old_content(tmp_path):
     sink.abort()
     assert listing(target) == before
     assert open_source(str(target)).read_all().num_rows == 10
-
-
-def test_reopening_a_committed_run_is_a_no_op(tmp_path):
-    target = str(tmp_path / "t")
-    table = id_table(100)
-    sink = open_sink(target)
-    sink.open(table.schema, if_exists="replace", run_id="once")
-    sink.write("p0", table)
-    sink.commit()
-    again = open_sink(target)
-    again.open(table.schema, if_exists="replace", run_id="once")
-    assert again.committed() == {"p0": 100}
-    assert again.write("p0", table) == 0
-    again.commit()
-    assert open_source(target).read_all().num_rows == 100
 
 
 def test_lost_receipt_is_rebuilt_from_the_part(tmp_path):
@@ -505,20 +465,6 @@ def test_lost_receipt_is_rebuilt_from_the_part(tmp_path):
     assert sink.committed() == {}
     assert sink.write("p0", table) == 0
     assert sink.committed() == {"p0": 50}
-
-
-@pytest.mark.parametrize("where", ["local", "s3"])
-def test_racing_writers_of_one_partition_write_it_once(where, tmp_path, request):
-    url = str(tmp_path / "t") if where == "local" else request.getfixturevalue("s3").new_prefix()
-    table = id_table(1_000)
-    sink = open_sink(url)
-    sink.open(table.schema, run_id="race")
-    clones = [pickle.loads(pickle.dumps(sink)) for _ in range(6)]
-    with ThreadPoolExecutor(6) as pool:
-        written = list(pool.map(lambda s: s.write("p0", table), clones))
-    assert sorted(written) == [0] * 5 + [1_000]
-    sink.commit()
-    assert open_source(url).read_all().num_rows == 1_000
 
 
 # -- writing: errors leave the target untouched ---------------------------------------------------

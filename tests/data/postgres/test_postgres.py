@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
-import pickle
 import threading
 import time
 import uuid
@@ -16,6 +15,7 @@ import pytest
 
 from skfleet.data import open_sink, open_source
 from skfleet.data.postgres import PostgresSink, PostgresSource, SnapshotGoneError
+from skfleet.data.testing import id_table
 from skfleet.engine import get_engine
 from skfleet.errors import (
     ConnectionFailedError,
@@ -26,13 +26,6 @@ from skfleet.errors import (
     TargetExistsError,
     UsageError,
 )
-from tests.conformance.kit import SourceSinkConformance, id_table
-
-
-class TestPostgresConformance(SourceSinkConformance):
-    @pytest.fixture
-    def new_url(self, pg_new_table_url):
-        return pg_new_table_url
 
 
 # -- helpers ---------------------------------------------------------------------------------------
@@ -323,72 +316,15 @@ def test_concurrent_write_of_one_partition_waits_then_writes_nothing(pg, pg_new_
     assert sorted(got["id"].to_pylist()) == list(range(500))
 
 
-def test_racing_writers_of_one_partition_write_it_once(pg_new_table_url):
-    url = pg_new_table_url()
-    table = id_table(2_000)
-    sink = open_sink(url)
-    sink.open(table.schema, if_exists="replace", run_id="racers")
-    barrier = threading.Barrier(4)
-    results = []
-
-    def go():
-        clone = pickle.loads(pickle.dumps(sink))
-        barrier.wait()
-        results.append(clone.write("p0", table))
-
-    threads = [threading.Thread(target=go) for _ in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(30)
-    sink.commit()
-    assert sorted(results) == [0, 0, 0, 2_000]
-    assert open_source(url).read_all().num_rows == 2_000
-
-
-def test_resuming_a_committed_run_changes_nothing(pg_new_table_url):
-    url = pg_new_table_url()
-    table = id_table(100)
-    sink = open_sink(url)
-    sink.open(table.schema, if_exists="replace", run_id="once")
-    sink.write("p0", table)
-    sink.commit()
-    again = open_sink(url)
-    again.open(table.schema, if_exists="replace", run_id="once")
-    assert again.write("p0", table) == 0
-    with pytest.raises(UsageError, match="already committed"):
-        again.write("p1", table)
-    again.commit()
-    assert open_source(url).read_all().num_rows == 100
-
-
-def test_aborted_run_cannot_resume_and_leaves_no_staging(pg, pg_new_table_url):
+def test_aborted_run_cannot_resume(pg_new_table_url):
     url = pg_new_table_url()
     table = id_table(10)
     sink = open_sink(url)
     sink.open(table.schema, if_exists="fail", run_id="gone")
     sink.write("p0", table)
     sink.abort()
-    with pg.connect() as conn:
-        staged = conn.execute(
-            "SELECT count(*) FROM pg_class WHERE relname LIKE '_skfleet_stage_%%' AND relname = %s",
-            [sink._write_to],
-        ).fetchone()[0]
-        assert staged == 0
-        assert conn.execute("SELECT to_regclass(%s)", [table_name(url)]).fetchone()[0] is None
     with pytest.raises(UsageError, match="aborted"):
         open_sink(url).open(table.schema, if_exists="fail", run_id="gone")
-
-
-def test_fail_mode_target_is_invisible_until_commit(pg, pg_new_table_url):
-    url = pg_new_table_url()
-    sink = open_sink(url)
-    sink.open(id_table(1).schema, if_exists="fail", run_id="hidden")
-    sink.write("p0", id_table(10))
-    with pytest.raises(SourceNotFoundError, match="does not exist"):
-        open_source(url).schema()
-    sink.commit()
-    assert open_source(url).read_all().num_rows == 10
 
 
 def test_sink_creates_columns_with_mapped_types(pg, pg_new_table_url):
@@ -506,7 +442,7 @@ def test_bad_urls_are_usage_errors(pg, query, message):
 def test_sink_refuses_queries_and_bad_if_exists(pg, pg_new_table_url):
     with pytest.raises(UsageError, match="is a query"):
         open_sink(pg.url(query="select 1"))
-    with pytest.raises(UsageError, match="if_exists='sometimes'"):
+    with pytest.raises(UsageError, match="--if-exists 'sometimes'"):
         open_sink(pg_new_table_url()).open(id_table(1).schema, if_exists="sometimes")
 
 

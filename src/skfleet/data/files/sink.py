@@ -53,7 +53,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from skfleet.data.base import IF_EXISTS_CHOICES, IfExists, Sink, check_partition_id
+from skfleet.data.base import IfExists, Sink, check_if_exists, check_partition_id
 from skfleet.data.files.formats import (
     FORMAT_FLAG,
     FileFormat,
@@ -143,10 +143,7 @@ class FileSink(Sink):
     def open(
         self, schema: pa.Schema, if_exists: IfExists = "fail", run_id: str | None = None
     ) -> None:
-        if if_exists not in IF_EXISTS_CHOICES:
-            raise UsageError(
-                f"--if-exists {if_exists!r} is not one of {', '.join(IF_EXISTS_CHOICES)}"
-            )
+        check_if_exists(if_exists)
         self._mode = None  # until this open() succeeds, the sink refuses writes
         run_id = run_id or uuid.uuid4().hex[:12]
         try:

@@ -1,9 +1,9 @@
 """Where files live: a file URL split into a filesystem and a path, and the few operations the
 file backend needs, each translating filesystem errors into one-line :mod:`skfleet.errors`.
 
-Local disk and S3 go through the same fsspec calls; only :meth:`FileStore.put_new` and
-:meth:`FileStore.put` differ, because "appear atomically under the final name" is a rename on a
-disk and a single PUT on S3.
+Local disk and S3 go through the same fsspec calls; :meth:`FileStore.put_new` and
+:meth:`FileStore.put` go through :func:`skfleet.util.atomic.atomic_write`, because "appear
+atomically under the final name" is a rename on a disk and a single PUT on S3.
 
 >>> store, path = FileStore.from_url("s3://bucket/scores/")
 >>> store.protocol, path, store.url(path + "/part-p0.parquet")
@@ -16,15 +16,14 @@ disk and a single PUT on S3.
 from __future__ import annotations
 
 import contextlib
-import errno
 import os
 import posixpath
 import threading
-import uuid
 from collections.abc import Iterable, Iterator
 from typing import Any
 
 from skfleet.errors import ConnectionFailedError, SkfleetError, SourceNotFoundError, UsageError
+from skfleet.util.atomic import atomic_write
 from skfleet.util.redact import redact_text
 
 _GLOB_CHARS = "*?["
@@ -261,30 +260,12 @@ class FileStore:
         record that this output was already written.
         """
         with self.errors(path):
-            if self.is_local:
-                return _local_put_new(path, data)
-            if self.fs.exists(path):
-                return False
-            try:
-                # One PUT is atomic; If-None-Match makes two racing writers agree on one winner.
-                self.fs.pipe_file(path, data, mode="create")
-            except FileExistsError:
-                return False
-            return True
+            return atomic_write(None if self.is_local else self.fs, path, data, exclusive=True)
 
     def put(self, path: str, data: bytes) -> None:
         """Write ``data`` at ``path`` atomically, replacing what is there."""
         with self.errors(path):
-            if self.is_local:
-                tmp = _temp_name(path)
-                try:
-                    with open(tmp, "wb") as f:
-                        f.write(data)
-                    os.replace(tmp, path)
-                finally:
-                    _unlink_quietly(tmp)
-            else:
-                self.fs.pipe_file(path, data)
+            atomic_write(None if self.is_local else self.fs, path, data)
 
     def move(self, pairs: Iterable[tuple[str, str]]) -> None:
         """Move files (a rename on disk, copy + delete on S3)."""
@@ -363,36 +344,6 @@ def _s3_filesystem(storage_options: dict[str, Any]):
         return fs
 
 
-def _temp_name(path: str) -> str:
-    # Hidden and in the same directory: readers skip it, and os.replace/link stay on one disk.
-    head, tail = posixpath.split(path)
-    return posixpath.join(head, f".{tail}.tmp-{uuid.uuid4().hex[:12]}")
-
-
 def _unlink_quietly(path: str) -> None:
     with contextlib.suppress(FileNotFoundError):
         os.unlink(path)
-
-
-def _local_put_new(path: str, data: bytes) -> bool:
-    if os.path.exists(path):
-        return False
-    tmp = _temp_name(path)
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-        try:
-            # link() refuses to overwrite, so of two racing writers exactly one wins.
-            os.link(tmp, path)
-        except FileExistsError:
-            return False
-        except OSError as exc:
-            if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EXDEV):
-                raise
-            # A filesystem without hard links: fall back to rename (last writer wins).
-            if os.path.exists(path):
-                return False
-            os.replace(tmp, path)
-        return True
-    finally:
-        _unlink_quietly(tmp)

@@ -28,7 +28,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from skfleet.data.base import IF_EXISTS_CHOICES, Sink, check_partition_id
+from skfleet.data.base import Sink, check_if_exists, check_partition_id
 from skfleet.data.postgres.conn import adbc_cursor, connect_psycopg, driver_errors, translate
 from skfleet.data.postgres.types import arrow_type_for, cast_column, pg_type_for, wire_type
 from skfleet.data.postgres.url import parse_pg_url
@@ -149,10 +149,7 @@ class PostgresSink(Sink):
     # -- lifecycle -------------------------------------------------------------------------------
     def open(self, schema: pa.Schema, if_exists: str = "fail", run_id: str | None = None) -> None:
         """Prepare the target; with the ``run_id`` of an unfinished run, resume that run."""
-        if if_exists not in IF_EXISTS_CHOICES:
-            raise UsageError(
-                f"if_exists={if_exists!r} is not one of {', '.join(IF_EXISTS_CHOICES)}"
-            )
+        check_if_exists(if_exists)
         run_id = run_id or uuid.uuid4().hex
         try:
             check_partition_id(run_id)

@@ -1,19 +1,46 @@
-"""Abstract tests that every Source/Sink pair passes.
+"""The Source/Sink conformance kit: the tests every table backend passes, shipped with skfleet.
 
-A backend's test module subclasses :class:`SourceSinkConformance` and provides one fixture,
-``new_url``: a callable returning the URL of a fresh, not-yet-existing table location each time it is
-called. Everything else (types, partitions, exactly-once, if_exists) is tested here, once, for all
-backends — the way fsspec's ``fsspec/tests/abstract`` works.
+A backend's test module subclasses :class:`SourceSinkConformance` and provides one pytest fixture,
+``new_url``: a callable returning the URL of a fresh, not-yet-existing table location each time it
+is called. Everything else (round trips of every type, partitions, exactly-once writes, racing
+writers, resume, abort, ``if_exists``) is tested here, once, for all backends -- the way fsspec's
+``fsspec/tests/abstract`` works. A third-party backend runs the same kit::
 
-Backends whose format cannot hold a type exactly (CSV has no decimal or timezone type) set
-``lossy_types`` and the round trip compares values after casting back to the written schema.
+    import pytest
+    from skfleet.data.testing import SourceSinkConformance
+
+    class TestMyBackend(SourceSinkConformance):
+        @pytest.fixture
+        def new_url(self, my_server):
+            return my_server.new_table_url
+
+Backends whose format cannot hold a type exactly set ``lossy_types = True``: round trips then
+compare values after casting what was read back to the written schema. A backend may also say
+what a run leaves behind (:meth:`SourceSinkConformance.leftovers`: staging tables, staging
+folders) and plant something it did not write next to a target
+(:meth:`SourceSinkConformance.plant_foreign`), so the kit can check that ``abort`` cleans up and
+that ``replace`` never deletes what the sink did not write.
+
+skfleet's own suite runs the kit for every scheme in :mod:`skfleet.data.registry` (built-ins and
+entry points): see :func:`conformance_fixture_name`. Importing this module needs pytest; nothing
+else in skfleet does.
+
+>>> id_table(3).column_names, id_table(3, start=5)["id"].to_pylist()
+(['id', 'x', 'tag'], [5, 6, 7])
+>>> conformance_fixture_name("postgresql"), conformance_fixture_name("my-db+ssl")
+('conformance_url_postgresql', 'conformance_url_my_db_ssl')
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import decimal
+import pickle
+import re
+import threading
 import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
@@ -21,11 +48,42 @@ import pyarrow.compute as pc
 import pytest
 
 from skfleet.data import open_sink, open_source
-from skfleet.errors import SkfleetError, TargetExistsError
+from skfleet.errors import SkfleetError, SourceNotFoundError, TargetExistsError, UsageError
+
+__all__ = [
+    "ConformanceTarget",
+    "SourceSinkConformance",
+    "conformance_fixture_name",
+    "id_table",
+    "typed_table",
+]
+
+
+def conformance_fixture_name(scheme: str) -> str:
+    """The fixture that gives conformance URLs for ``scheme`` (one per registered scheme)."""
+    return "conformance_url_" + re.sub(r"[^0-9a-zA-Z_]", "_", scheme.lower())
+
+
+@dataclass
+class ConformanceTarget:
+    """What a ``conformance_url_<scheme>`` fixture may return instead of a bare callable.
+
+    ``new_url()`` gives a fresh, not-yet-existing table URL; ``leftovers(url)`` names what a run
+    left behind (staging), [] when clean; ``plant_foreign(url)`` puts something the sink did not
+    write at or next to an existing target and returns a check that it is still intact.
+    """
+
+    new_url: Callable[[], str]
+    lossy_types: bool = False
+    leftovers: Callable[[str], list[str]] | None = None
+    plant_foreign: Callable[[str], Callable[[], bool]] | None = None
+
+    def __call__(self) -> str:
+        return self.new_url()
 
 
 def typed_table() -> pa.Table:
-    """Every type the issue names, with NULLs in each column."""
+    """Every type the kit round-trips, with NULLs in each column."""
     utc = dt.UTC
     return pa.table(
         {
@@ -59,6 +117,7 @@ def typed_table() -> pa.Table:
 
 
 def id_table(n: int, start: int = 0) -> pa.Table:
+    """``n`` rows: ``id`` from ``start``, a float and a short string column."""
     ids = np.arange(start, start + n, dtype=np.int64)
     return pa.table(
         {"id": ids, "x": ids.astype(np.float64) * 0.5, "tag": pa.array((ids % 7).astype(str))}
@@ -70,10 +129,20 @@ def sorted_by_id(table: pa.Table) -> pa.Table:
 
 
 class SourceSinkConformance:
-    """Subclass me and provide a ``new_url`` fixture."""
+    """Subclass me and provide a ``new_url`` fixture (see the module docs)."""
 
     lossy_types: bool = False
     partition_target_rows: int = 1_000
+
+    # -- hooks a backend may override ------------------------------------------------------------
+    def leftovers(self, url: str) -> list[str]:
+        """What a finished or aborted run left behind at ``url`` (staging); [] when clean."""
+        return []
+
+    def plant_foreign(self, url: str) -> Callable[[], bool] | None:
+        """Put something the sink did not write at or next to the existing target ``url``;
+        return a check that it is still intact (None: this backend has nothing to plant)."""
+        return None
 
     # -- helpers --------------------------------------------------------------------------------
     def write(self, url: str, table: pa.Table, if_exists: str = "fail", parts: int = 1) -> str:
@@ -105,12 +174,25 @@ class SourceSinkConformance:
             sorted_by_id(expected).to_pylist()[:5],
         )
 
+    def assert_unreadable(self, url: str) -> None:
+        """Nothing at ``url`` reads as a table (not even an empty one)."""
+        with pytest.raises(SkfleetError):
+            source = open_source(url)
+            try:
+                source.schema()
+                source.partitions(self.partition_target_rows)
+            finally:
+                source.close()
+
     # -- round trips ----------------------------------------------------------------------------
     def test_round_trip_types(self, new_url):
         url = new_url()
         table = typed_table()
         self.write(url, table)
-        self.assert_same_rows(self.read(url), table)
+        got = self.read(url)
+        if not self.lossy_types:
+            assert got.schema.equals(table.schema, check_metadata=False), got.schema
+        self.assert_same_rows(got, table)
 
     def test_schema_matches_written(self, new_url):
         url = new_url()
@@ -158,8 +240,6 @@ class SourceSinkConformance:
         assert np.array_equal(np.sort(ids), np.arange(25_000))
 
     def test_partitions_pickle(self, new_url):
-        import pickle
-
         url = new_url()
         self.write(url, id_table(5_000), parts=2)
         source = open_source(url)
@@ -201,6 +281,36 @@ class SourceSinkConformance:
         sink.commit()
         self.assert_same_rows(self.read(url), table)
 
+    @pytest.mark.parametrize("if_exists", ["fail", "replace"])
+    def test_racing_writers_of_one_partition_write_it_once(self, new_url, if_exists):
+        url = new_url()
+        if if_exists == "replace":
+            self.write(url, id_table(7, start=10_000))
+        table = id_table(2_000)
+        sink = open_sink(url)
+        sink.open(table.schema, if_exists=if_exists, run_id="racers")
+        clones = [pickle.loads(pickle.dumps(sink)) for _ in range(4)]
+        barrier = threading.Barrier(len(clones))
+        results, errors = [], []
+
+        def go(clone):
+            try:
+                barrier.wait(30)
+                results.append(clone.write("p0", table))
+            except BaseException as exc:  # surfaced below, with the others' results
+                errors.append(exc)
+
+        threads = [threading.Thread(target=go, args=(c,)) for c in clones]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+        assert not errors, errors
+        assert sorted(results) == [0, 0, 0, 2_000]
+        assert sink.committed() == {"p0": 2_000}
+        sink.commit()
+        self.assert_same_rows(self.read(url), table)
+
     def test_resume_sees_committed_partitions(self, new_url):
         url = new_url()
         table = id_table(1_000)
@@ -215,10 +325,26 @@ class SourceSinkConformance:
         again.write("p1", table.slice(400))
         again.commit()
         self.assert_same_rows(self.read(url), table)
+        assert self.leftovers(url) == []
+
+    def test_reopening_a_committed_run_changes_nothing(self, new_url):
+        url = new_url()
+        table = id_table(100)
+        sink = open_sink(url)
+        sink.open(table.schema, if_exists="replace", run_id="once")
+        sink.write("p0", table)
+        sink.commit()
+        again = open_sink(url)
+        again.open(table.schema, if_exists="replace", run_id="once")
+        assert again.committed() == {"p0": 100}
+        assert again.write("p0", table) == 0
+        # Rows of a partition the committed run never had cannot be dropped silently.
+        with pytest.raises(UsageError, match="already committed"):
+            again.write("p1", table)
+        again.commit()
+        self.assert_same_rows(self.read(url), table)
 
     def test_sink_pickles_after_open(self, new_url):
-        import pickle
-
         url = new_url()
         table = id_table(100)
         sink = open_sink(url)
@@ -227,6 +353,41 @@ class SourceSinkConformance:
         assert clone.write("p0", table) == 100
         sink.commit()
         self.assert_same_rows(self.read(url), table)
+
+    # -- unfinished and aborted runs ------------------------------------------------------------
+    def test_unfinished_first_run_is_no_readable_output(self, new_url):
+        url = new_url()
+        table = id_table(10)
+        sink = open_sink(url)
+        sink.open(table.schema, if_exists="fail", run_id="pending")
+        sink.write("p0", table)
+        # Killed here: nothing reads as a table, and a new run is not blocked by this one.
+        self.assert_unreadable(url)
+        self.write(url, id_table(3, start=100), if_exists="fail")
+        self.assert_same_rows(self.read(url), id_table(3, start=100))
+
+    def test_aborted_first_run_leaves_no_output_and_no_staging(self, new_url):
+        url = new_url()
+        table = id_table(10)
+        sink = open_sink(url)
+        sink.open(table.schema, if_exists="fail", run_id="gone")
+        sink.write("p0", table)
+        sink.abort()
+        self.assert_unreadable(url)
+        assert self.leftovers(url) == []
+        with pytest.raises(SourceNotFoundError):
+            open_source(url).schema()
+
+    def test_aborted_replace_keeps_the_old_table_and_no_staging(self, new_url):
+        url = new_url()
+        original = id_table(10)
+        self.write(url, original)
+        sink = open_sink(url)
+        sink.open(original.schema, if_exists="replace", run_id="dropped")
+        sink.write("p0", id_table(3, start=100))
+        sink.abort()
+        self.assert_same_rows(self.read(url), original)
+        assert self.leftovers(url) == []
 
     # -- if_exists --------------------------------------------------------------------------------
     def test_if_exists_fail_leaves_target_untouched(self, new_url):
@@ -237,12 +398,17 @@ class SourceSinkConformance:
             self.write(url, id_table(3, start=100), if_exists="fail")
         self.assert_same_rows(self.read(url), original)
 
+    def test_bad_if_exists_names_the_flag(self, new_url):
+        with pytest.raises(UsageError, match=r"--if-exists 'sometimes' is not one of fail"):
+            open_sink(new_url()).open(id_table(1).schema, if_exists="sometimes")
+
     def test_if_exists_replace(self, new_url):
         url = new_url()
         self.write(url, id_table(10))
         replacement = id_table(3, start=100)
         self.write(url, replacement, if_exists="replace")
         self.assert_same_rows(self.read(url), replacement)
+        assert self.leftovers(url) == []
 
     def test_replace_is_invisible_until_commit(self, new_url):
         url = new_url()
@@ -254,6 +420,20 @@ class SourceSinkConformance:
         self.assert_same_rows(self.read(url), original)
         sink.abort()
         self.assert_same_rows(self.read(url), original)
+
+    def test_replace_never_deletes_what_the_sink_did_not_write(self, new_url):
+        url = new_url()
+        original = id_table(10)
+        self.write(url, original)
+        intact = self.plant_foreign(url)
+        if intact is None:
+            pytest.skip("this backend has nothing foreign to plant next to a target")
+        try:
+            self.write(url, id_table(3, start=100), if_exists="replace")
+        except SkfleetError:
+            # Refusing is fine; then the old table must still be there, whole.
+            self.assert_same_rows(self.read(url), original)
+        assert intact(), "replace deleted something the sink did not write"
 
     def test_if_exists_append(self, new_url):
         url = new_url()
