@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import os
 import sys
 
 import click
@@ -64,6 +65,10 @@ def main(verbose: int) -> None:
     """skfleet: scikit-learn models on tables that outgrow a laptop."""
     level = logging.WARNING - 10 * min(verbose, 2)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    # Dask sets its own loggers to INFO when it is imported (later, lazily): about 45 lines per
+    # run of cluster start-up chatter that buries the progress and the result. Its config is read
+    # from the environment at import, so this reaches the scheduler and workers we start too.
+    os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", logging.getLevelName(level).lower())
 
 
 __all__ = ["main"]
