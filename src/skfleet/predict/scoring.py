@@ -5,8 +5,9 @@ on the client and decides everything that must be the same in every partition (t
 the output schema, which probability columns to emit); :func:`score_table` then runs on a worker
 for each partition.
 
-Output columns: the key columns (copied from the input), then ``prediction`` in the training label
-dtype, then ``proba_<class>`` (float64) for each class of a classifier (or the subset asked for).
+Output columns: the key columns (copied from the input), then ``prediction`` (a classifier's in the
+training label dtype, a regressor's float64), then ``proba_<class>`` (float64) for each class of a
+classifier (or the subset asked for).
 
 >>> import pandas as pd, pyarrow as pa
 >>> from sklearn.linear_model import LogisticRegression
@@ -124,6 +125,11 @@ def side_drift_encoder(model: Any) -> Any | None:
 
 def _label_type(model: Any, metadata: Mapping[str, Any], classes: tuple) -> pa.DataType:
     task = metadata.get("task")
+    if task == "regression":
+        # ``label_type`` is the type of class labels. A regressor trained on an int64 target
+        # still predicts real numbers: casting them back to the target's type would truncate
+        # (models stored before train wrote float64 here say int64).
+        return pa.float64()
     declared = arrow_type(metadata.get("label_type"))
     if declared is not None:
         return declared

@@ -106,6 +106,20 @@ def check_model(model: object, features: list[str], file_label: str) -> None:
             )
 
 
+def _task(model: object) -> str | None:
+    """``classification``, ``regression`` or ``clustering`` (what ``predict`` writes depends on it)."""
+    from sklearn.base import is_classifier, is_clusterer, is_regressor
+
+    for task, test in (
+        ("classification", is_classifier),
+        ("regression", is_regressor),
+        ("clustering", is_clusterer),
+    ):
+        if test(model):
+            return task
+    return None
+
+
 def register_model(
     path: str | os.PathLike,
     name: str,
@@ -123,14 +137,20 @@ def register_model(
     model = read_model_file(path, trust=trust)
     label = os.path.basename(path)
     check_model(model, columns, label)
+    classes = getattr(model, "classes_", None)
     metadata: dict = {
+        # ``kind`` and ``input_columns`` are what ``predict`` reads: a registered estimator is
+        # handed a DataFrame of exactly these columns, in this order.
+        "kind": "registered",
+        "task": _task(model),
         "registered": True,
+        "input_columns": columns,
         "features": {"input_columns": columns},
         "target": target,
         "training_source": {"file": os.path.abspath(path)},
     }
-    classes = getattr(model, "classes_", None)
     if classes is not None:
         metadata["class_labels"] = list(classes)
+        metadata["classes"] = list(classes)
     target_store = store if isinstance(store, ModelStore) else ModelStore(store)
     return target_store.save(name, model, metadata)

@@ -52,6 +52,7 @@ from skfleet.train.outputs import (
     parquet_bytes,
     plain_list,
     report_metadata,
+    stored_label_type,
 )
 from skfleet.train.parallel import counting_fits, counting_search_fits, shared_data
 from skfleet.train.presets import build_estimator
@@ -408,7 +409,7 @@ def _metadata(fitted, estimator, prefix, config, data, task, cv_result, search, 
         "task": task,
         "target": config.target,
         "classes": plain_list(fitted.classes_) if task == "classification" else None,
-        "label_type": str(data.label_type),
+        "label_type": stored_label_type(task, data.label_type),
         "key_columns": list(config.keys),
         "input_columns": input_columns,
         "features": contract.to_dict(),

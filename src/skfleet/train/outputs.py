@@ -59,6 +59,20 @@ def oof_table(
     return pa.table(columns)
 
 
+def stored_label_type(task: str, label_type: pa.DataType | None) -> str | None:
+    """The ``label_type`` of ``model.json``: the type ``predict`` writes predictions in.
+
+    Class labels keep the target's type; a regressor predicts real numbers whatever the target's
+    type was (an int64 price gives float64 predictions, never truncated ones).
+
+    >>> stored_label_type("classification", pa.int64()), stored_label_type("regression", pa.int64())
+    ('int64', 'double')
+    """
+    if task == "regression":
+        return str(pa.float64())
+    return str(label_type) if label_type is not None else None
+
+
 def parquet_bytes(table: pa.Table) -> bytes:
     buffer = io.BytesIO()
     pq.write_table(table, buffer)

@@ -543,7 +543,7 @@ def _run(
 
 def _metadata(fitted, task, config, src, profile, state, classes, label_type, engine) -> dict:
     from skfleet.store.metadata import describe_estimator
-    from skfleet.train.outputs import main_metric, plain_list
+    from skfleet.train.outputs import main_metric, plain_list, stored_label_type
 
     contract = fitted.named_steps["encode"].contract_
     estimator = fitted.named_steps["model"]
@@ -564,7 +564,7 @@ def _metadata(fitted, task, config, src, profile, state, classes, label_type, en
         "task": task,
         "target": config.target,
         "classes": plain_list(classes) if classes is not None else None,
-        "label_type": str(label_type) if label_type is not None else None,
+        "label_type": stored_label_type(task, label_type),
         "key_columns": list(config.keys),
         "input_columns": list(contract.input_columns),
         "features": contract.to_dict(),
