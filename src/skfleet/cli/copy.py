@@ -16,7 +16,7 @@ from skfleet.cli.options import (
 )
 from skfleet.copy import DEFAULT_PARTITION_ROWS
 from skfleet.copy import copy as copy_table
-from skfleet.util.progress import RichProgress
+from skfleet.util.progress import for_terminal
 from skfleet.util.redact import redact_url
 
 
@@ -39,7 +39,7 @@ def copy(src, dst, if_exists, partition_rows, in_format, out_format, engine, as_
         engine=engine,
         source_options={"format": in_format} if in_format else None,
         sink_options={"format": out_format} if out_format else None,
-        progress=RichProgress(enabled=not as_json),
+        progress=for_terminal(enabled=not as_json),
     )
     if as_json:
         emit_json({"rows": result.rows, "partitions": result.partitions, "seconds": result.seconds})

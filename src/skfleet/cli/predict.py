@@ -22,7 +22,7 @@ from skfleet.predict.api import predict as run_predict
 from skfleet.predict.execution import PredictInterrupted
 from skfleet.predict.keys import DUPLICATE_KEY_CHOICES
 from skfleet.predict.plan import DEFAULT_ENGINE
-from skfleet.util.progress import RichProgress
+from skfleet.util.progress import for_terminal
 from skfleet.util.redact import redact_text, redact_url
 
 #: Exit status of a run stopped with Ctrl-C (the shell's convention for SIGINT).
@@ -111,7 +111,7 @@ def predict(
     The output holds the key columns, `prediction`, and `proba_<class>` for classifiers. Each
     partition is committed exactly once; an interrupted run is finished with --resume.
     """
-    progress = RichProgress(enabled=not as_json)
+    progress = for_terminal(enabled=not as_json)
     try:
         with warnings.catch_warnings(record=True) as caught:
             # Our warnings become one "warning:" line each, not Python's file:line form.

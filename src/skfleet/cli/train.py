@@ -13,7 +13,7 @@ from skfleet.cli.options import (
     param_option,
     run_options,
 )
-from skfleet.util.progress import RichProgress
+from skfleet.util.progress import for_terminal
 
 #: The metrics of the summary line, in this order.
 _SHOWN_METRICS = ("roc_auc", "accuracy", "log_loss", "brier", "r2", "rmse", "mae")
@@ -96,7 +96,7 @@ def train(
             name=name,
             store=store,
             engine=engine,
-            progress=RichProgress(enabled=not as_json),
+            progress=for_terminal(enabled=not as_json),
             params=parse_params(params),
             exclude=exclude,
             keys=keys,

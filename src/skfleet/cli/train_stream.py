@@ -15,7 +15,7 @@ from skfleet.cli.options import (
     run_options,
 )
 from skfleet.train.stream.config import DEFAULT_BATCH_ROWS, DEFAULT_PARTITION_ROWS
-from skfleet.util.progress import RichProgress
+from skfleet.util.progress import for_terminal
 
 #: The metrics of the summary line, in this order.
 _SHOWN_METRICS = ("roc_auc", "accuracy", "log_loss", "r2", "rmse", "inertia", "reconstruction_mse")
@@ -116,7 +116,7 @@ def train_stream(
         name=name,
         store=store,
         engine=engine,
-        progress=RichProgress(enabled=not as_json),
+        progress=for_terminal(enabled=not as_json),
         report=not no_report,
         source_options={"format": in_format} if in_format else None,
         params=parse_params(params),
