@@ -23,10 +23,11 @@ import pyarrow as pa
 
 from skfleet.data import open_sink, open_source
 from skfleet.data.base import IF_EXISTS_CHOICES, Partition, Sink, Source
-from skfleet.engine import Engine, get_engine, parse_engine_spec
+from skfleet.engine import Engine
+from skfleet.engine.session import EngineSession
 from skfleet.errors import UsageError
 from skfleet.util.api_module import make_callable
-from skfleet.util.progress import NullProgress, Progress
+from skfleet.util.progress import Progress
 
 DEFAULT_PARTITION_ROWS = 500_000
 
@@ -87,12 +88,10 @@ def copy(
         )
     if partition_rows < 1:
         raise UsageError(f"--partition-rows must be positive, not {partition_rows}")
-    if not isinstance(engine, Engine):
-        parse_engine_spec(engine)
-    progress = progress or NullProgress()
+    session = EngineSession(engine, default="processes", progress=progress)
     started = time.perf_counter()
     run_id = run_id or uuid.uuid4().hex[:16]
-    with open_source(src, **(source_options or {})) as source:
+    with open_source(src, **(source_options or {})) as source, session:
         schema = source.schema()
         partitions = source.partitions(partition_rows)
         sink = open_sink(dst, **(sink_options or {}))
@@ -100,23 +99,17 @@ def copy(
         try:
             done = sink.committed()
             todo = [p for p in partitions if p.id not in done]
-            rows = sum(done.get(p.id, 0) for p in partitions)
-            owned = not isinstance(engine, Engine)
-            pool = get_engine(engine) if todo else None
-            progress.start(total=len(partitions), description="copy")
-            progress.advance(rows=rows, tasks=len(partitions) - len(todo))
-            try:
-                if pool is not None:
-                    tasks = [CopyTask(source, sink, p, schema) for p in todo]
-                    for _, (_, read, _) in pool.map_unordered(
-                        copy_partition, tasks, retries=retries
-                    ):
-                        rows += read
-                        progress.advance(rows=read)
-            finally:
-                progress.stop()
-                if owned and pool is not None:
-                    pool.close()
+            skipped_rows = sum(done.get(p.id, 0) for p in partitions)
+            copied = session.run(
+                copy_partition,
+                [CopyTask(source, sink, p, schema) for p in todo],
+                description="copy",
+                retries=retries,
+                rows=lambda result: result[1],
+                done=len(partitions) - len(todo),
+                done_rows=skipped_rows,
+            )
+            rows = skipped_rows + sum(read for _, read, _ in copied)
             sink.commit()
         except BaseException:
             sink.abort()

@@ -10,7 +10,8 @@ from typing import Any
 import numpy as np
 
 from skfleet.data.base import Partition, Sink, Source
-from skfleet.engine import Engine, get_engine, parse_engine_spec
+from skfleet.engine import Engine
+from skfleet.engine.session import EngineSession
 from skfleet.errors import (
     DataError,
     PartitionFailedError,
@@ -90,7 +91,6 @@ class RunState:
             self.drift_ids.add(result.partition_id)
         self.record.partitions_done += 1
         self.record.rows_done += result.rows_in
-        self.progress.advance(rows=result.rows_in)
         if time.monotonic() - self._last_save > CHECKPOINT_SECONDS:
             self.save()
 
@@ -106,22 +106,6 @@ class RunState:
 
     def duplicate_rows(self) -> int:
         return count_duplicates(self.hashes)
-
-
-def engine_for(engine: str | Engine | None, partitions: int) -> str | Engine | None:
-    """The engine that scores ``partitions`` partitions. A pool this run would start on this
-    machine (``dask:local``, ``processes``) cannot score a single partition any faster than this
-    process, and starting one costs seconds (every worker imports scikit-learn), so a single
-    partition runs in-process. A running cluster (``tcp://...``) is always used: its workers may
-    reach data this machine cannot.
-
-    >>> engine_for("dask:local", 1), engine_for("dask:local:4", 3), engine_for("tcp://h:8786", 1)
-    ('local', 'dask:local:4', 'tcp://h:8786')
-    """
-    if partitions > 1 or isinstance(engine, Engine):
-        return engine
-    _, address, _ = parse_engine_spec(engine or DEFAULT_ENGINE)
-    return "local" if address is None else engine
 
 
 @dataclass
@@ -191,34 +175,33 @@ class Execution:
 
     def _run(self, todo: list[Partition]) -> None:
         state, total = self.state, len(self.partitions)
-        progress = state.progress
-        progress.start(total=total, description="predict")
-        progress.advance(rows=0, tasks=total - len(todo))
-        owned = not isinstance(self.engine, Engine)
-        pool = None
-        try:
-            if not todo:
-                return
-            spec = engine_for(self.engine, len(todo))
-            if spec != self.engine:
-                progress.note("one partition to score: in this process, no cluster to start")
-            pool = get_engine(spec, self.workers)
-            if pool.dashboard_link:
-                progress.note(f"dashboard: {pool.dashboard_link}")
-            tasks = [
-                PredictTask(
-                    self.handle, self.src, self.sink, p, self.plan, self.options.duplicate_keys
-                )
-                for p in todo
-            ]
-            retries = self.options.retries
+        tasks = [
+            PredictTask(self.handle, self.src, self.sink, p, self.plan, self.options.duplicate_keys)
+            for p in todo
+        ]
+        retries = self.options.retries
+
+        def take(_: int, result: PartitionResult) -> None:
+            if result.error is not None:
+                if isinstance(result.error, DataError) and result.duplicate_example:
+                    raise _InputError(result.error)
+                raise _named(result.error, result.partition_id)
+            state.add(result)
+
+        session = EngineSession(
+            self.engine, default=DEFAULT_ENGINE, workers=self.workers, progress=state.progress
+        )
+        with session:
             try:
-                for _, result in pool.map_unordered(predict_partition, tasks, retries=retries):
-                    if result.error is not None:
-                        if isinstance(result.error, DataError) and result.duplicate_example:
-                            raise _InputError(result.error)
-                        raise _named(result.error, result.partition_id)
-                    state.add(result)
+                session.run(
+                    predict_partition,
+                    tasks,
+                    description="predict",
+                    retries=retries,
+                    on_result=take,
+                    rows=lambda result: result.rows_in,
+                    done=total - len(todo),
+                )
             except PartitionTaskError as exc:
                 raise PartitionFailedError(
                     f"partition {exc.partition_id} failed after {retries + 1} attempt(s): "
@@ -228,14 +211,10 @@ class Execution:
             except _engine_failures() as exc:
                 # The pool itself broke (workers killed again and again, a lost scheduler).
                 raise PartitionFailedError(
-                    f"the {pool.spec} engine failed: {type(exc).__name__}: "
+                    f"the {session.used_spec} engine failed: {type(exc).__name__}: "
                     f"{redact_text(str(exc))}; committed partitions are kept: finish with "
                     f"--resume {state.record.run_id}"
                 ) from exc
-        finally:
-            progress.stop()
-            if owned and pool is not None:
-                pool.close()
 
     def _committed_rows(self) -> int:
         committed = self.sink.committed()

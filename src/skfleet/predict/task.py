@@ -17,16 +17,8 @@ from typing import Any
 import numpy as np
 
 from skfleet.data.base import Partition, Sink, Source
-from skfleet.errors import (
-    DataError,
-    MissingColumnError,
-    ModelNotFoundError,
-    SkfleetError,
-    SourceNotFoundError,
-    TargetExistsError,
-    UntrustedModelError,
-    UsageError,
-)
+from skfleet.engine.session import USER_ERRORS
+from skfleet.errors import DataError, SkfleetError
 from skfleet.predict.keys import duplicate_example, duplicate_message, key_hashes
 from skfleet.predict.scoring import ScoringPlan, score_table
 from skfleet.util.redact import redact_text
@@ -138,19 +130,6 @@ def _worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-#: User errors: the same input fails the same way on every attempt, so they are not retried.
-#: Anything else (a dropped connection, a driver error, a worker bug) is retried by the engine.
-_NOT_RETRIED = (
-    DataError,
-    MissingColumnError,
-    UsageError,
-    UntrustedModelError,
-    ModelNotFoundError,
-    SourceNotFoundError,
-    TargetExistsError,
-)
-
-
 def predict_partition(task: PredictTask) -> PartitionResult:
     """Worker side: score one partition and commit it to the sink.
 
@@ -180,7 +159,7 @@ def predict_partition(task: PredictTask) -> PartitionResult:
         result.seconds = time.perf_counter() - started
         result.cpu_seconds = time.process_time() - cpu_started
         return result
-    except _NOT_RETRIED as exc:
+    except USER_ERRORS as exc:
         result.error = exc
         return result
     except Exception as exc:

@@ -37,7 +37,8 @@ import numpy as np
 from sklearn.base import clone, is_classifier, is_regressor
 from sklearn.pipeline import Pipeline
 
-from skfleet.engine import Engine, get_engine
+from skfleet.engine import Engine
+from skfleet.engine.session import EngineSession
 from skfleet.errors import SkfleetError, UsageError
 from skfleet.train.config import TrainConfig
 from skfleet.train.cv import CVResult, ReplaySplits, cross_validate, make_splits, make_splitter
@@ -225,6 +226,7 @@ def train(
     progress = progress or NullProgress()
     config = TrainConfig.build(config, target=target, **options)
     _check_keys(config)
+    session = EngineSession(engine, progress=progress)  # a bad --engine fails now
     estimator = build_estimator(model, config.params)
     task = task_of(estimator)
     if config.search is not None and config.cv.folds == 0:
@@ -241,11 +243,8 @@ def train(
     classes = np.unique(data.y) if task == "classification" else None
     splits = make_splits(task, config.cv, data.y) if config.cv.folds else None
 
-    owned = not isinstance(engine, Engine)
-    pool = get_engine(engine)
-    try:
-        if pool.dashboard_link:
-            progress.note(f"Dask dashboard: {pool.dashboard_link}")
+    with session:
+        pool = session.engine
         split_arrays = [part for split in splits or () for part in split]
         with pool.joblib_context(), shared_data(data.features, data.y, *split_arrays) as shared:
             # With the data already on the cluster, hand Dask every fit at once: it schedules
@@ -254,9 +253,6 @@ def train(
             fitted, search, cv_result = _fit_all(
                 template, prefix, config, data, task, classes, splits, jobs, progress
             )
-    finally:
-        if owned:
-            pool.close()
 
     metadata = _metadata(fitted, estimator, prefix, config, data, task, cv_result, search, pool)
     oof = None

@@ -195,3 +195,60 @@ def test_single_class(tmp_path):
     pq.write_table(rows, path)
     with pytest.raises(DataError, match="has a single class"):
         train_stream("sgd-logistic", str(path), target="late", keys=["id"], report=False)
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_bad_data_in_partial_fit_is_one_line_and_not_retried(parquet_20k, tmp_path, workers):
+    """The learning step is shared by the sequential loop and the data-parallel workers: the same
+    DataError whatever --workers is, raised at the first refusal (a retry would refuse it again)."""
+    from tests.train.stream.estimators import RejectsLargeValues
+
+    attempts = tmp_path / "attempts"
+    attempts.mkdir()
+    model = RejectsLargeValues(limit=4.0, attempts=str(attempts))
+    with pytest.raises(DataError) as caught:
+        train_stream(
+            model,
+            parquet_20k,
+            target="late",
+            workers=workers,
+            engine="processes:2",
+            epochs=1,
+            **COMMON,
+        )
+    assert str(caught.value) == (
+        "RejectsLargeValues.partial_fit failed: Input X contains a value above 4.0"
+    )
+    # One refusal per learner at most: never a second attempt at a refused batch.
+    assert 1 <= len(list(attempts.iterdir())) <= workers
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_cli_bad_data_in_partial_fit_exits_2(parquet_20k, tmp_path, workers):
+    result = CliRunner().invoke(
+        main,
+        [
+            "train-stream",
+            parquet_20k,
+            "--target",
+            "late",
+            "--model",
+            "tests.train.stream.estimators.RejectsLargeValues",
+            "--key",
+            "id",
+            "--exclude",
+            "amount",
+            "--partition-rows",
+            "2000",
+            "--workers",
+            workers,
+            "--engine",
+            "processes:2",
+            "--store",
+            str(tmp_path / "m"),
+        ],
+    )
+    assert result.exit_code == 2, result.output
+    assert result.stderr.strip().splitlines()[-1] == (
+        "error: RejectsLargeValues.partial_fit failed: Input X contains a value above 4.0"
+    )

@@ -35,7 +35,6 @@ True
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -46,7 +45,8 @@ from sklearn.pipeline import Pipeline
 
 from skfleet.data import open_source
 from skfleet.data.base import Source
-from skfleet.engine import Engine, get_engine
+from skfleet.engine import Engine
+from skfleet.engine.session import EngineSession
 from skfleet.errors import DataError, MissingColumnError, UsageError
 from skfleet.train.outputs import StoredModelAccessors
 from skfleet.train.stream.config import StreamConfig
@@ -138,7 +138,7 @@ def train_stream(
     model_store = _open_store(name, store)
     owned_source = not isinstance(source, Source)
     src = open_source(source, **(source_options or {})) if owned_source else source
-    engines = _Engines(engine)
+    engines = EngineSession(engine, progress=progress)
     try:
         return _run(
             estimator,
@@ -157,30 +157,6 @@ def train_stream(
         engines.close()
         if owned_source:
             src.close()
-
-
-class _Engines:
-    """The run's engine, started on first use (one-partition runs never start a pool) and shared
-    by the profiling pass and data-parallel epochs; closed at the end unless the caller owns it."""
-
-    def __init__(self, spec: str | Engine | None):
-        self.spec = spec
-        self._engine: Engine | None = spec if isinstance(spec, Engine) else None
-        self._owned = not isinstance(spec, Engine)
-
-    @property
-    def name(self) -> str:
-        return self.spec.spec if isinstance(self.spec, Engine) else (self.spec or "local")
-
-    def get(self) -> Engine:
-        if self._engine is None:
-            self._engine = get_engine(self.spec)
-        return self._engine
-
-    def close(self) -> None:
-        if self._owned and self._engine is not None:
-            self._engine.close()
-            self._engine = None
 
 
 def _check_task(config: StreamConfig, estimator: Any, task: str) -> None:
@@ -274,46 +250,17 @@ def _profile(src, partitions, columns, config, task, encoder, engines, progress)
         )
         for i, p in enumerate(partitions)
     ]
-    pool = engines.get() if len(tasks) > 1 else get_engine("local")
-    parts = []
-    progress.start(total=len(tasks), description="profile")
-    try:
-        if pool.dashboard_link:
-            progress.note(f"Dask dashboard: {pool.dashboard_link}")
-        results = (
-            pool.map_unordered(profile_partition, tasks, retries=2)
-            if pool.distributed
-            else _threaded(profile_partition, tasks, retries=2)
-        )
-        for _, part in results:
-            parts.append(part)
-            progress.advance(rows=part.rows)
-    finally:
-        progress.stop()
+    # Reading and profiling spend most of their time in Arrow and numpy with the GIL released:
+    # run in this process, a few threads keep every core busy.
+    parts = engines.run(
+        profile_partition,
+        tasks,
+        description="profile",
+        retries=2,
+        rows=lambda part: part.rows,
+        threads=4,
+    )
     return merge_profiles(parts, encoder)
-
-
-def _threaded(fn: Callable, tasks: list, retries: int):
-    """``(index, fn(task))`` from a few threads of this process, in order.
-
-    The in-process engine would profile one partition after another, but reading and profiling
-    spend most of their time in Arrow and numpy with the GIL released: two or more threads keep
-    every core busy, and at most that many partitions are held at once.
-    """
-    from concurrent.futures import ThreadPoolExecutor
-
-    from skfleet.engine.base import call_with_retries
-
-    threads = max(1, min(4, os.cpu_count() or 1))
-    with ThreadPoolExecutor(threads, thread_name_prefix="skfleet-profile") as pool:
-        pending = []
-        for index, task in enumerate(tasks):
-            pending.append((index, pool.submit(call_with_retries, fn, task, retries)))
-            if len(pending) > threads:
-                index_done, future = pending.pop(0)
-                yield index_done, future.result()
-        for index_done, future in pending:
-            yield index_done, future.result()
 
 
 def _check_profile(profile: StreamProfile, config: StreamConfig, task: str, src: Source) -> None:
@@ -505,14 +452,14 @@ def _run(
         holdout_rows=profile.holdout_rows,
     )
     if config.workers > 1:
-        loop.configure(engine=engines.get(), workers=config.workers)
+        loop.configure(engine=engines, workers=config.workers)
     try:
         state = loop.run(state)
     finally:
         loop.close()
     fitted = Pipeline([("encode", encoder), ("model", loop.estimator)])
     metadata = _metadata(
-        fitted, task, config, src, profile, state, classes, label_type, engines.name
+        fitted, task, config, src, profile, state, classes, label_type, engines.spec
     )
     metadata["resumed"] = resumed_from is not None
     if resumed_from is not None:

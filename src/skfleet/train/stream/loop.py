@@ -60,6 +60,51 @@ def single_threaded_blas(X: Any) -> contextlib.AbstractContextManager:
     return _blas.limit(limits=1, user_api="blas")
 
 
+def learn_partition(
+    estimator: Any,
+    part: PreparedPartition,
+    *,
+    batch_rows: int,
+    fit_kwargs: dict[str, Any],
+    scorer: Scorer | None = None,
+    acc: Any = None,
+) -> tuple[int, Any]:
+    """Learn one prepared partition, ``batch_rows`` rows per ``partial_fit``; returns the rows
+    learned and the progressive-validation accumulator.
+
+    With a ``scorer``, each batch is first scored by the model as it is (once fitted) into
+    ``acc`` (created on first use). The one learning step of the sequential loop and of every
+    worker of data-parallel epochs: the same batches, and the same one-line error for bad data.
+    """
+    X, y = part.X, part.y
+    n = X.shape[0]
+    with single_threaded_blas(X):
+        for start in range(0, n, batch_rows):
+            stop = min(start + batch_rows, n)
+            Xb = X[start:stop]
+            yb = None if y is None else y[start:stop]
+            if scorer is not None and hasattr(estimator, "n_features_in_"):
+                if acc is None:
+                    acc = scorer.new()
+                scorer.update(acc, estimator, Xb, yb)
+            partial_fit(estimator, Xb, yb, fit_kwargs)
+    return n, acc
+
+
+def partial_fit(estimator: Any, X: Any, y: np.ndarray | None, fit_kwargs: dict[str, Any]) -> None:
+    """``estimator.partial_fit`` on one batch; a ValueError about the data becomes a DataError."""
+    try:
+        if y is None:
+            estimator.partial_fit(X)
+        else:
+            estimator.partial_fit(X, y, **fit_kwargs)
+    except SkfleetError:
+        raise
+    except ValueError as exc:
+        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise DataError(f"{type(estimator).__name__}.partial_fit failed: {message}") from exc
+
+
 @dataclass
 class LoopState:
     """Where the loop is and what it has measured: the resumable part of a run."""
@@ -129,42 +174,20 @@ class EpochLoop:
         self.n_partitions = len(reader.partitions)
         self.cache = HoldoutCache(scorer.classes if scorer.task == "classification" else None)
         self.report_sample: dict[str, Any] | None = None
-        self._fitted = hasattr(estimator, "n_features_in_")
 
     # -- learning ----------------------------------------------------------------------------
 
     def _learn(self, part: PreparedPartition, state: LoopState) -> None:
-        with single_threaded_blas(part.X):
-            self._learn_batches(part, state)
-
-    def _learn_batches(self, part: PreparedPartition, state: LoopState) -> None:
-        X, y = part.X, part.y
-        n = X.shape[0]
-        for start in range(0, n, self.settings.batch_rows):
-            stop = min(start + self.settings.batch_rows, n)
-            Xb = X[start:stop]
-            yb = None if y is None else y[start:stop]
-            if self.settings.progressive and self._fitted:
-                if state.progressive is None:
-                    state.progressive = self.scorer.new()
-                self.scorer.update(state.progressive, self.estimator, Xb, yb)
-            self._partial_fit(Xb, yb)
-            state.rows_learned += stop - start
-
-    def _partial_fit(self, X: Any, y: np.ndarray | None) -> None:
-        try:
-            if y is None:
-                self.estimator.partial_fit(X)
-            else:
-                self.estimator.partial_fit(X, y, **self.fit_kwargs)
-        except SkfleetError:
-            raise
-        except ValueError as exc:
-            message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise DataError(
-                f"{type(self.estimator).__name__}.partial_fit failed: {message}"
-            ) from exc
-        self._fitted = True
+        s = self.settings
+        rows, state.progressive = learn_partition(
+            self.estimator,
+            part,
+            batch_rows=s.batch_rows,
+            fit_kwargs=self.fit_kwargs,
+            scorer=self.scorer if s.progressive else None,
+            acc=state.progressive,
+        )
+        state.rows_learned += rows
 
     def _prefetched(self, order: list[int], epoch: int) -> Iterator[PreparedPartition]:
         """Prepared partitions in ``order``; the next one is read while the caller learns."""
@@ -246,34 +269,7 @@ class EpochLoop:
         self.progress.advance(rows=state.rows_learned, tasks=state.partitions_learned)
         try:
             while state.epoch < s.epochs and not state.stopped_early:
-                order = epoch_order(s.seed, state.epoch, self.n_partitions)
-                parts = self._prefetched(order[state.step :], state.epoch)
-                # closing(): an interrupted epoch stops its prefetch thread at once, not whenever
-                # the generator happens to be collected.
-                with contextlib.closing(parts):
-                    for part in parts:
-                        if part.holdout_X is not None and not self.cache.has(part.index):
-                            self.cache.put(part.index, part.holdout_X, part.holdout_y)
-                        before = state.rows_learned
-                        self._learn(part, state)
-                        state.step += 1
-                        state.partitions_learned += 1
-                        state.seconds = time.perf_counter() - started
-                        self.progress.advance(rows=state.rows_learned - before)
-                        if (
-                            s.checkpoint_every
-                            and state.partitions_learned % s.checkpoint_every == 0
-                        ):
-                            self._checkpoint(state)
-                        if self.callback is not None:
-                            self.callback(
-                                {
-                                    "epoch": state.epoch,
-                                    "step": state.step,
-                                    "partition": part.partition_id,
-                                    "rows_learned": state.rows_learned,
-                                }
-                            )
+                self._learn_epoch(state, started)
                 self._end_epoch(state)
                 if s.checkpoint_every:
                     self._checkpoint(state)
@@ -282,6 +278,39 @@ class EpochLoop:
             return state
         finally:
             self.progress.stop()
+
+    def _learn_epoch(self, state: LoopState, started: float) -> None:
+        """Learn the rest of epoch ``state.epoch`` (from partition ``state.step``): the hook that
+        :class:`~skfleet.train.stream.parallel.ParallelEpochLoop` overrides."""
+        s = self.settings
+        order = epoch_order(s.seed, state.epoch, self.n_partitions)
+        parts = self._prefetched(order[state.step :], state.epoch)
+        # closing(): an interrupted epoch stops its prefetch thread at once, not whenever the
+        # generator happens to be collected.
+        with contextlib.closing(parts):
+            for part in parts:
+                if part.holdout_X is not None and not self.cache.has(part.index):
+                    self.cache.put(part.index, part.holdout_X, part.holdout_y)
+                before = state.rows_learned
+                self._learn(part, state)
+                state.step += 1
+                state.partitions_learned += 1
+                state.seconds = time.perf_counter() - started
+                self.progress.advance(rows=state.rows_learned - before)
+                if s.checkpoint_every and state.partitions_learned % s.checkpoint_every == 0:
+                    self._checkpoint(state)
+                self._notify(state, part.partition_id)
+
+    def _notify(self, state: LoopState, partition: str | None) -> None:
+        if self.callback is not None:
+            self.callback(
+                {
+                    "epoch": state.epoch,
+                    "step": state.step,
+                    "partition": partition,
+                    "rows_learned": state.rows_learned,
+                }
+            )
 
     def _finish(self, state: LoopState) -> None:
         """Keep the best epoch's model (early stopping) and sample holdout predictions."""

@@ -33,9 +33,9 @@ from typing import Any
 
 import numpy as np
 
-from skfleet.engine import Engine
+from skfleet.engine.session import EngineSession
 from skfleet.train.stream.data import PartitionReader, epoch_order
-from skfleet.train.stream.loop import EpochLoop, LoopState, single_threaded_blas
+from skfleet.train.stream.loop import EpochLoop, LoopState, learn_partition
 
 #: Parameter arrays of scikit-learn's SGD models that are averaged across workers.
 AVERAGED = (
@@ -73,21 +73,19 @@ def learn_share(task: EpochTask) -> EpochShare:
     """Worker side: learn this task's partitions in order (a top-level function for any engine)."""
     # A copy: on the in-process engine every task would otherwise share the client's model.
     est = copy.deepcopy(task.estimator)
-    fitted = hasattr(est, "coef_")
-    acc = task.scorer.new() if task.progressive else None
+    acc = None
     rows = 0
     for index in task.indices:
         part = task.reader.prepare(index, task.epoch, with_holdout=False)
-        n = part.rows
-        with single_threaded_blas(part.X):
-            for start in range(0, n, task.batch_rows):
-                stop = min(start + task.batch_rows, n)
-                X, y = part.X[start:stop], part.y[start:stop]
-                if acc is not None and fitted:
-                    task.scorer.update(acc, est, X, y)
-                est.partial_fit(X, y, **task.fit_kwargs)
-                fitted = True
-                rows += stop - start
+        learned, acc = learn_partition(
+            est,
+            part,
+            batch_rows=task.batch_rows,
+            fit_kwargs=task.fit_kwargs,
+            scorer=task.scorer if task.progressive else None,
+            acc=acc,
+        )
+        rows += learned
     return EpochShare(est, rows, acc)
 
 
@@ -113,14 +111,26 @@ def average_models(models: Sequence[Any], rows: Sequence[int], t_base: float) ->
 
 
 class ParallelEpochLoop(EpochLoop):
-    """:class:`EpochLoop` with each epoch split over ``workers`` engine tasks."""
+    """:class:`EpochLoop` with each epoch split over ``workers`` engine tasks.
 
-    def configure(self, engine: Engine, workers: int) -> None:
-        """The engine the epochs' tasks run on (owned by the caller) and the number of tasks."""
+    It overrides one hook, :meth:`EpochLoop._learn_epoch`; every task learns with the loop's own
+    step (:func:`~skfleet.train.stream.loop.learn_partition`), so bad data fails with the same
+    one-line error whatever ``--workers`` is, and is not retried.
+    """
+
+    def configure(self, engine: EngineSession, workers: int) -> None:
+        """The run's engine session (the caller's to close) and the number of tasks per epoch."""
         self.engine = engine
         self.workers = workers
 
-    def _run_epoch(self, pool: Engine, state: LoopState) -> None:
+    def _learn_epoch(self, state: LoopState, started: float) -> None:
+        # Checkpoints are taken at epoch boundaries only: a resumed epoch starts over.
+        if state.step < self.n_partitions:
+            self._learn_shares(state)
+        state.seconds = time.perf_counter() - started
+        self._notify(state, None)
+
+    def _learn_shares(self, state: LoopState) -> None:
         s = self.settings
         order = epoch_order(s.seed, state.epoch, self.n_partitions)
         shares = [tuple(order[w :: self.workers]) for w in range(self.workers)]
@@ -138,15 +148,18 @@ class ParallelEpochLoop(EpochLoop):
             for share in shares
             if share
         ]
-        results: list[EpochShare | None] = [None] * len(tasks)
-        for i, share in pool.map_unordered(learn_share, tasks, retries=2):
-            results[i] = share
+
+        def advance(i: int, share: EpochShare) -> None:
             self.progress.advance(rows=share.rows, tasks=len(tasks[i].indices))
+
+        # description=None: the tasks count in the loop's own progress phase.
+        results = self.engine.run(
+            learn_share, tasks, description=None, retries=2, on_result=advance
+        )
         t_base = float(getattr(self.estimator, "t_", 1.0))
         self.estimator = average_models(
             [r.estimator for r in results], [r.rows for r in results], t_base
         )
-        self._fitted = True
         for r in results:
             state.rows_learned += r.rows
             if r.progressive is not None:
@@ -157,32 +170,3 @@ class ParallelEpochLoop(EpochLoop):
                 )
         state.partitions_learned += self.n_partitions
         state.step = self.n_partitions
-
-    def run(self, state: LoopState) -> LoopState:
-        started = time.perf_counter() - state.seconds
-        s = self.settings
-        pool = self.engine
-        self.progress.start(total=s.epochs * self.n_partitions, description="train-stream")
-        self.progress.advance(rows=state.rows_learned, tasks=state.partitions_learned)
-        try:
-            while state.epoch < s.epochs and not state.stopped_early:
-                if state.step < self.n_partitions:
-                    self._run_epoch(pool, state)
-                state.seconds = time.perf_counter() - started
-                if self.callback is not None:
-                    self.callback(
-                        {
-                            "epoch": state.epoch,
-                            "step": state.step,
-                            "partition": None,
-                            "rows_learned": state.rows_learned,
-                        }
-                    )
-                self._end_epoch(state)
-                if s.checkpoint_every:
-                    self._checkpoint(state)
-            self._finish(state)
-            state.seconds = time.perf_counter() - started
-            return state
-        finally:
-            self.progress.stop()

@@ -1,0 +1,243 @@
+"""One job's use of an engine: who starts it, which tasks run where, progress, and who closes it.
+
+Every command (copy, predict, train, train-stream) takes the user's ``engine`` argument — a spec
+string, an :class:`~skfleet.engine.Engine`, or None for the command's default — and hands it to an
+:class:`EngineSession`, which
+
+- checks a spec at once (a typo in ``--engine`` fails before any data is touched),
+- starts the engine on first need only (a run with nothing to do starts nothing),
+- runs a single task in this process when a pool would have to be started for it (a pool on this
+  machine cannot do one task faster than this process, and starting one costs seconds: every
+  worker imports scikit-learn), but always uses a running cluster (``tcp://``: its workers may
+  reach data this machine cannot),
+- runs partition tasks with progress and retries, a user error raised by a task coming back as a
+  value (the same input fails the same way on every attempt, so it is not retried),
+- and closes the engine at the end only if it started it (an ``Engine`` passed in stays open).
+
+>>> from skfleet.util.progress import NullProgress
+>>> with EngineSession("local", progress=NullProgress()) as session:
+...     session.run(abs, [-1, -2, -3], description="abs")
+[1, 2, 3]
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+from skfleet.engine import Engine, get_engine, parse_engine_spec
+from skfleet.engine.base import call_with_retries
+from skfleet.errors import (
+    DataError,
+    MissingColumnError,
+    ModelNotFoundError,
+    SkfleetError,
+    SourceNotFoundError,
+    TargetExistsError,
+    UntrustedModelError,
+    UsageError,
+)
+from skfleet.util.progress import NullProgress, Progress
+
+#: User errors: the same input fails the same way on every attempt, so a task that raises one is
+#: not retried. Anything else (a dropped connection, a driver error, a worker bug) is retried.
+USER_ERRORS: tuple[type[SkfleetError], ...] = (
+    DataError,
+    MissingColumnError,
+    UsageError,
+    UntrustedModelError,
+    ModelNotFoundError,
+    SourceNotFoundError,
+    TargetExistsError,
+)
+
+
+def engine_for(engine: str | Engine | None, tasks: int, default: str = "local") -> str | Engine:
+    """The engine that runs ``tasks`` tasks: ``local`` for a single task on a pool this run would
+    start on this machine (``dask:local``, ``processes``), else ``engine`` (or ``default``).
+
+    >>> engine_for("dask:local", 1), engine_for("dask:local:4", 3), engine_for("tcp://h:8786", 1)
+    ('local', 'dask:local:4', 'tcp://h:8786')
+    >>> engine_for(None, 1, default="processes")
+    'local'
+    """
+    spec = default if engine is None else engine
+    if tasks > 1 or isinstance(spec, Engine):
+        return spec
+    _, address, _ = parse_engine_spec(spec)
+    return "local" if address is None else spec
+
+
+class TaskUserError:
+    """What a task sends back instead of raising a user error (so the engine does not retry it)."""
+
+    def __init__(self, error: SkfleetError):
+        self.error = error
+
+
+class UserErrorsAsValues:
+    """``fn`` wrapped for an engine: a :data:`USER_ERRORS` exception becomes a :class:`TaskUserError`.
+
+    A module-level class holding a module-level function, so it pickles to any worker.
+
+    >>> def bad(x):
+    ...     raise DataError(f"bad row {x}")
+    >>> UserErrorsAsValues(bad)(3).error
+    DataError('bad row 3')
+    """
+
+    def __init__(self, fn: Callable[[Any], Any]):
+        self.fn = fn
+        # Dask names a task after its function's __name__ (the dashboard shows it).
+        self.__name__ = getattr(fn, "__name__", type(fn).__name__)
+
+    def __call__(self, item: Any) -> Any:
+        try:
+            return self.fn(item)
+        except USER_ERRORS as exc:
+            return TaskUserError(exc)
+
+
+class EngineSession:
+    """The engine of one job: started on first need, closed at the end if this session started it.
+
+    ``engine`` is a spec (checked now), an :class:`Engine` (used, never closed) or None (then
+    ``default``); ``workers`` sizes a pool the session starts.
+    """
+
+    def __init__(
+        self,
+        engine: str | Engine | None = None,
+        *,
+        default: str = "local",
+        workers: int | None = None,
+        progress: Progress | None = None,
+    ):
+        self.requested: str | Engine = default if engine is None else engine
+        if not isinstance(self.requested, Engine):
+            parse_engine_spec(self.requested)
+        self.workers = workers
+        self.progress = progress or NullProgress()
+        self._owned = not isinstance(self.requested, Engine)
+        self._engine: Engine | None = None if self._owned else self.requested
+        self._local: Engine | None = None
+        self._announced = False
+        self._used: Engine | None = None
+
+    @property
+    def spec(self) -> str:
+        """The engine as the user named it (``dask:local``, ``tcp://...``), without starting it."""
+        if isinstance(self.requested, Engine):
+            return self.requested.spec
+        return self.requested
+
+    @property
+    def used_spec(self) -> str:
+        """The spec of the engine tasks last ran on (``dask:local:2``, ``local`` for a single
+        task run here), or :attr:`spec` before any did."""
+        return self._used.spec if self._used is not None else self.spec
+
+    @property
+    def engine(self) -> Engine:
+        """The engine, started now if it is not yet."""
+        if self._engine is None:
+            self._engine = get_engine(self.requested, self.workers)
+        if not self._announced:
+            self._announced = True
+            if self._engine.dashboard_link:
+                self.progress.note(f"Dask dashboard: {self._engine.dashboard_link}")
+        return self._engine
+
+    def engine_for(self, tasks: int, description: str = "") -> Engine:
+        """The engine for ``tasks`` tasks: this process for a single task, unless the session's
+        engine is a running cluster or already started (see :func:`engine_for`)."""
+        local = engine_for(self.requested, tasks) == "local"
+        if self._engine is not None or not local or self.requested == "local":
+            return self.engine
+        if self._local is None:
+            self._local = get_engine("local")
+            what = f"one partition to {description}" if description else "one task"
+            self.progress.note(f"{what}: in this process, no cluster to start")
+        return self._local
+
+    def run(
+        self,
+        fn: Callable[[Any], Any],
+        items: Iterable[Any],
+        *,
+        description: str | None,
+        retries: int = 0,
+        on_result: Callable[[int, Any], None] | None = None,
+        rows: Callable[[Any], int] | None = None,
+        done: int = 0,
+        done_rows: int = 0,
+        threads: int = 1,
+    ) -> list[Any]:
+        """Run ``fn`` on every item; return the results in the items' order.
+
+        One progress phase of ``len(items) + done`` tasks (``done`` finished before, carrying
+        ``done_rows`` rows); each result is counted (``rows(result)`` rows) once ``on_result``
+        has taken it, in the order tasks finish. ``description=None`` runs the tasks inside the
+        caller's own progress phase: ``on_result`` counts them, the session does not. A user error raised by a task is raised here,
+        unretried; another exception is retried ``retries`` times, then raised. ``threads > 1``
+        lets tasks that release the GIL (reading, Arrow, numpy) share this process's cores when
+        they run in-process.
+        """
+        items = list(items)
+        results: list[Any] = [None] * len(items)
+        progress = self.progress if description is not None else NullProgress()
+        progress.start(total=len(items) + done, description=description or "")
+        progress.advance(rows=done_rows, tasks=done)
+        try:
+            if not items:
+                return results
+            pool = self._used = self.engine_for(len(items), description or "")
+            wrapped = UserErrorsAsValues(fn)
+            if pool.distributed or threads <= 1:
+                finished = pool.map_unordered(wrapped, items, retries=retries)
+            else:
+                finished = _threaded(wrapped, items, retries, threads)
+            # closing(): a failure here cancels the tasks still queued before the engine closes.
+            with contextlib.closing(finished):
+                for index, result in finished:
+                    if isinstance(result, TaskUserError):
+                        raise result.error
+                    results[index] = result
+                    if on_result is not None:
+                        on_result(index, result)
+                    progress.advance(rows=rows(result) if rows is not None else 0)
+            return results
+        finally:
+            progress.stop()
+
+    def close(self) -> None:
+        """Close what this session started (an engine passed in is the caller's to close)."""
+        if self._owned and self._engine is not None:
+            self._engine.close()
+        self._engine = None if self._owned else self._engine
+        self._local = None
+
+    def __enter__(self) -> EngineSession:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _threaded(fn: Callable, items: list, retries: int, threads: int) -> Iterator[tuple[int, Any]]:
+    """``(index, fn(item))`` from a few threads of this process, in order; at most ``threads + 1``
+    items are in flight (and held) at once."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    threads = max(1, min(threads, os.cpu_count() or 1))
+    with ThreadPoolExecutor(threads, thread_name_prefix="skfleet-task") as pool:
+        pending = []
+        for index, item in enumerate(items):
+            pending.append((index, pool.submit(call_with_retries, fn, item, retries)))
+            if len(pending) > threads:
+                index_done, future = pending.pop(0)
+                yield index_done, future.result()
+        for index_done, future in pending:
+            yield index_done, future.result()
