@@ -213,3 +213,54 @@ def redshift_new_table_url(redshift):
         return redshift.url(table=f"public.{name}", **query)
 
     return new_url
+
+
+@pytest.fixture
+def conformance_url_redshift(redshift, redshift_new_table_url):
+    """The conformance kit's target for ``redshift://`` (``tests/data/test_conformance.py``):
+    fresh tables on the stand-in, with what a run may leave behind (staging tables in the
+    database, staged objects under the URL's ``staging=`` prefix)."""
+    from psycopg import sql
+
+    from skfleet.data.redshift.url import parse_redshift_url
+    from skfleet.data.testing import ConformanceTarget
+
+    def parts(url: str):
+        target = parse_redshift_url(url)
+        return sql.Identifier("public", target.table[1]).as_string(None), target.staging
+
+    def leftovers(url: str) -> list[str]:
+        key, staging = parts(url)
+        found = []
+        with redshift.direct() as conn:
+            if conn.execute("SELECT to_regclass('public.skfleet_runs')").fetchone()[0]:
+                stages = conn.execute(
+                    "SELECT stage FROM skfleet_runs WHERE target = %s AND stage IS NOT NULL",
+                    [key],
+                ).fetchall()
+                found += [
+                    s
+                    for (s,) in stages
+                    if conn.execute("SELECT to_regclass(%s)", [f"public.{s}"]).fetchone()[0]
+                ]
+        import s3fs
+
+        fs = s3fs.S3FileSystem(skip_instance_cache=True, use_listings_cache=False)
+        found += [f"s3://{p}" for p in fs.find(staging.removeprefix("s3://"))]
+        return found
+
+    def plant_foreign(url: str):
+        key, _ = parts(url)
+        view = f"v_{uuid.uuid4().hex[:10]}"
+        with redshift.direct() as conn:
+            conn.execute(f"CREATE VIEW {view} AS SELECT id FROM {key}")
+
+        def intact() -> bool:
+            with redshift.direct() as conn:
+                return conn.execute("SELECT to_regclass(%s)", [view]).fetchone()[0] is not None
+
+        return intact
+
+    return ConformanceTarget(
+        redshift_new_table_url, leftovers=leftovers, plant_foreign=plant_foreign
+    )
