@@ -103,10 +103,15 @@ def connect_psycopg(target: PgURL, autocommit: bool = True):
     import psycopg
 
     try:
-        return psycopg.connect(target.conninfo, autocommit=autocommit)
+        conn = psycopg.connect(target.conninfo, autocommit=autocommit)
     except psycopg.Error as exc:
         # from None: the chained driver error is not needed and must not carry the conninfo.
         raise _connect_error(exc, target) from None
+    if conn.info.server_version < 90000:  # Redshift reports 8.0.2: point to redshift://
+        from skfleet.data.redshift.conn import refuse_redshift
+
+        refuse_redshift(conn, target)
+    return conn
 
 
 #: Idle ADBC connections kept per process and URL. Opening one costs ~40 ms (the driver loads

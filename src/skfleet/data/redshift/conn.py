@@ -59,6 +59,8 @@ def refuse_redshift(conn, target: PgURL) -> None:
     """Called by the PostgreSQL backend on a fresh connection: a Redshift server is refused with
     a pointer to the ``redshift://`` URL (the PostgreSQL backend's COPY and ctid paths cannot work
     there)."""
+    if target.url.lower().startswith("redshift://"):
+        return  # the Redshift backend's own connection
     if conn.info.server_version >= _OLD_SERVER or not is_redshift(conn):
         return
     conn.close()
