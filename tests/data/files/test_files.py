@@ -422,11 +422,26 @@ def test_replace_never_mixes_old_and_new(tmp_path):
     assert listing(target) == ["_manifest.json", "part-p0.parquet"]
 
 
-def test_replace_foreign_directory_removes_its_data_files(tmp_path):
-    pq.write_table(id_table(5), tmp_path / "old.parquet")
-    (tmp_path / "notes.txt").write_text("kept")
-    write_table(str(tmp_path), id_table(3, start=50), if_exists="replace")
-    assert listing(tmp_path) == ["_manifest.json", "notes.txt", "part-p0.parquet"]
+def test_replace_refuses_a_folder_skfleet_did_not_write(tmp_path):
+    """``mkdir -p v/sub && echo a > v/sub/x.csv && skfleet copy d.parquet --out v --if-exists
+    replace`` removed v/sub; replacing a model store folder deleted a model's oof.parquet."""
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "x.csv").write_text("a\n")
+    pq.write_table(id_table(5), tmp_path / "oof.parquet")
+    before = listing(tmp_path)
+    with pytest.raises(UsageError, match=r"replace refused: .* \(oof\.parquet, sub/x\.csv\)"):
+        write_table(str(tmp_path), id_table(3, start=50), if_exists="replace")
+    assert listing(tmp_path) == before
+
+
+def test_replace_refuses_files_next_to_a_skfleet_output(tmp_path):
+    target = tmp_path / "t"
+    write_table(str(target), id_table(10))
+    (target / "notes.txt").write_text("kept")
+    with pytest.raises(UsageError, match=r"files skfleet did not write \(notes\.txt\)"):
+        write_table(str(target), id_table(3, start=50), if_exists="replace")
+    assert (target / "notes.txt").read_text() == "kept"
+    assert open_source(str(target)).read_all().num_rows == 10
 
 
 def test_append_to_foreign_directory(tmp_path):
@@ -513,11 +528,26 @@ def test_target_that_is_a_file(tmp_path):
     assert pq.read_table(target).num_rows == 2
 
 
-def test_fail_names_an_unfinished_run(tmp_path):
+def test_unfinished_run_is_named_and_blocks_nothing(tmp_path):
     target = str(tmp_path / "t")
-    open_sink(target).open(id_table(0).schema, run_id="crashed")
-    with pytest.raises(TargetExistsError, match="run crashed is writing it"):
-        open_sink(target).open(id_table(0).schema, run_id="other")
+    crashed = open_sink(target)
+    crashed.open(id_table(0).schema, run_id="crashed")
+    crashed.write("p0", id_table(10))
+    with pytest.raises(SourceNotFoundError, match="only the staging of unfinished run crashed"):
+        open_source(target)
+    write_table(target, id_table(3, start=100))
+    assert np.array_equal(ids_of(open_source(target)), np.arange(100, 103))
+
+
+def test_fail_run_does_not_publish_over_a_table_committed_meanwhile(tmp_path):
+    target = str(tmp_path / "t")
+    slow = open_sink(target)
+    slow.open(id_table(0).schema, if_exists="fail", run_id="slow")
+    slow.write("p0", id_table(10))
+    write_table(target, id_table(3, start=100))
+    with pytest.raises(TargetExistsError, match="nothing was published"):
+        slow.commit()
+    assert np.array_equal(ids_of(open_source(target)), np.arange(100, 103))
 
 
 def test_sink_misuse(tmp_path):

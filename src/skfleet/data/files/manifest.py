@@ -6,8 +6,8 @@ exact Arrow schema (so CSV columns read back as the decimal or timezone-aware ty
 written). Readers of a directory that has a manifest read exactly the parts it lists and nothing
 else: half-written runs, staging folders and stray files are invisible.
 
-A run that starts on an empty target writes a manifest with no parts and ``pending_run`` set first,
-so its parts, written next to it under their final names, stay invisible until it commits.
+A run that has not committed has no manifest of its own: its parts wait in its staging folder
+(:mod:`~skfleet.data.files.ledger`), so an unfinished first run leaves no readable table.
 
 >>> import pyarrow as pa
 >>> m = Manifest("csv", pa.schema([("id", pa.int64())]), parts=[Part("part-p0.csv", "p0", 3, "r1")])
@@ -50,8 +50,6 @@ class Manifest:
     parts: list[Part] = field(default_factory=list)
     #: The last run that committed into this directory.
     run_id: str | None = None
-    #: A run that started on an empty target and has not committed yet.
-    pending_run: str | None = None
 
     @property
     def rows(self) -> int | None:
@@ -65,7 +63,6 @@ class Manifest:
             "compression": self.compression,
             "rows": self.rows,
             "run_id": self.run_id,
-            "pending_run": self.pending_run,
             "written_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             # Human-readable columns, then the exact schema the readers use.
             "columns": [{"name": f.name, "type": str(f.type)} for f in self.schema],
@@ -85,7 +82,6 @@ class Manifest:
                 compression=doc.get("compression"),
                 parts=[Part(**p) for p in doc["parts"]],
                 run_id=doc.get("run_id"),
-                pending_run=doc.get("pending_run"),
             )
         except (ValueError, KeyError, TypeError, pa.ArrowInvalid) as exc:
             raise DataError(f"{where} is not a valid skfleet manifest: {exc}") from None

@@ -9,26 +9,26 @@ Layout::
 
     out/scores/
       _manifest.json               written last, at commit: parts, rows, schema, run id
-      part-<partition>.parquet     one object per partition, appearing whole under its final name
-      _staging-<run>/              this run's bookkeeping; its staged parts for replace
-        _rows/<rows>-<partition>   receipts: which partitions are done, with their row counts
+      part-<partition>.parquet     one object per partition
+      _staging-<run>/              a run until it commits (see :mod:`~skfleet.data.files.ledger`)
 
-A part is written under a temporary name and renamed (locally) or PUT in one request (S3), and a
-partition whose part already exists is not written again: the part *is* the record that the
-partition is done, so retries and ``--resume`` (``open`` with the same ``run_id``) never duplicate
-rows. A receipt follows each part so that :meth:`FileSink.committed` is one listing, and a missing
-receipt is rebuilt from the part.
+Every run writes its parts into its staging folder (hidden from readers), each partition
+exactly once (:mod:`~skfleet.data.files.ledger`), and :meth:`FileSink.commit` moves them in and
+writes the manifest. Until then the target reads as it did before the run; a run killed before
+its commit leaves only its staging folder, which ``--resume`` (``open`` with the same ``run_id``)
+picks up and nothing else reads.
 
 ``if_exists``:
 
-* any mode on an empty target: parts go straight to their final names; a manifest with no parts
-  (``pending_run``) is written at :meth:`~FileSink.open` so readers see an empty table until commit;
-* ``fail``: TargetExistsError if the target holds a manifest or any data file; nothing is touched;
-* ``replace``: parts are staged in ``_staging-<run>/``; commit moves them in (under names the old
-  content does not use), writes the manifest, then deletes the old parts — a reader following the
-  manifest sees the old table or the new one, never a mix;
-* ``append``: parts land next to the old ones as ``part-<partition>-<run>.<ext>`` and the manifest
-  gains them at commit. The schema must match the existing one.
+* any mode on an empty target (no manifest, no visible file): the commit publishes the parts;
+  with ``fail``, a table another run committed meanwhile makes the commit fail, publishing nothing;
+* ``fail``: TargetExistsError if the target holds a manifest or any file; nothing is touched;
+* ``replace``: only a previous skfleet output is replaced: the target must hold nothing but what
+  its manifest lists (a folder of anything else is refused, untouched). The commit moves the new
+  parts in under names the old content does not use, writes the manifest, then deletes the old
+  parts: a reader following the manifest sees the old table or the new one, never a mix;
+* ``append``: parts join the old ones as ``part-<partition>-<run>.<ext>`` and the manifest gains
+  them at commit (a directory without manifest gets one listing its files). The schema must match.
 
 One committing run per target at a time: two runs committing into one directory concurrently may
 lose one's manifest update.
@@ -47,7 +47,6 @@ lose one's manifest update.
 
 from __future__ import annotations
 
-import re
 import uuid
 from typing import Any
 
@@ -61,25 +60,17 @@ from skfleet.data.files.formats import (
     format_for,
     format_of_name,
 )
-from skfleet.data.files.manifest import (
-    MANIFEST_NAME,
-    Manifest,
-    Part,
-    manifest_path,
-    read_manifest,
-    write_manifest,
-)
+from skfleet.data.files.ledger import RunLedger
+from skfleet.data.files.manifest import MANIFEST_NAME, Manifest, Part, read_manifest, write_manifest
 from skfleet.data.files.store import FileStore, is_glob
 from skfleet.errors import DataError, MissingColumnError, TargetExistsError, UsageError
 
-_RECEIPT = re.compile(r"^(\d+)-(.+)$")
-
 # How a run places its parts (decided in open(), carried to workers by pickling the sink).
-FRESH = "fresh"  # empty target: final names, pending manifest hides them
-APPEND = "append"  # managed target: run-qualified final names, manifest hides them
-STAGED = "staged"  # replace: parts in _staging-<run>/, moved in at commit
-STAGED_APPEND = "staged-append"  # append to a directory without manifest
+STAGED = "staged"  # empty target or replace: the run's parts are the whole new table
+STAGED_APPEND = "staged-append"  # append: the parts join what the target holds
 DONE = "done"  # the run already committed
+#: Files named when a target holds what skfleet did not write.
+_SHOWN = 3
 
 
 class FileSink(Sink):
@@ -105,6 +96,8 @@ class FileSink(Sink):
         self._schema: pa.Schema | None = None
         self._run_id: str | None = None
         self._mode: str | None = None
+        self._if_exists: str | None = None
+        self._created = False  # open() made the target directory (abort removes it again)
 
     # -- paths ----------------------------------------------------------------------------------
     @property
@@ -112,20 +105,18 @@ class FileSink(Sink):
         return self._run_id
 
     @property
-    def _run_dir(self) -> str:
-        return FileStore.join(self._dir, f"_staging-{self._run_id}")
-
-    @property
-    def _receipts_dir(self) -> str:
-        return FileStore.join(self._run_dir, "_rows")
-
-    @property
-    def _location(self) -> str:
-        return self._run_dir if self._mode in (STAGED, STAGED_APPEND) else self._dir
+    def _ledger(self) -> RunLedger:
+        return RunLedger(self._store, self._dir, self._run_id)
 
     def _part_name(self, partition_id: str) -> str:
-        qualifier = f"-{self._run_id}" if self._mode == APPEND else ""
-        return f"part-{partition_id}{qualifier}{self._format.extension}"
+        return f"part-{partition_id}{self._format.extension}"
+
+    def _final_name(self, partition_id: str) -> str:
+        """The name a part takes in the target: run-qualified when appending, so that it never
+        meets a part of another run."""
+        if self._mode == STAGED_APPEND:
+            return f"part-{partition_id}-{self._run_id}{self._format.extension}"
+        return self._part_name(partition_id)
 
     # -- open -----------------------------------------------------------------------------------
     def _resolve_format(self, existing: Manifest | None) -> FileFormat:
@@ -163,39 +154,48 @@ class FileSink(Sink):
         fmt = self._resolve_format(manifest)
         fmt.check_writable(schema)
         self._format, self._schema, self._run_id = fmt, schema, run_id
+        self._if_exists, self._created = if_exists, kind is None
 
         if manifest is not None and manifest.run_id == run_id:
             self._mode = DONE
             return
-        if manifest is not None and manifest.pending_run == run_id:
-            if manifest.format != fmt.name:
-                raise UsageError(
-                    f"run {run_id} writes {manifest.format} into {self.display_name}; resume it "
-                    f"with the same {FORMAT_FLAG}"
+        info = self._ledger.info() if kind == "directory" else None
+        if info is not None and info.get("format") != _format_key(fmt):
+            raise UsageError(
+                f"run {run_id} writes {info.get('format')} into {self.display_name}; resume it "
+                f"with the same {FORMAT_FLAG}"
+            )
+        files = store.list_files(target) if kind == "directory" else []
+        files = [p for p, _ in files if not p.endswith("/" + MANIFEST_NAME)]
+        if manifest is not None or files:
+            if if_exists == "fail":
+                raise TargetExistsError(
+                    f"{self.display_name} already exists; pass --if-exists replace or append"
                 )
-            self._mode = FRESH
+            if if_exists == "append":
+                self._check_appendable(manifest, fmt, schema)
+            else:
+                self._check_replaceable(manifest, files)
+        self._mode = STAGED_APPEND if if_exists == "append" and files else STAGED
+        if info is None:
+            self._ledger.start({"format": _format_key(fmt), "if_exists": if_exists})
+
+    def _check_replaceable(self, manifest: Manifest | None, files: list[str]) -> None:
+        """Replace only what a previous skfleet output lists: refuse anything else."""
+        base = self._dir.rstrip("/")
+        listed = {p.path for p in manifest.parts} if manifest is not None else set()
+        foreign = [f[len(base) :].lstrip("/") for f in files]
+        foreign = [f for f in foreign if f not in listed]
+        if not foreign:
             return
-        data_files = store.list_files(target) if kind == "directory" else []
-        data_files = [(p, s) for p, s in data_files if not p.endswith(MANIFEST_NAME)]
-        if manifest is None and not data_files:
-            self._mode = FRESH
-            store.makedirs(target)
-            write_manifest(
-                store, target, Manifest(fmt.name, schema, fmt.compression, pending_run=run_id)
-            )
-            return
-        if if_exists == "fail":
-            pending = manifest is not None and manifest.pending_run and not manifest.parts
-            why = f" (run {manifest.pending_run} is writing it)" if pending else ""
-            raise TargetExistsError(
-                f"{self.display_name} already exists{why}; pass --if-exists replace or append"
-            )
-        if if_exists == "append":
-            self._check_appendable(manifest, fmt, schema)
-            self._mode = APPEND if manifest is not None else STAGED_APPEND
-        else:
-            self._mode = STAGED
-        store.makedirs(self._location)
+        shown = ", ".join(foreign[:_SHOWN]) + (", ..." if len(foreign) > _SHOWN else "")
+        what = (
+            "files skfleet did not write" if manifest is not None else "files but no skfleet output"
+        )
+        raise UsageError(
+            f"--if-exists replace refused: {self.display_name} holds {what} ({shown}); "
+            "it replaces only a previous skfleet output, so remove them or pick another --out"
+        )
 
     def _check_appendable(self, manifest: Manifest | None, fmt: FileFormat, schema: pa.Schema):
         if manifest is not None:
@@ -235,18 +235,22 @@ class FileSink(Sink):
         except ValueError as exc:
             raise UsageError(str(exc)) from None
         if self._mode == DONE:
-            return 0
-        store = self._store
-        final = FileStore.join(self._location, self._part_name(partition_id))
-        if store.exists(final):
-            self._ensure_receipt(partition_id, final)
-            return 0
+            if partition_id in self.committed():
+                return 0
+            raise UsageError(
+                f"run {self._run_id!r} of {self.display_name} is already committed; "
+                f"partition {partition_id!r} was not part of it"
+            )
+        store, ledger = self._store, self._ledger
+        final = FileStore.join(ledger.folder, self._part_name(partition_id))
         table = self._conform(partition_id, table)
-        store.makedirs(self._location)
+        store.makedirs(ledger.folder)
         if not store.put_new(final, self._format.serialize(table)):
-            self._ensure_receipt(partition_id, final)
+            ledger.ensure_receipt(
+                partition_id, lambda: self._format.count_rows(store, final, self._schema)
+            )
             return 0
-        self._put_receipt(partition_id, table.num_rows)
+        ledger.put_receipt(partition_id, table.num_rows)
         return table.num_rows
 
     def _conform(self, partition_id: str, table: pa.Table) -> pa.Table:
@@ -271,24 +275,6 @@ class FileSink(Sink):
             table = table.cast(schema)
         return table.replace_schema_metadata(schema.metadata)
 
-    def _put_receipt(self, partition_id: str, rows: int) -> None:
-        self._store.makedirs(self._receipts_dir)
-        self._store.put(FileStore.join(self._receipts_dir, f"{rows}-{partition_id}"), b"")
-
-    def _ensure_receipt(self, partition_id: str, part_path: str) -> None:
-        # A worker may have died between the part and its receipt: rebuild it from the part.
-        if partition_id not in self._receipts():
-            rows = self._format.count_rows(self._store, part_path, self._schema)
-            self._put_receipt(partition_id, rows)
-
-    def _receipts(self) -> dict[str, int]:
-        out = {}
-        for name in self._store.names(self._receipts_dir):
-            match = _RECEIPT.match(name)
-            if match:
-                out[match[2]] = int(match[1])
-        return out
-
     # -- bookkeeping ----------------------------------------------------------------------------
     def committed(self) -> dict[str, int]:
         self._require_open()
@@ -296,105 +282,76 @@ class FileSink(Sink):
             manifest = read_manifest(self._store, self._dir)
             parts = manifest.parts if manifest is not None else []
             return {p.partition: p.rows for p in parts if p.run_id == self._run_id}
-        return dict(sorted(self._receipts().items()))
+        return self._ledger.receipts()
 
     def commit(self) -> None:
         self._require_open()
         if self._mode == DONE:
             return
-        store, target, run = self._store, self._dir, self._run_id
-        receipts = sorted(self._receipts().items())
-        present = set(store.names(self._location))
-        for partition_id, _ in receipts:
-            if self._part_name(partition_id) not in present:
-                raise DataError(
-                    f"part {self._part_name(partition_id)} of run {run} is missing from "
-                    f"{store.url(self._location)}"
-                )
+        store, target, run, ledger = self._store, self._dir, self._run_id, self._ledger
+        receipts = self._ledger.receipts()
+        staged = set(store.names(ledger.folder))
         current = read_manifest(store, target)
-        if self._mode in (STAGED, STAGED_APPEND):
-            old = self._old_content(current)
-            taken = set(store.names(target))
-            moves, new_parts = [], []
-            for partition_id, rows in receipts:
-                staged = self._part_name(partition_id)
-                final = staged
-                if self._mode == STAGED_APPEND or final in taken:
-                    # Never reuse a name the old content uses: a reader holding the old manifest
-                    # must not find new rows under it.
-                    final = f"part-{partition_id}-{run}{self._format.extension}"
-                moves.append(
-                    (FileStore.join(self._location, staged), FileStore.join(target, final))
+        if current is not None and self._if_exists == "fail":
+            raise TargetExistsError(
+                f"{self.display_name} was written by another run while this one was; nothing "
+                f"was published (run {run} can be aborted)"
+            )
+        old = self._old_content(current)
+        taken = set(store.names(target))
+        moves, new_parts = [], []
+        for partition_id, rows in receipts.items():
+            name, final = self._part_name(partition_id), self._final_name(partition_id)
+            if final in taken and self._mode == STAGED:
+                # Never reuse a name the old content uses: a reader holding the old manifest
+                # must not find new rows under it.
+                final = f"part-{partition_id}-{run}{self._format.extension}"
+            if name in staged:
+                moves.append((FileStore.join(ledger.folder, name), FileStore.join(target, final)))
+            elif final not in taken:  # a resumed commit finds the parts it already moved in
+                raise DataError(
+                    f"part {name} of run {run} is missing from {store.url(ledger.folder)}"
                 )
-                new_parts.append(Part(final, partition_id, rows, run))
-            store.move(moves)
-            if self._mode == STAGED:
-                parts = new_parts
-            else:
-                parts = [Part(p, None, None, None) for p in old] + new_parts
+            new_parts.append(Part(final, partition_id, rows, run))
+        store.move(moves)
+        if self._mode == STAGED:
+            parts = new_parts
+        elif current is not None:
+            parts = list(current.parts) + new_parts
         else:
-            new_parts = [Part(self._part_name(pid), pid, rows, run) for pid, rows in receipts]
-            parts = (list(current.parts) if current is not None else []) + new_parts
-        pending = current.pending_run if current is not None else None
+            parts = [Part(p, None, None, None) for p in old] + new_parts
         manifest = Manifest(
-            self._format.name,
-            self._schema,
-            self._format.compression,
-            parts,
-            run_id=run,
-            pending_run=None if pending == run or self._mode == STAGED else pending,
+            self._format.name, self._schema, self._format.compression, parts, run_id=run
         )
         write_manifest(store, target, manifest)
         if self._mode == STAGED:
             keep = {p.path for p in parts}
             store.remove([FileStore.join(target, p) for p in old if p not in keep])
-        store.remove_tree(self._run_dir)
+        ledger.drop()
         self._mode = DONE
 
     def _old_content(self, current: Manifest | None) -> list[str]:
         """Relative paths of the files that make up the target's table now."""
         if current is not None:
             return [p.path for p in current.parts]
-        base = self._dir.rstrip("/")
-        if self._mode == STAGED_APPEND:
-            from skfleet.data.files.source import FileSource
+        if self._mode != STAGED_APPEND:
+            return []  # an empty target: open() refuses to replace anything else
+        from skfleet.data.files.source import FileSource
 
-            # Exactly the files a reader of the directory reads today.
-            files = FileSource(self.url, storage_options=self._store.storage_options).files
-            prefix = self._store.url(base)
-            return [f[len(prefix) :].lstrip("/") for f in files]
-        # Replace removes every data file, whatever its format.
-        return [
-            p[len(base) :].lstrip("/")
-            for p, _ in self._store.list_files(self._dir)
-            if format_of_name(p) is not None
-        ]
+        # Exactly the files a reader of the directory reads today.
+        files = FileSource(self.url, storage_options=self._store.storage_options).files
+        prefix = self._store.url(self._dir.rstrip("/"))
+        return [f[len(prefix) :].lstrip("/") for f in files]
 
     def abort(self) -> None:
         if self._mode in (None, DONE):
             return
-        store, target = self._store, self._dir
-        if self._mode == FRESH or self._mode == APPEND:
-            current = read_manifest(store, target)
-            listed = {p.path for p in current.parts} if current is not None else set()
-            suffix = f"-{self._run_id}{self._format.extension}"
-            mine = [
-                n
-                for n in store.names(target)
-                if n.startswith("part-")
-                and n not in listed
-                and (n.endswith(suffix) if self._mode == APPEND else True)
-            ]
-            store.remove([FileStore.join(target, n) for n in mine])
-            store.remove_tree(self._run_dir)
-            if (
-                self._mode == FRESH
-                and current is not None
-                and current.pending_run == self._run_id
-                and not current.parts
-            ):
-                store.remove([manifest_path(target)])
-                store.remove_empty_dir(target)
-        else:
-            store.remove_tree(self._run_dir)
+        self._ledger.drop()
+        if self._created:
+            self._store.remove_empty_dir(self._dir)
         self._mode = None
+
+
+def _format_key(fmt: FileFormat) -> str:
+    """How a run's staging records its format: ``parquet``, ``csv`` or ``csv.gz``."""
+    return fmt.name + (".gz" if fmt.compression == "gzip" else "")

@@ -49,6 +49,7 @@ from skfleet.data.files.formats import (
     format_of_name,
     strip_data_suffix,
 )
+from skfleet.data.files.ledger import RunLedger
 from skfleet.data.files.manifest import read_manifest
 from skfleet.data.files.store import FileStore, glob_base, is_glob
 from skfleet.errors import DataError, MissingColumnError, SourceNotFoundError, UsageError
@@ -162,6 +163,13 @@ class FileSource(Source):
             ]
             return fmt, entries
         files = store.list_files(root)
+        if not files:
+            unfinished = RunLedger.unfinished_runs(store, root)
+            if unfinished:
+                raise SourceNotFoundError(
+                    f"{self.display_name} holds no committed table, only the staging of "
+                    f"unfinished run {', '.join(unfinished)} (finish it with --resume)"
+                )
         fmt = self._format_from_names(option, root, [p for p, _ in files])
         matching = [(p, s) for p, s in files if format_of_name(p) == fmt.name]
         if not matching and option is not None:
