@@ -134,6 +134,11 @@ class EngineSession:
         return self.requested
 
     @property
+    def started(self) -> bool:
+        """Whether the session's engine is running (started here, or passed in)."""
+        return self._engine is not None
+
+    @property
     def used_spec(self) -> str:
         """The spec of the engine tasks last ran on (``dask:local:2``, ``local`` for a single
         task run here), or :attr:`spec` before any did."""
