@@ -10,6 +10,19 @@ through :func:`redact_url` or :func:`redact_text` first.
 'postgresql:///db?password=***&table=t'
 >>> redact_text("could not connect to postgresql://u:pw@h/db: timeout")
 'could not connect to postgresql://u:***@h/db: timeout'
+
+A password the user did not percent-encode may hold ``@``, ``:``, ``/`` or ``?``. The user info
+ends at the *last* ``@`` of the URL, so all of it is masked (a little too much at worst, such as a
+query that quotes an ``@``, but never too little):
+
+>>> redact_url("postgresql://postgres:Qx7@Zz9@/postgres?table=t")
+'postgresql://postgres:***@/postgres?table=t'
+>>> redact_url("postgresql://postgres:Ab:Cd/Ef99@127.0.0.1:5432/postgres?table=public.t")
+'postgresql://postgres:***@127.0.0.1:5432/postgres?table=public.t'
+>>> redact_url("postgresql://me@corp.example:pa?ss@db/sales")
+'postgresql://me@corp.example:***@db/sales'
+>>> redact_url("s3://bucket/a:b/c@d.parquet"), redact_url("postgresql://ana@db:5432/sales")
+('s3://bucket/a:b/c@d.parquet', 'postgresql://ana@db:5432/sales')
 """
 
 from __future__ import annotations
@@ -18,9 +31,10 @@ import re
 
 MASK = "***"
 _SECRET_KEYS = {"password", "passwd", "pwd", "secret", "aws_secret_access_key", "sslpassword"}
-_USERINFO = re.compile(
-    r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<user>[^:/@\s]*):(?P<pw>[^@\s/]*)@"
-)
+# The user name runs to the first ``:`` (it may hold an unencoded ``@``, never a ``/``); the
+# password from there to the last ``@`` before the next blank, greedily: libpq and urllib disagree
+# about where an unencoded password ends, and masking to the last ``@`` covers both readings.
+_USERINFO = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<user>[^:/\s]*):(?P<pw>\S*)@")
 _KEYVALUE = re.compile(
     r"(?P<key>\b(?:"
     + "|".join(sorted(_SECRET_KEYS))

@@ -18,10 +18,22 @@ parameter (``sslmode``, ``host=/socket/dir``, ``connect_timeout``, ...) goes to 
 Traceback (most recent call last):
 ...
 skfleet.errors.UsageError: postgresql://h/db names no table: add ?table=schema.name or ?query=<SQL>
+
+A password holding ``@``, ``/``, ``?`` or ``#`` must be percent-encoded: libpq and urllib would
+each read a different user, password and host out of it (and libpq would quote a piece of the
+password back as a host or port), so such a URL is refused, masked:
+
+>>> parse_pg_url("postgresql://postgres:Qx7@Zz9@db/postgres?table=t")
+Traceback (most recent call last):
+...
+skfleet.errors.UsageError: postgresql://postgres:***@db/postgres?table=t cannot be read unambiguously: its user name or password holds '@', '/', '?' or '#'; percent-encode them (%40, %2F, %3F, %23)
+>>> parse_pg_url("postgresql://postgres:Qx7%40Zz9@db/postgres?table=t").table
+(None, 't')
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
@@ -79,6 +91,22 @@ def split_table(value: str) -> tuple[str | None, str]:
     return schema, name
 
 
+#: ``host[:port]``, comma-separated for several hosts; a host may be a bracketed IPv6 address.
+_HOSTS = re.compile(r"(?:\[[^\]]*\]|[^:\[\]@,]*)(?::\d*)?(?:,(?:\[[^\]]*\]|[^:\[\]@,]*)(?::\d*)?)*")
+
+
+def _check_authority(netloc: str, path: str, display: str) -> None:
+    """Refuse user info that libpq and urllib would split differently (see the module doc)."""
+    hosts = netloc.rpartition("@")[2]
+    if netloc.count("@") > 1 or "@" in path or not _HOSTS.fullmatch(hosts):
+        raise UsageError(
+            f"{display} cannot be read unambiguously: its user name or password holds "
+            "'@', '/', '?' or '#'; percent-encode them (%40, %2F, %3F, %23)"
+            if "@" in netloc + path or ":" in hosts
+            else f"{display} is not a valid URL: {hosts!r} is not host[:port]"
+        )
+
+
 def parse_pg_url(url: str) -> PgURL:
     """Split a data URL into skfleet's parameters and a libpq connection URI."""
     display = redact_url(url)
@@ -88,6 +116,7 @@ def parse_pg_url(url: str) -> PgURL:
         raise UsageError(f"{display} is not a valid URL: {exc}") from None
     if parts.scheme.lower() not in SCHEMES:
         raise UsageError(f"{display} is not a postgresql:// URL")
+    _check_authority(parts.netloc, parts.path, display)
     own: dict[str, str] = {}
     libpq: list[tuple[str, str]] = []
     for name, value in parse_qsl(parts.query, keep_blank_values=True):
