@@ -99,8 +99,25 @@ class DaskEngine(Engine):
                     f"cannot reach Dask scheduler {address}: {exc}"
                 ) from None
             if n_workers:
-                self.client.wait_for_workers(n_workers, timeout=60)
-            check_worker_versions(library_versions(), self.client.run(library_versions))
+                try:
+                    self.client.wait_for_workers(n_workers, timeout=60)
+                except TimeoutError:
+                    self.close()
+                    raise ConnectionFailedError(
+                        f"Dask scheduler {address}: fewer than {n_workers} workers joined in 60 s"
+                    ) from None
+            self._check_versions()
+
+    def _check_versions(self) -> None:
+        """Compare the library versions of every worker with this client's.
+
+        Workers come and go while this runs (a worker killed, a new one joining): one that is
+        gone by the time it is asked is simply not compared, as the scheduler will not give it
+        tasks; its answer, an exception, must not fail the connection.
+        """
+        answers = self.client.run(library_versions, on_error="return")
+        versions = {worker: v for worker, v in answers.items() if isinstance(v, dict)}
+        check_worker_versions(library_versions(), versions)
 
     @property
     def workers(self) -> int:
