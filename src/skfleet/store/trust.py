@@ -56,7 +56,8 @@ TRUSTED_PACKAGES: tuple[str, ...] = ("sklearn", "numpy", "scipy", "skfleet")
 _PRELOADED = ("builtins", "collections")
 
 #: Module name parts never imported for a model even inside a trusted package: test suites,
-#: packaging tools and ``__main__`` modules (``skfleet.__main__`` would start the CLI).
+#: packaging tools, scripts that compute at import (``scipy.special._precompute``) and
+#: ``__main__`` modules (``skfleet.__main__`` would start the CLI).
 _NEVER_IMPORT = frozenset(
     {
         "__main__",
@@ -68,6 +69,7 @@ _NEVER_IMPORT = frozenset(
         "f2py",
         "distutils",
         "_build_utils",
+        "_precompute",
         "_pyinstaller",
         "setup",
     }
@@ -236,7 +238,10 @@ def _judge_dict_keys(node: Any) -> Refusal | None:
         return Refusal(_full_name(node), "whose key types are not a plain list: not allowed")
     for item in key_types.content:
         if type(item) is not _general.TypeNode:
-            return Refusal(_full_name(item), "which is not a type: not allowed as a dict key type")
+            # Say what the item is if it is refused anywhere; else that it is no type.
+            return judge(item) or Refusal(
+                _full_name(item), "which is not a type: not allowed as a dict key type"
+            )
         refusal = _judge_name(item, lists.is_key_type, "not allowed as a dict key type")
         if refusal is not None:
             return refusal
@@ -299,7 +304,8 @@ def node_tree(data: bytes) -> Any:
         raise ArtifactReadError(f"{type(exc).__name__}: {exc}") from exc
 
 
-#: Children that are data, not nodes: zip members (``BytesIO``) and a slice's bounds.
+#: Children that are data, not nodes: zip members (``BytesIO``), a slice's bounds, the names an
+#: old-format node keeps.
 _PLAIN_CHILDREN = (str, int, float, bool, io.BytesIO)
 
 
@@ -320,10 +326,9 @@ def walk(root: Any) -> Iterator[Any]:
         for child in node.children.values():
             if isinstance(child, _audit.Node):
                 children.append(child)
-            elif isinstance(child, list):
-                children.extend(child)
-            elif isinstance(child, dict):
-                children.extend(child.values())
+            elif isinstance(child, (list, dict)):
+                values = child.values() if isinstance(child, dict) else child
+                children.extend(v for v in values if not isinstance(v, _PLAIN_CHILDREN))
             elif child is not None and not isinstance(child, _PLAIN_CHILDREN):
                 raise ArtifactReadError(f"unexpected {type(child).__name__} in the node tree")
         for child in children:
