@@ -27,8 +27,9 @@ from tests.services.dask import worker_env
 def committed_parts(out: Path) -> dict[str, int]:
     """Part files that a run has committed (the file sink's receipts), with their mtimes."""
     receipts = glob.glob(str(out / "_staging-*" / "_rows" / "*"))
-    names = {Path(r).name.split("-", 1)[1] for r in receipts}
-    return {n: (out / f"part-{n}.parquet").stat().st_mtime_ns for n in names}
+    staged = {Path(r).name.split("-", 1)[1]: Path(r).parent.parent for r in receipts}
+    # Parts wait in the run's staging folder until the commit moves them in.
+    return {n: (run / f"part-{n}.parquet").stat().st_mtime_ns for n, run in staged.items()}
 
 
 def wait_until(condition, timeout: float = 60.0, what: str = "condition") -> None:

@@ -28,15 +28,26 @@ from skfleet.util.redact import redact_url
 @format_option
 @out_format_option
 @engine_option("processes")
+@click.option(
+    "--resume",
+    "resume",
+    default=None,
+    metavar="RUN_ID",
+    help="Finish the interrupted copy RUN_ID (same SRC, --out and --if-exists).",
+)
 @json_option
-def copy(src, dst, if_exists, partition_rows, in_format, out_format, engine, as_json):
-    """Copy the table SRC to --out in parallel partitions (files, s3://, postgresql://)."""
+def copy(src, dst, if_exists, partition_rows, in_format, out_format, engine, resume, as_json):
+    """Copy the table SRC to --out in parallel partitions (files, s3://, postgresql://).
+
+    Each partition is committed once; a copy cut short is finished with --resume RUN_ID (the
+    unfinished run's id, which reading or writing --out names)."""
     result = copy_table(
         src,
         dst,
         if_exists=if_exists,
         partition_rows=partition_rows or DEFAULT_PARTITION_ROWS,
         engine=engine,
+        run_id=resume,
         source_options={"format": in_format} if in_format else None,
         sink_options={"format": out_format} if out_format else None,
         progress=for_terminal(enabled=not as_json),

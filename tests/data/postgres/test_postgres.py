@@ -511,3 +511,22 @@ def test_backend_types(pg_new_table_url):
     assert isinstance(open_source(url), PostgresSource)
     assert isinstance(open_sink(url.replace("postgresql://", "postgres://")), PostgresSink)
     assert PostgresSink.supports_transactions
+
+
+def test_failed_copy_with_replace_leaves_the_old_table_and_no_staging(
+    pg, pg_new_table_url, tmp_path
+):
+    from skfleet.copy import copy
+
+    url = pg_new_table_url()
+    write(url, id_table(10))
+    (tmp_path / "a.csv").write_text("id,x,tag\n100,0.5,a\n")
+    (tmp_path / "b.csv").write_text("id,x,tag\n101,zero,b\n")
+    with pytest.raises(DataError, match="b.csv"):
+        copy(str(tmp_path), url, if_exists="replace", engine="local", retries=0)
+    assert sorted(open_source(url).read_all()["id"].to_pylist()) == list(range(10))
+    with pg.connect() as conn:
+        staged = conn.execute(
+            "SELECT relname FROM pg_class WHERE relname LIKE '\\_skfleet\\_stage\\_%%'"
+        ).fetchall()
+    assert staged == []
