@@ -421,12 +421,23 @@ def main(argv: list[str] | None = None) -> int:
         help="resolve the newest versions pyproject.toml allows instead of the client's",
     )
     parser.add_argument("--mirror", help="Debian mirror for the stand-in base (default: apt's)")
+    parser.add_argument(
+        "--prune",
+        action="store_true",
+        help="then remove dangling images (earlier builds' leftovers) from buildah's storage",
+    )
     args = parser.parse_args(argv)
     tag = args.tag or f"skfleet-worker:{image_version()}"
     try:
         if not Path(args.python).exists():
             raise BuildError(f"no client Python at {args.python}: run `make install` or --python")
         build(tag, python=args.python, pin=not args.no_pin, mirror=args.mirror)
+        if args.prune:
+            # Every rebuild after a source change leaves the previous image untagged; on a CI
+            # machine that builds on every run they would pile up.
+            subprocess.run(
+                ["buildah", "rmi", "--prune"], env=buildah_env(), capture_output=True, check=False
+            )
     except ToolsUnavailable as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 3

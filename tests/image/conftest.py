@@ -53,7 +53,7 @@ def run_build(args: list[str], log: Path) -> str:
 def worker_image(image_build, tmp_path_factory) -> str:
     """``skfleet-worker:test``, pinned to this venv: built once per session."""
     log = tmp_path_factory.mktemp("image") / "build.log"
-    return run_build(["--tag", "skfleet-worker:test"], log)
+    return run_build(["--tag", "skfleet-worker:test", "--prune"], log)
 
 
 @pytest.fixture(scope="session")
