@@ -9,10 +9,10 @@ No Docker engine or registry is needed: Debian's ``buildah`` builds the reposito
 1. ``constraints.txt`` from the client's environment (``pip freeze --exclude-editable``, minus
    lines pip cannot use as constraints), so the image holds the client's exact versions: the
    connect-time version check of ``--engine tcp://`` requires that.
-2. The base image ``python:3.11-slim``, if absent from buildah's storage, is stood in for by a
-   Debian bookworm root filesystem (``debootstrap`` from the mirror apt is set up with, Python in a
-   venv at ``/usr/local`` as in the official image, this machine's CA bundle). It is built once and
-   then found in buildah's storage on every later run.
+2. The base image ``python:3.11-slim``, if absent from buildah's storage and no registry can be
+   reached to pull it, is stood in for by a Debian bookworm root filesystem (``debootstrap`` from
+   the mirror apt is set up with, Python in a venv at ``/usr/local`` as in the official image,
+   this machine's CA bundle). It is built once and then found in buildah's storage.
 3. ``buildah bud`` in a staged copy of the build context, with pip pointed at the package index
    this machine's pip uses: the host's index settings go into a ``pip.conf`` bind-mounted into the
    build's ``RUN`` steps only, with any ``file://`` index or find-links folder mounted read-only at
@@ -268,6 +268,27 @@ def usable_constraints(lines: list[str]) -> list[str]:
 # -- the base image --------------------------------------------------------------------------------
 
 
+def pull(name: str) -> bool:
+    """Pull the official ``name`` if a registry is reachable (then no stand-in is needed)."""
+    log(f"pulling {name}")
+    try:
+        done = subprocess.run(
+            ["buildah", "pull", "--quiet", f"docker.io/library/{name}"],
+            env=buildah_env(),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=600,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        return False
+    if done.returncode != 0:
+        reason = (done.stderr.strip().splitlines() or ["failed"])[-1]
+        log(f"cannot pull {name} ({reason[:200]}): building a stand-in")
+    return done.returncode == 0
+
+
 def bootstrap_base(mirror: str, name: str = BASE_IMAGE, suite: str = "bookworm") -> None:
     """Commit a Debian ``suite`` root filesystem as ``name``, shaped like the official image.
 
@@ -363,7 +384,7 @@ def build(
 ) -> str:
     """Build ``tag`` from ``repo``'s Dockerfile (pinned to ``python``'s environment if ``pin``)."""
     ensure_tools({"buildah": "buildah"})
-    if not image_exists(base):
+    if not image_exists(base) and not pull(base):
         bootstrap_base(mirror or debian_mirror(), base)
     constraints = client_constraints(python) if pin else None
     with tempfile.TemporaryDirectory(prefix="skfleet-image-") as tmp:
