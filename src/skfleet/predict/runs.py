@@ -34,6 +34,7 @@ from typing import Any
 
 from skfleet.errors import SkfleetError, UsageError
 from skfleet.store.fs import is_local, open_store_fs
+from skfleet.util.atomic import atomic_write
 from skfleet.util.redact import redact_text, redact_url
 
 RUNS_FOLDER = "_runs"
@@ -159,12 +160,7 @@ class RunStore:
         try:
             if self.local:
                 os.makedirs(self.root, exist_ok=True)
-                tmp = f"{path}.tmp-{uuid.uuid4().hex[:8]}"
-                with open(tmp, "w", encoding="utf-8") as handle:
-                    handle.write(text + "\n")
-                os.replace(tmp, path)
-            else:
-                self.fs.pipe_file(path, (text + "\n").encode("utf-8"))
+            atomic_write(self.fs, path, (text + "\n").encode("utf-8"))
         except OSError as exc:
             raise SkfleetError(
                 f"cannot write run record to {self.display}: {exc.strerror or exc}"

@@ -52,6 +52,7 @@ from skfleet.store.metadata import (
     to_json_safe,
 )
 from skfleet.store.refs import ModelRef, parse_model_ref, validate_file_name, validate_name
+from skfleet.util.atomic import atomic_write
 from skfleet.util.redact import redact_text, redact_url
 
 ARTIFACT_FILE = "model.skops"
@@ -333,11 +334,11 @@ class ModelStore:
         version = self._claim(name)
         version_dir = self._path(name, str(version))
         try:
-            self.fs.pipe_file(f"{version_dir}/{ARTIFACT_FILE}", data)
+            atomic_write(self.fs, f"{version_dir}/{ARTIFACT_FILE}", data)
             for file_name, value in extra.items():
-                self.fs.pipe_file(f"{version_dir}/{file_name}", _as_bytes(file_name, value))
+                atomic_write(self.fs, f"{version_dir}/{file_name}", _as_bytes(file_name, value))
             meta["version"] = version
-            self.fs.pipe_file(f"{version_dir}/{METADATA_FILE}", _encode(meta))  # last: the commit
+            atomic_write(self.fs, f"{version_dir}/{METADATA_FILE}", _encode(meta))  # the commit
         except BaseException as exc:
             # Best effort: without model.json the version is invisible anyway.
             with contextlib.suppress(Exception):
@@ -356,13 +357,11 @@ class ModelStore:
         for _ in range(_MAX_VERSION_TRIES):
             claim = self._path(name, str(version), _CLAIM_FILE)
             try:
-                self.fs.pipe_file(claim, token, mode="create")
-                # Some S3-compatible servers ignore If-None-Match: read back to catch a race there.
-                self.fs.invalidate_cache()
-                if self.fs.cat_file(claim) == token:
-                    return version
-            except FileExistsError:
-                pass
+                if atomic_write(self.fs, claim, token, exclusive=True):
+                    # Some S3-compatible servers ignore If-None-Match: read back to catch a race.
+                    self.fs.invalidate_cache()
+                    if self.fs.cat_file(claim) == token:
+                        return version
             except OSError as exc:
                 raise self._write_error(exc) from exc
             version = max(version + 1, self._next_version(name))
@@ -515,7 +514,5 @@ def _make_dirs(path: str) -> list[str]:
 
 
 def _write_local(path: str, data: bytes) -> None:
-    with open(path, "wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())  # the rename must not publish files still only in the page cache
+    # Synced before the folder's rename publishes it (atomic_write fsyncs).
+    atomic_write(None, path, data)

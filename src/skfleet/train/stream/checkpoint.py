@@ -22,11 +22,11 @@ from __future__ import annotations
 
 import contextlib
 import os
-import uuid
 from typing import Any
 
 from skfleet.errors import SkfleetError
 from skfleet.store import ModelStore, dump_artifact, load_artifact, validate_name
+from skfleet.util.atomic import atomic_write
 from skfleet.util.redact import redact_text
 
 CHECKPOINT_DIR = "_checkpoints"
@@ -55,19 +55,7 @@ class CheckpointStore:
         try:
             if self.store.local:
                 os.makedirs(self.folder, exist_ok=True)
-                tmp = f"{self.folder}/.tmp-{uuid.uuid4().hex}"
-                try:
-                    with open(tmp, "wb") as handle:
-                        handle.write(data)
-                        handle.flush()
-                        os.fsync(handle.fileno())
-                    os.replace(tmp, self.path)
-                finally:
-                    if os.path.exists(tmp):
-                        os.unlink(tmp)
-            else:
-                fs.pipe_file(self.path, data)
-                fs.invalidate_cache()
+            atomic_write(fs, self.path, data)
         except OSError as exc:
             raise SkfleetError(
                 f"cannot write checkpoint of {self.name!r} to {self.store.display}: "
