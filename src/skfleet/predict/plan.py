@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from skfleet.data.base import IF_EXISTS_CHOICES, Partition
+from skfleet.data.base import Partition, check_if_exists
 from skfleet.engine import Engine
 from skfleet.errors import (
     SkfleetError,
@@ -115,7 +115,7 @@ class RunOptions:
     def check(self) -> RunOptions:
         check_choice("--duplicate-keys", self.duplicate_keys, DUPLICATE_KEY_CHOICES)
         if self.if_exists is not None:
-            check_choice("--if-exists", self.if_exists, IF_EXISTS_CHOICES)
+            check_if_exists(self.if_exists)
         if self.partition_rows is not None and self.partition_rows < 1:
             raise UsageError(f"--partition-rows must be positive, not {self.partition_rows}")
         if self.retries < 0:
