@@ -27,7 +27,7 @@ import warnings
 from collections.abc import Iterable
 
 import numpy as np
-from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.base import BaseEstimator, TransformerMixin, clone
 from sklearn.utils.validation import check_is_fitted
 
 from skfleet.errors import DriftWarning, UsageError
@@ -247,6 +247,34 @@ class TableEncoder(TransformerMixin, BaseEstimator):
             self.feature_names_in_ = np.asarray(profile.order, dtype=object)
         for message in found if warn else ():
             warnings.warn(message, FeatureWarning, stacklevel=4)
+
+    def check_params(self) -> None:
+        """Raise the error a bad parameter would give at ``fit``, without any data."""
+        self._plan()
+
+    def statistics(self, X) -> TableProfile:
+        """The row statistics of ``X`` that ``partial_fit`` would add, without a contract.
+
+        Statistics merge (``a.merge(b)``: those of both row sets) and
+        :meth:`from_statistics` builds the fitted encoder once at the end: a pass over many
+        partitions skips building a contract per partition (costly with wide hashed columns).
+
+        >>> import pyarrow as pa
+        >>> enc = TableEncoder()
+        >>> parts = [enc.statistics(pa.table({"x": v})) for v in ([1.0, 2.0], [3.0, 4.0, 5.0])]
+        >>> enc.from_statistics(parts[0].merge(parts[1])).contract_.column("x").center
+        3.0
+        """
+        plan = self._plan()
+        table = as_input_table(X)
+        self._check_target(table, None)
+        return TableProfile.of(table, plan.roles, plan.options.max_distinct)
+
+    def from_statistics(self, statistics: TableProfile) -> TableEncoder:
+        """A fitted encoder with this one's parameters, from :meth:`statistics` (merged)."""
+        encoder = clone(self)
+        encoder._commit(statistics, encoder._plan(), positional=False, warn=False)
+        return encoder
 
     def merge(self, other: TableEncoder) -> TableEncoder:
         """Fold ``other``'s statistics into this encoder (equal to fitting on both row sets).

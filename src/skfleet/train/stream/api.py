@@ -231,7 +231,7 @@ def _make_encoder(config: StreamConfig, columns: list[str]):
         encoder = TableEncoder(target=config.target, exclude=tuple(exclude), **options)
     except TypeError as exc:
         raise UsageError(f"--encoder option: {exc}") from None
-    encoder._plan()  # a bad encoder setting fails now, not in the first worker
+    encoder.check_params()  # a bad encoder setting fails now, not in the first worker
     return encoder
 
 

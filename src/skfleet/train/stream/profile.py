@@ -81,44 +81,16 @@ class PartitionProfile:
     features: Any = None
 
 
-# The encoder builds its whole feature contract on every partial_fit and merge, which with wide
-# hashed columns costs far more than profiling the rows. The profiling pass needs the contract
-# once, at the end: tasks return the encoder's row statistics and the client folds them and builds
-# one contract. These two functions are the only place that reaches into TableEncoder for that;
-# without those internals they fall back to partial_fit/merge (same result, slower).
-
-
-def feature_statistics(encoder: Any, table: pa.Table) -> Any:
-    """What ``encoder.partial_fit(table)`` would accumulate, without building a contract."""
-    try:
-        from skfleet.features.profile import TableProfile
-
-        plan = encoder._plan()
-        return TableProfile.of(table, plan.roles, plan.options.max_distinct)
-    except (ImportError, AttributeError):
-        from sklearn.base import clone
-
-        return clone(encoder).partial_fit(table)
-
-
 def encoder_from_statistics(template: Any, parts: Sequence[Any]) -> Any:
-    """A fitted copy of ``template`` from the statistics of every partition, in order."""
-    from sklearn.base import clone
-
+    """A fitted copy of ``template`` from the statistics of every partition, in order (None when
+    no partition had a training row)."""
     parts = [p for p in parts if p is not None]
     if not parts:
         return None
-    if isinstance(parts[0], type(template)):  # the fallback above: fitted encoders
-        encoder = parts[0]
-        for other in parts[1:]:
-            encoder = encoder.merge(other)
-        return encoder
-    profile = parts[0]
+    statistics = parts[0]
     for other in parts[1:]:
-        profile = profile.merge(other)
-    encoder = clone(template)
-    encoder._commit(profile, encoder._plan(), False, warn=False)
-    return encoder
+        statistics = statistics.merge(other)
+    return template.from_statistics(statistics)
 
 
 def missing_mask(column: pa.ChunkedArray | pa.Array) -> np.ndarray:
@@ -173,7 +145,7 @@ def profile_partition(task: ProfileTask) -> PartitionProfile:
     )
     features = table.drop_columns([task.target]) if task.target is not None else table
     train_rows = features.filter(pa.array(~hold)) if hold.any() else features
-    features = feature_statistics(task.encoder, train_rows) if train_rows.num_rows else None
+    features = task.encoder.statistics(train_rows) if train_rows.num_rows else None
     return PartitionProfile(
         index=task.index,
         partition_id=task.partition.id,
