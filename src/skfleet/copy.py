@@ -22,7 +22,7 @@ from typing import Any
 import pyarrow as pa
 
 from skfleet.data import open_sink, open_source
-from skfleet.data.base import IF_EXISTS_CHOICES, Partition, Sink, Source
+from skfleet.data.base import Partition, Sink, Source, check_if_exists
 from skfleet.engine import Engine
 from skfleet.engine.session import EngineSession
 from skfleet.errors import UsageError
@@ -82,10 +82,7 @@ def copy(
     progress: Progress | None = None,
 ) -> CopyResult:
     """Copy the table at ``src`` to ``dst`` (any two data URLs)."""
-    if if_exists not in IF_EXISTS_CHOICES:
-        raise UsageError(
-            f"--if-exists must be one of {', '.join(IF_EXISTS_CHOICES)}, not {if_exists!r}"
-        )
+    check_if_exists(if_exists)
     if partition_rows < 1:
         raise UsageError(f"--partition-rows must be positive, not {partition_rows}")
     session = EngineSession(engine, default="processes", progress=progress)
