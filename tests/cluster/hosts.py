@@ -1,8 +1,8 @@
 """Test hosts made of Linux namespaces: their own network, their own /tmp, nothing else shared.
 
 A *host* is a network namespace with one interface (``eth0``, a veth pair whose other end sits on
-a bridge in a namespace of its own) plus, inside it, a mount and a PID namespace started by
-``unshare``: a tmpfs on ``/tmp``, the project checkout covered by a tmpfs in which only the
+a bridge in a namespace of its own) plus, inside it, mount, UTS and PID namespaces started by
+``unshare`` (its hostname is its name): a tmpfs on ``/tmp``, the project checkout covered by a tmpfs in which only the
 installed environment (the virtualenv and, for an editable install, the package sources) is bound
 back read-only, and a *disk* (a folder of the test bed, bound at ``/srv``) that survives the host
 being killed, as a real disk survives a reboot. PID 1 of the host is a small reaper; SIGKILL to it
@@ -11,8 +11,9 @@ makes the kernel kill every process of the host at once, which is what "the host
 Commands run in a host through ``nsenter`` with a clean environment (``env -i``), so nothing of the
 test process's environment (say, an S3 endpoint on 127.0.0.1) leaks in.
 
-Reusable outside the bed's fixture: ``network = Network.create(tag)``, then
-``host = network.start_host("w1", "10.250.0.11")`` and ``host.spawn([...])`` / ``host.run([...])``.
+Reusable outside the bed's fixture: ``network = Network.create({"w1": "10.250.0.11", ...})``,
+then ``host = network.start_host("w1", "10.250.0.11", env)`` and ``host.spawn([...], log="w")`` /
+``host.run([...])``; ``network.destroy()`` at the end.
 
 Nothing here is reachable from the machine's own network: the bridge has no uplink and the hosts
 have no default route, so their traffic never leaves the bed.
@@ -106,6 +107,7 @@ def _init_script(checkout: Path, keep: list[Path]) -> str:
     stage = f"{DISK_MOUNT}/.cover"
     lines = [
         "set -e",
+        'hostname "$0"',  # its own UTS namespace: socket.gethostname() names the host
         f'mount --bind "$HOST_DISK" {DISK_MOUNT}',
         f"mkdir -p {stage}",
         f"mount -t tmpfs -o mode=755 cover {stage}",
@@ -159,7 +161,7 @@ class Host:
         boot_log = open(self.log_dir / "boot.log", "a")  # noqa: SIM115
         self.init = subprocess.Popen(
             ["ip", "netns", "exec", self.netns, "unshare", "--mount", "--propagation", "private"]
-            + ["--pid", "--fork", "--mount-proc", "sh", "-c", script],
+            + ["--uts", "--pid", "--fork", "--mount-proc", "sh", "-c", script, self.name],
             stdout=boot_log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
@@ -187,7 +189,8 @@ class Host:
             cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
         except OSError:
             return False
-        return len(cmdline) > 2 and cmdline[1] == b"-c" and b"sigwait" in cmdline[2]
+        # Not the shell before it (whose script holds the reaper's code too).
+        return len(cmdline) > 2 and cmdline[0] != b"sh" and cmdline[2] == _REAPER.encode()
 
     @property
     def alive(self) -> bool:
@@ -207,16 +210,19 @@ class Host:
         inner = ["env", "-i", "-C", cwd, *variables, *args]
         if user is not None:
             inner = ["setpriv", f"--reuid={user}", f"--regid={user}", "--clear-groups", *inner]
-        return ["nsenter", "-t", str(self.pid), "--net", "--mount", "--pid", "--", *inner]
+        namespaces = ["--net", "--mount", "--uts", "--pid"]
+        return ["nsenter", "-t", str(self.pid), *namespaces, "--", *inner]
 
-    def spawn(self, args: list[str], log: str, **kwargs) -> subprocess.Popen:
-        """Start ``args`` in the host, its output appended to ``<disk>/log/<log>.log``."""
+    def spawn(self, args: list[str], log: str, stdin=subprocess.DEVNULL, **kwargs):
+        """Start ``args`` in the host, its output appended to ``<disk>/log/<log>.log``; the
+        :class:`subprocess.Popen` (``stdin=subprocess.PIPE`` to talk to it)."""
         with open(self.log_dir / f"{log}.log", "a") as out:
             return subprocess.Popen(
                 self.command(args, **kwargs),
                 stdout=out,
                 stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
+                stdin=stdin,
+                text=True,
                 start_new_session=True,
             )
 

@@ -166,6 +166,32 @@ class TestBed:
         host.boot()
         self.pg.restart()
 
+    def connected_workers(self) -> list[str]:
+        """Host names of the workers connected to the scheduler now."""
+        code = (
+            "import socket, sys\n"
+            "from distributed import Client\n"
+            "with Client(sys.argv[1], timeout='20s') as c:\n"
+            "    print(' '.join(sorted(c.run(socket.gethostname).values())))\n"
+        )
+        return self.python(code, self.scheduler_address).split()
+
+    def heal(self) -> None:
+        """Undo what a test broke: links up, dead hosts rebooted with their service, every
+        worker connected again."""
+        for name in self.network.hosts:
+            self.restore(name)
+        if not self.host("db").alive:
+            self.host("db").boot()
+            self.pg.restart()
+        if not self.host("scheduler").alive:
+            self.restart_scheduler()
+        connected = set(self.connected_workers())
+        for name in self.worker_names:
+            if name not in connected:
+                self.restart_worker(name)
+        self.wait_for_workers()
+
     def wait_for_workers(self, n: int | None = None, timeout: float = 90) -> None:
         n = len(self.worker_names) if n is None else n
         services.wait_for_workers(self.client, self.scheduler_address, n, timeout)
@@ -218,6 +244,13 @@ def testbed():
         yield bed
     finally:
         bed.destroy()
+
+
+@pytest.fixture
+def healed_testbed(testbed):
+    """The module's bed, for a test that breaks it: healed afterwards for the next test."""
+    yield testbed
+    testbed.heal()
 
 
 @pytest.fixture
