@@ -24,7 +24,7 @@ from typing import Any, ClassVar, Literal
 
 import pyarrow as pa
 
-from skfleet.errors import UsageError
+from skfleet.errors import DataError, UsageError
 from skfleet.util.redact import redact_url
 
 IfExists = Literal["fail", "replace", "append"]
@@ -72,6 +72,21 @@ def check_if_exists(if_exists: str) -> str:
             f"{IF_EXISTS_FLAG} {if_exists!r} is not one of {', '.join(IF_EXISTS_CHOICES)}"
         )
     return if_exists
+
+
+def check_unique_columns(names: Sequence[str], where: str) -> None:
+    """Refuse a table with two columns of one name, naming the column and ``where`` it is.
+
+    >>> check_unique_columns(["id", "x", "id"], "a.csv")
+    Traceback (most recent call last):
+    ...
+    skfleet.errors.DataError: a.csv has two columns named 'id'; give them distinct names
+    """
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:
+            raise DataError(f"{where} has two columns named {name!r}; give them distinct names")
+        seen.add(name)
 
 
 def check_partition_id(partition_id: str) -> str:

@@ -604,3 +604,40 @@ def test_resume_with_another_format_is_refused(tmp_path):
     open_sink(target).open(id_table(0).schema, run_id="r1")
     with pytest.raises(UsageError, match="same --format"):
         open_sink(target, format="csv").open(id_table(0).schema, run_id="r1")
+
+
+# -- bad files: one line naming the file, never a traceback ---------------------------------------
+def test_truncated_gzip_csv_is_a_data_error(tmp_path):
+    text = b"id,x\n" + b"".join(f"{i},{i * 0.5}\n".encode() for i in range(50_000))
+    packed = gzip.compress(text)
+    (tmp_path / "t.csv.gz").write_bytes(packed[: len(packed) // 2])
+    with pytest.raises(DataError, match=r"t\.csv\.gz cannot be read: .*[Tt]runcated"):
+        open_source(str(tmp_path / "t.csv.gz")).read_all()
+
+
+def test_duplicate_header_csv_names_the_column(tmp_path):
+    (tmp_path / "dup.csv").write_text("a,a,b\n1,2,3\n")
+    with pytest.raises(DataError, match=r"dup\.csv has two columns named 'a'"):
+        open_source(str(tmp_path / "dup.csv")).schema()
+
+
+def test_duplicate_parquet_columns_name_the_column_not_incompatible_schemas(tmp_path):
+    table = pa.table([pa.array([1]), pa.array([2])], names=["a", "a"])
+    pq.write_table(table, tmp_path / "x.parquet")
+    pq.write_table(pa.table({"a": [3]}), tmp_path / "y.parquet")
+    with pytest.raises(DataError, match=r"x\.parquet has two columns named 'a'"):
+        open_source(str(tmp_path)).schema()
+
+
+def test_sink_refuses_duplicate_column_names_naming_one(tmp_path):
+    schema = pa.schema([("a", pa.int64()), ("a", pa.int64())])
+    with pytest.raises(DataError, match="two columns named 'a'"):
+        open_sink(str(tmp_path / "t")).open(schema)
+    assert not (tmp_path / "t").exists()
+
+
+def test_csv_format_on_a_parquet_file_says_so_without_its_bytes(tmp_path):
+    pq.write_table(id_table(5_000), tmp_path / "p.parquet")
+    with pytest.raises(DataError, match=r"p\.parquet is a Parquet file, not CSV") as info:
+        open_source(str(tmp_path / "p.parquet"), format="csv").schema()
+    assert str(info.value).isprintable()

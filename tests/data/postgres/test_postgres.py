@@ -530,3 +530,18 @@ def test_failed_copy_with_replace_leaves_the_old_table_and_no_staging(
             "SELECT relname FROM pg_class WHERE relname LIKE '\\_skfleet\\_stage\\_%%'"
         ).fetchall()
     assert staged == []
+
+
+def test_table_name_longer_than_postgres_allows_is_refused(pg):
+    name = "t" * 73  # the server would cut it to 63 characters without a word
+    for url in [pg.table_url(name), pg.table_url(f"public.{name}")]:
+        with pytest.raises(UsageError, match="73 bytes long; PostgreSQL names hold at most 63"):
+            open_sink(url)
+        with pytest.raises(UsageError, match="73 bytes long"):
+            open_source(url)
+
+
+def test_sink_refuses_duplicate_column_names_naming_one(pg_new_table_url):
+    schema = pa.schema([("a", pa.int64()), ("a", pa.int64())])
+    with pytest.raises(DataError, match="two columns named 'a'"):
+        open_sink(pg_new_table_url()).open(schema)

@@ -94,10 +94,13 @@ def conform(table: pa.Table, schema: pa.Schema, columns: Sequence[str], where: s
     """``table`` reduced to ``columns`` of ``schema``: cast where types differ, NULLs where a
     column is absent from this file, so that all partitions of a source share one schema."""
     arrays, fields = [], []
+    # By position, looked up once: ``table.column_names`` builds a list per call, and a lookup
+    # per column made a 10,000-column file take minutes.
+    present = {name: i for i, name in enumerate(table.column_names)}
     for name in columns:
         field = schema.field(name)
-        if name in table.column_names:
-            column = table[name]
+        if name in present:
+            column = table.column(present[name])
             if column.type != field.type:
                 try:
                     column = column.cast(field.type)
@@ -282,6 +285,21 @@ class ParquetFormat(FileFormat):
         return self.info(store, path).rows
 
 
+PARQUET_MAGIC = b"PAR1"
+#: Longest message text quoted from a file's content.
+_QUOTED = 300
+
+
+def printable(text: str) -> str:
+    """``text`` fit for one line on a terminal: control bytes escaped, long quotes cut.
+
+    >>> print(printable("PAR1" + chr(21) + chr(10) + "x"))
+    PAR1\\x15\\nx
+    """
+    out = "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in text)
+    return out if len(out) <= _QUOTED else out[:_QUOTED] + "..."
+
+
 _CONVERSION = re.compile(
     r"In CSV column #(\d+): CSV conversion error to (.+?): invalid value '(.*)'$"
 )
@@ -330,6 +348,11 @@ class CsvFormat(FileFormat):
     # -- reading --------------------------------------------------------------------------------
     def infer_schema(self, store: FileStore, path: str) -> pa.Schema:
         """Types guessed from the start of ``path``; all-NULL columns become strings."""
+        with store.open(path) as handle, store.errors(path):
+            if handle.read(4) == PARQUET_MAGIC:
+                raise DataError(
+                    f"{store.url(path)} is a Parquet file, not CSV: pass {FORMAT_FLAG} parquet"
+                )
         with self._stream(store, path) as stream, self._errors(store, path, None):
             reader = pacsv.open_csv(
                 stream,
@@ -387,7 +410,7 @@ class CsvFormat(FileFormat):
     def sample_density(self, store: FileStore, path: str, size: int) -> tuple[float, float]:
         """(rows per uncompressed byte, uncompressed/compressed size ratio) of ``path``, from its
         first MiB and, when gzipped, the size the gzip trailer records."""
-        with self._stream(store, path) as stream, store.errors(path):
+        with self._stream(store, path) as stream, self._errors(store, path, None):
             sample = stream.read(1 << 20)
         lines = max(sample.count(b"\n") - 1, 1)
         density = lines / max(len(sample), 1)
@@ -411,8 +434,13 @@ class CsvFormat(FileFormat):
                 ) from None
             except pa.ArrowInvalid as exc:
                 raise DataError(
-                    f"malformed CSV in {where}: {self._locate(store, path, exc)}"
+                    f"malformed CSV in {where}: {printable(self._locate(store, path, exc))}"
                 ) from None
+            except OSError as exc:
+                if isinstance(exc, FileNotFoundError | PermissionError):
+                    raise
+                # e.g. a truncated .csv.gz: "Truncated compressed stream"
+                raise DataError(f"{where} cannot be read: {printable(str(exc))}") from None
 
     def _locate(self, store: FileStore, path: str, exc: BaseException) -> str:
         """pyarrow's message, with the row number added where pyarrow left it out."""

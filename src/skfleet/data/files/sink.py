@@ -52,7 +52,13 @@ from typing import Any
 
 import pyarrow as pa
 
-from skfleet.data.base import IfExists, Sink, check_if_exists, check_partition_id
+from skfleet.data.base import (
+    IfExists,
+    Sink,
+    check_if_exists,
+    check_partition_id,
+    check_unique_columns,
+)
 from skfleet.data.files.formats import (
     FORMAT_FLAG,
     FileFormat,
@@ -151,6 +157,7 @@ class FileSink(Sink):
                 "so name a directory instead"
             )
         manifest = read_manifest(store, target) if kind == "directory" else None
+        check_unique_columns(schema.names, f"the table written to {self.display_name}")
         fmt = self._resolve_format(manifest)
         fmt.check_writable(schema)
         self._format, self._schema, self._run_id = fmt, schema, run_id
@@ -255,8 +262,9 @@ class FileSink(Sink):
 
     def _conform(self, partition_id: str, table: pa.Table) -> pa.Table:
         schema = self._schema
+        present = set(table.column_names)  # once: a list per lookup is quadratic in the columns
         for name in schema.names:
-            if name not in table.column_names:
+            if name not in present:
                 raise MissingColumnError(
                     f"partition {partition_id} for {self.display_name} lacks column {name!r}"
                 )

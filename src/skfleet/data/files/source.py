@@ -38,7 +38,7 @@ from typing import Any, NamedTuple
 
 import pyarrow as pa
 
-from skfleet.data.base import DEFAULT_BATCH_ROWS, Partition, Source
+from skfleet.data.base import DEFAULT_BATCH_ROWS, Partition, Source, check_unique_columns
 from skfleet.data.files.formats import (
     FORMAT_FLAG,
     CsvFormat,
@@ -231,11 +231,16 @@ class FileSource(Source):
             if isinstance(self._format, ParquetFormat):
                 self._schema = self._unify([e.path for e in self._entries])
             else:
-                self._schema = self._format.infer_schema(self._store, self._entries[0].path)
+                first = self._entries[0].path
+                schema = self._format.infer_schema(self._store, first)
+                check_unique_columns(schema.names, self._store.url(first))
+                self._schema = schema
         return self._schema
 
     def _unify(self, paths: list[str]) -> pa.Schema:
         infos = self._parquet_infos(paths)
+        for path, info in zip(paths, infos, strict=True):
+            check_unique_columns(info.schema.names, self._store.url(path))
         try:
             return pa.unify_schemas([i.schema for i in infos], promote_options="permissive")
         except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):

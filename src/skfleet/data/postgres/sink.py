@@ -28,7 +28,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from skfleet.data.base import Sink, check_if_exists, check_partition_id
+from skfleet.data.base import Sink, check_if_exists, check_partition_id, check_unique_columns
 from skfleet.data.postgres.conn import adbc_cursor, connect_psycopg, driver_errors, translate
 from skfleet.data.postgres.types import arrow_type_for, cast_column, pg_type_for, wire_type
 from skfleet.data.postgres.url import parse_pg_url
@@ -156,8 +156,7 @@ class PostgresSink(Sink):
         except ValueError:
             raise UsageError(f"run id {run_id!r} may only hold letters, digits and _.=-") from None
         wire = pa.schema([pa.field(f.name, wire_type(f)) for f in schema])
-        if len(set(wire.names)) != len(wire.names):
-            raise UsageError(f"the table written to {self.display_name} repeats a column name")
+        check_unique_columns(wire.names, f"the table written to {self.display_name}")
         with connect_psycopg(self._target) as conn:
             try:
                 self._nsp, relkind = self._resolve_schema(conn)

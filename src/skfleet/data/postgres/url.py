@@ -45,6 +45,8 @@ SCHEMES = ("postgresql", "postgres")
 OWN_PARAMS = ("table", "query", "key", "snapshot")
 #: Short by default: an unreachable host should fail in seconds, not minutes (libpq waits forever).
 DEFAULT_CONNECT_TIMEOUT = "10"
+#: NAMEDATALEN - 1: the server truncates longer identifiers without an error.
+MAX_IDENTIFIER_BYTES = 63
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 
@@ -82,12 +84,23 @@ def split_table(value: str) -> tuple[str | None, str]:
 
     >>> split_table("public.orders"), split_table('x";drop table y;--')
     (('public', 'orders'), (None, 'x";drop table y;--'))
+    >>> split_table("t" * 64)
+    Traceback (most recent call last):
+    ...
+    skfleet.errors.UsageError: table='tttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttt': 'tttttttttttttttttttt'... is 64 bytes long; PostgreSQL names hold at most 63
     """
     schema, dot, name = value.partition(".")
     if not dot:
-        return None, value
-    if not schema or not name:
+        schema, name = None, value
+    elif not schema or not name:
         raise UsageError(f"table={value!r} is not schema.name")
+    for part in filter(None, (schema, name)):
+        if len(part.encode()) > MAX_IDENTIFIER_BYTES:
+            # The server would silently cut it to 63 bytes and read or write another table.
+            raise UsageError(
+                f"table={value!r}: {part[:20]!r}... is {len(part.encode())} bytes long; "
+                f"PostgreSQL names hold at most {MAX_IDENTIFIER_BYTES}"
+            )
     return schema, name
 
 
