@@ -115,3 +115,25 @@ def test_feature_names_and_input_features_validation():
     assert enc.get_feature_names_out(["b", "a"]).tolist()[-1] == "b"
     with pytest.raises(FeatureParamError, match="input_features"):
         enc.get_feature_names_out(["a", "b"])
+
+
+def test_statistics_per_chunk_build_the_contract_of_one_fit():
+    """statistics() of each chunk, merged, then from_statistics(): the encoder that partial_fit
+    over the same chunks gives, without a contract built per chunk."""
+    encoder = TableEncoder(hash_features=16)
+    chunks = [RICH.slice(0, 2), RICH.slice(2, 3), RICH.slice(5)]
+    merged = encoder.statistics(chunks[0])
+    for chunk in chunks[1:]:
+        merged = merged.merge(encoder.statistics(chunk))
+    built = encoder.from_statistics(merged)
+    fitted = TableEncoder(hash_features=16)
+    for chunk in chunks:
+        fitted.partial_fit(chunk)
+    assert built.contract_.to_dict() == fitted.contract_.to_dict()
+    assert not hasattr(encoder, "contract_")  # the template is left unfitted
+    assert same_output(built.transform(RICH), fitted.transform(RICH))
+
+
+def test_check_params_fails_without_data():
+    with pytest.raises(FeatureParamError):
+        TableEncoder(max_levels=-1).check_params()
