@@ -62,12 +62,12 @@ from skfleet.data.base import (
 from skfleet.data.files.formats import (
     FORMAT_FLAG,
     FileFormat,
-    ParquetFormat,
     format_for,
     format_of_name,
 )
 from skfleet.data.files.ledger import RunLedger
 from skfleet.data.files.manifest import MANIFEST_NAME, Manifest, Part, read_manifest, write_manifest
+from skfleet.data.files.parquet_format import ParquetFormat
 from skfleet.data.files.store import FileStore, is_glob
 from skfleet.errors import DataError, MissingColumnError, TargetExistsError, UsageError
 

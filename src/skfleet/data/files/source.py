@@ -39,18 +39,17 @@ from typing import Any, NamedTuple
 import pyarrow as pa
 
 from skfleet.data.base import DEFAULT_BATCH_ROWS, Partition, Source, check_unique_columns
+from skfleet.data.files.csv_format import CsvFormat
 from skfleet.data.files.formats import (
     FORMAT_FLAG,
-    CsvFormat,
     FileFormat,
-    ParquetFormat,
-    ParquetInfo,
     format_for,
     format_of_name,
     strip_data_suffix,
 )
 from skfleet.data.files.ledger import RunLedger
 from skfleet.data.files.manifest import read_manifest
+from skfleet.data.files.parquet_format import ParquetFormat, ParquetInfo
 from skfleet.data.files.store import FileStore, glob_base, is_glob
 from skfleet.errors import DataError, MissingColumnError, SourceNotFoundError, UsageError
 
