@@ -3,13 +3,16 @@
 ``postgresql://[user[:password]@][host][:port]/db?table=schema.name`` (or ``?query=<SQL>``;
 ``postgres://`` is the same). The pieces live in small modules:
 
-==================  ==========================================================================
-``pg_url``          the URL: skfleet's parameters vs libpq's
-``pg_types``        PostgreSQL <-> Arrow types
-``pg_conn``         connections (psycopg for catalog work, ADBC for bulk COPY) and error messages
-``pg_source``       :class:`PostgresSource`: block/key-range partitions in one exported snapshot
-``pg_sink``         :class:`PostgresSink`: COPY + ledger row per partition, staged replace
-==================  ==========================================================================
+==========  ===============================================================================
+``url``     the URL: skfleet's parameters vs libpq's
+``types``   PostgreSQL <-> Arrow types
+``conn``    connections (psycopg for catalog work, ADBC for bulk COPY) and error messages
+``plan``    block and key ranges, and their WHERE clauses
+``source``  :class:`PostgresSource`: partitions read in one exported snapshot
+``ledger``  the sink's bookkeeping tables (runs, ledger) and staging names
+``ingest``  the COPY of one partition (with the decimal detour)
+``sink``    :class:`PostgresSink`: COPY + ledger row per partition, staged replace
+==========  ===============================================================================
 
 >>> source = PostgresBackend.source("postgresql://ana:s3cret@db.example/sales?table=public.orders")
 >>> source

@@ -14,36 +14,27 @@ A partition's rows (binary COPY through ADBC) and its ledger row commit in ONE t
 :meth:`PostgresSink.commit` (one transaction: drop + rename), so the target is never visible
 half-written; ``append`` writes each partition straight into the target.
 
->>> staging_name('"public"."scores"', "run1")
-'_skfleet_stage_c657959271608111'
+The bookkeeping tables are :mod:`~skfleet.data.postgres.ledger`'s, the COPY of one partition
+:mod:`~skfleet.data.postgres.ingest`'s.
+
+>>> PostgresSink("postgresql://db.example/sales?table=public.scores").label
+"table 'public.scores'"
 """
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
 import uuid
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from skfleet.data.base import Sink, check_if_exists, check_partition_id, check_unique_columns
 from skfleet.data.postgres.conn import adbc_cursor, connect_psycopg, driver_errors, translate
+from skfleet.data.postgres.ingest import ingest
+from skfleet.data.postgres.ledger import LEDGER, RUNS, ensure_bookkeeping, staging_name
 from skfleet.data.postgres.types import arrow_type_for, cast_column, pg_type_for, wire_type
 from skfleet.data.postgres.url import parse_pg_url
 from skfleet.errors import MissingColumnError, SkfleetError, TargetExistsError, UsageError
-
-LEDGER = "skfleet_ledger"
-#: The temporary table decimal columns pass through (see :meth:`PostgresSink._ingest`).
-DECIMAL_DETOUR = "_skfleet_decimal_rows"
-RUNS = "skfleet_runs"
-
-
-def staging_name(target_key: str, run_id: str) -> str:
-    """The staging table of a run: deterministic (a resumed run finds it), under 63 bytes."""
-    digest = hashlib.sha1(f"{target_key}\x00{run_id}".encode()).hexdigest()[:16]
-    return f"_skfleet_stage_{digest}"
 
 
 class PostgresSink(Sink):
@@ -97,29 +88,7 @@ class PostgresSink(Sink):
 
     # -- bookkeeping tables ----------------------------------------------------------------------
     def _ensure_bookkeeping(self, conn) -> None:
-        import psycopg
-        from psycopg import sql
-
-        statements = [
-            sql.SQL(
-                "CREATE TABLE IF NOT EXISTS {} (target text NOT NULL, run_id text NOT NULL, "
-                "mode text NOT NULL, state text NOT NULL, stage text, "
-                "created_at timestamptz NOT NULL DEFAULT now(), committed_at timestamptz, "
-                "PRIMARY KEY (target, run_id))"
-            ).format(self._qualified(RUNS)),
-            sql.SQL(
-                "CREATE TABLE IF NOT EXISTS {} (target text NOT NULL, run_id text NOT NULL, "
-                "partition_id text NOT NULL, rows bigint NOT NULL, "
-                "committed_at timestamptz NOT NULL DEFAULT now(), "
-                "PRIMARY KEY (target, run_id, partition_id))"
-            ).format(self._qualified(LEDGER)),
-        ]
-        # Created concurrently by another sink? IF NOT EXISTS is not race-free; the loser's
-        # catalog insert fails, and the table is there all the same.
-        racing = (psycopg.errors.UniqueViolation, psycopg.errors.DuplicateTable)
-        for statement in statements:
-            with contextlib.suppress(*racing):
-                conn.execute(statement)
+        ensure_bookkeeping(conn, self._nsp)
 
     def _resolve_schema(self, conn) -> tuple[str, str | None]:
         """(schema the target is or will be in, its relkind or None if absent)."""
@@ -327,47 +296,8 @@ class PostgresSink(Sink):
         return data.num_rows
 
     def _ingest(self, cursor, data: pa.Table) -> None:
-        """Append ``data`` to the table partitions go to, inside the caller's transaction.
-
-        Decimal columns take a detour: the pinned ADBC driver (1.8, see ``pyproject.toml``)
-        writes ``numeric`` values with their scale dropped (12.34 arrives as 1234.00). They are
-        sent as exact text to a temporary table and cast by the server on the way in.
-        """
-        from psycopg import sql
-
-        decimals = {f.name for f in data.schema if pa.types.is_decimal(f.type)}
-        if not decimals:
-            cursor.adbc_ingest(self._write_to, data, mode="append", db_schema_name=self._nsp)
-            return
-        columns = [sql.Identifier(name) for name in data.column_names]
-        text = pa.table(
-            [
-                pc.cast(data.column(f.name), pa.string()) if f.name in decimals else data.column(i)
-                for i, f in enumerate(data.schema)
-            ],
-            names=data.column_names,
-        )
-        temp = sql.Identifier(DECIMAL_DETOUR)
-        create = sql.SQL("CREATE TEMP TABLE {} ({}) ON COMMIT DROP").format(
-            temp,
-            sql.SQL(", ").join(
-                sql.SQL("{} {}").format(ident, sql.SQL(pg_type_for(field)))
-                for ident, field in zip(columns, text.schema, strict=True)
-            ),
-        )
-        values = sql.SQL(", ").join(
-            sql.SQL("{}::{}").format(ident, sql.SQL(pg_type_for(f)))
-            if f.name in decimals
-            else ident
-            for ident, f in zip(columns, data.schema, strict=True)
-        )
-        cursor.execute(create.as_string(None))
-        cursor.adbc_ingest(DECIMAL_DETOUR, text, mode="append", temporary=True)
-        cursor.execute(
-            sql.SQL("INSERT INTO {} ({}) SELECT {} FROM {}")
-            .format(self._qualified(self._write_to), sql.SQL(", ").join(columns), values, temp)
-            .as_string(None)
-        )
+        """Append ``data`` to the table partitions go to, inside the caller's transaction."""
+        ingest(cursor, self._nsp, self._write_to, data)
 
     def committed(self) -> dict[str, int]:
         from psycopg import sql

@@ -10,12 +10,11 @@ partitions see the same table state even while the table is being written.
 Reading after the planning source was closed raises :class:`SnapshotGoneError` rather than quietly
 reading a newer state: a silent fallback would break the one guarantee the snapshot gives.
 
->>> block_ranges(10, 3)
-[(0, 4), (4, 8), (8, None)]
->>> block_ranges(0, 5)
-[(0, None)]
->>> pick_boundaries([(1,), (2,), (2,), (3,), (4,), (5,)], 3)
-[(2,), (4,)]
+How the partitions are cut (block and key ranges, their WHERE clauses) is
+:mod:`~skfleet.data.postgres.plan`; this module talks to the server.
+
+>>> PostgresSource("postgresql://db.example/sales?query=select%201").label
+'query'
 """
 
 from __future__ import annotations
@@ -39,6 +38,15 @@ from skfleet.data.postgres.conn import (
     is_snapshot_error,
     translate,
 )
+from skfleet.data.postgres.plan import (  # noqa: F401  (MAX_SAMPLE...: the redshift backend's)
+    MAX_SAMPLE,
+    SAMPLE_PER_PARTITION,
+    block_partitions,
+    key_partitions,
+    key_sample_query,
+    pick_boundaries,
+    where_clause,
+)
 from skfleet.data.postgres.types import arrow_type_for, conform_batch, conform_table
 from skfleet.data.postgres.url import parse_pg_url
 from skfleet.errors import MissingColumnError, SkfleetError, SourceNotFoundError, UsageError
@@ -46,33 +54,6 @@ from skfleet.errors import MissingColumnError, SkfleetError, SourceNotFoundError
 #: Relation kinds whose rows live in one heap, so block ranges split them.
 HEAP_KINDS = ("r", "m")
 TID_RANGE_MIN_VERSION = 140000
-#: Sampled key values per planned partition: enough that quantile boundaries land within a few
-#: percent of the target size, small enough to sort on the server in milliseconds.
-SAMPLE_PER_PARTITION = 100
-MAX_SAMPLE = 100_000
-
-
-def block_ranges(nblocks: int, n_parts: int) -> list[tuple[int, int | None]]:
-    """Split blocks ``[0, nblocks)`` into about ``n_parts`` ranges; the last is open-ended so rows
-    in blocks added after planning are never missed (the snapshot decides what is visible)."""
-    if nblocks <= 0 or n_parts <= 1:
-        return [(0, None)]
-    step = math.ceil(nblocks / min(n_parts, nblocks))
-    starts = list(range(0, nblocks, step))
-    return [(a, b) for a, b in zip(starts, starts[1:], strict=False)] + [(starts[-1], None)]
-
-
-def pick_boundaries(sorted_rows: Sequence[tuple], n_parts: int) -> list[tuple]:
-    """``n_parts - 1`` increasing boundaries at the quantiles of an ordered sample (duplicates
-    dropped, so heavy values never produce empty ranges twice)."""
-    if n_parts <= 1 or not sorted_rows:
-        return []
-    picked: list[tuple] = []
-    for i in range(1, n_parts):
-        value = tuple(sorted_rows[(i * len(sorted_rows)) // n_parts])
-        if not picked or picked[-1] != value:
-            picked.append(value)
-    return picked
 
 
 @dataclass(frozen=True)
@@ -290,16 +271,7 @@ class PostgresSource(Source):
                 rows, nblocks = self._heap_size(conn, relation)
             except driver_errors() as exc:
                 raise self._error(exc) from None
-        ranges = block_ranges(nblocks, math.ceil(rows / target_rows) if rows else 1)
-        per_part = rows // len(ranges)
-        return [
-            Partition(
-                f"blocks-{start}-{'end' if stop is None else stop}",
-                per_part,
-                {"kind": "blocks", "start": start, "stop": stop, "snapshot": snapshot},
-            )
-            for start, stop in ranges
-        ]
+        return block_partitions(rows, nblocks, target_rows, snapshot)
 
     def _key_columns(self, relation: _Relation) -> tuple[str, ...]:
         missing = [k for k in self._target.key if k not in relation.schema.names]
@@ -310,47 +282,18 @@ class PostgresSource(Source):
         return self._target.key
 
     def _key_partitions(self, relation: _Relation, target_rows: int, snapshot: str | None):
-        from psycopg import sql
-
         keys = self._key_columns(relation)
         total = self.count_estimate()
         n_parts = math.ceil(total / target_rows) if total else 1
         bounds: list[tuple] = []
         if n_parts > 1:
-            wanted = min(total, max(SAMPLE_PER_PARTITION * n_parts, 1_000), MAX_SAMPLE)
-            idents = [sql.Identifier(k) for k in keys]
-            conditions = [sql.SQL("{} IS NOT NULL").format(i) for i in idents]
-            if wanted < total:
-                # A sampled ordered scan: the server sorts only the sample (never LIMIT/OFFSET).
-                conditions.append(sql.SQL("random() < {}").format(sql.Literal(wanted / total)))
-            query = sql.SQL("SELECT {cols} FROM {src} WHERE {cond} ORDER BY {cols}").format(
-                cols=sql.SQL(", ").join(idents),
-                src=sql.SQL(relation.from_sql),
-                cond=sql.SQL(" AND ").join(conditions),
-            )
+            query = key_sample_query(keys, relation.from_sql, total, n_parts)
             with connect_psycopg(self._target) as conn:
                 try:
                     bounds = pick_boundaries(conn.execute(query).fetchall(), n_parts)
                 except driver_errors() as exc:
                     raise self._error(exc) from None
-        if not bounds:
-            return [Partition("all", total, {"kind": "all", "snapshot": snapshot})]
-        edges = [None, *bounds, None]
-        n = len(edges) - 1
-        return [
-            Partition(
-                f"keys-{i:05d}-of-{n:05d}",
-                total // n,
-                {
-                    "kind": "keys",
-                    "keys": keys,
-                    "lower": edges[i],
-                    "upper": edges[i + 1],
-                    "snapshot": snapshot,
-                },
-            )
-            for i in range(n)
-        ]
+        return key_partitions(keys, total, bounds, snapshot)
 
     # -- reading ---------------------------------------------------------------------------------
     def _selected(self, columns: Sequence[str] | None) -> list[str]:
@@ -379,7 +322,7 @@ class PostgresSource(Source):
                 items.append(sql.SQL("{}::text AS {}").format(ident, ident))
             else:
                 items.append(ident)
-        where = _where(partition.spec or {"kind": "all"})
+        where = where_clause(partition.spec or {"kind": "all"})
         query = sql.SQL("SELECT {} FROM {}").format(
             sql.SQL(", ").join(items) if items else sql.SQL(""), sql.SQL(relation.from_sql)
         )
@@ -463,53 +406,3 @@ def _end_snapshot(conn) -> None:
     with contextlib.suppress(Exception):  # a dead connection has no transaction left to end
         conn.rollback()
     conn.close()
-
-
-def _where(spec: dict):
-    """The WHERE clause of a partition spec (``None``: every row)."""
-    from psycopg import sql
-
-    kind = spec.get("kind")
-    if kind == "blocks":
-        lower = sql.SQL("ctid >= {}::tid").format(sql.Literal(f"({int(spec['start'])},0)"))
-        if spec.get("stop") is None:
-            return lower
-        upper = sql.SQL("ctid < {}::tid").format(sql.Literal(f"({int(spec['stop'])},0)"))
-        return sql.SQL("{} AND {}").format(lower, upper)
-    if kind == "keys":
-        return _key_range(spec["keys"], spec.get("lower"), spec.get("upper"))
-    if kind in ("all", None):
-        return None
-    raise UsageError(f"unknown partition kind {kind!r}")
-
-
-def _key_range(keys: Sequence[str], lower: tuple | None, upper: tuple | None):
-    """``lower <= (keys) < upper``; the first range also takes rows with a NULL key part, and the
-    others exclude them, because a row comparison can be true despite a NULL component."""
-    from psycopg import sql
-
-    idents = [sql.Identifier(k) for k in keys]
-    if len(keys) == 1:
-        cols = idents[0]
-
-        def values(bound):
-            return sql.Literal(bound[0])
-    else:
-        cols = sql.SQL("({})").format(sql.SQL(", ").join(idents))
-
-        def values(bound):
-            return sql.SQL("({})").format(sql.SQL(", ").join(sql.Literal(v) for v in bound))
-
-    parts = []
-    if lower is not None:
-        parts.append(sql.SQL("{} >= {}").format(cols, values(lower)))
-        parts += [sql.SQL("{} IS NOT NULL").format(i) for i in idents]
-    if upper is not None:
-        parts.append(sql.SQL("{} < {}").format(cols, values(upper)))
-    if not parts:
-        return None
-    clause = sql.SQL(" AND ").join(parts)
-    if lower is None:
-        nulls = sql.SQL(" OR ").join(sql.SQL("{} IS NULL").format(i) for i in idents)
-        clause = sql.SQL("({}) OR {}").format(clause, nulls)
-    return clause

@@ -1,0 +1,53 @@
+"""The bookkeeping tables of :class:`~skfleet.data.postgres.sink.PostgresSink`, next to its target.
+
+``skfleet_runs(target, run_id, mode, state, stage, ...)``
+    one row per run: how it was opened, where its rows go (``stage``: its staging table),
+    whether it is open, committed or aborted.
+``skfleet_ledger(target, run_id, partition_id, rows, committed_at)``
+    one row per written partition, committed in the same transaction as its rows; the primary
+    key makes a second write of the same partition a no-op, also when two workers race.
+
+>>> staging_name('"public"."scores"', "run1")
+'_skfleet_stage_c657959271608111'
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+
+LEDGER = "skfleet_ledger"
+RUNS = "skfleet_runs"
+
+
+def staging_name(target_key: str, run_id: str) -> str:
+    """The staging table of a run: deterministic (a resumed run finds it), under 63 bytes."""
+    digest = hashlib.sha1(f"{target_key}\x00{run_id}".encode()).hexdigest()[:16]
+    return f"_skfleet_stage_{digest}"
+
+
+def ensure_bookkeeping(conn, nsp: str) -> None:
+    """Create both tables in schema ``nsp`` unless they exist (psycopg connection ``conn``)."""
+    import psycopg
+    from psycopg import sql
+
+    statements = [
+        sql.SQL(
+            "CREATE TABLE IF NOT EXISTS {} (target text NOT NULL, run_id text NOT NULL, "
+            "mode text NOT NULL, state text NOT NULL, stage text, "
+            "created_at timestamptz NOT NULL DEFAULT now(), committed_at timestamptz, "
+            "PRIMARY KEY (target, run_id))"
+        ).format(sql.Identifier(nsp, RUNS)),
+        sql.SQL(
+            "CREATE TABLE IF NOT EXISTS {} (target text NOT NULL, run_id text NOT NULL, "
+            "partition_id text NOT NULL, rows bigint NOT NULL, "
+            "committed_at timestamptz NOT NULL DEFAULT now(), "
+            "PRIMARY KEY (target, run_id, partition_id))"
+        ).format(sql.Identifier(nsp, LEDGER)),
+    ]
+    # Created concurrently by another sink? IF NOT EXISTS is not race-free; the loser's
+    # catalog insert fails, and the table is there all the same.
+    racing = (psycopg.errors.UniqueViolation, psycopg.errors.DuplicateTable)
+    for statement in statements:
+        with contextlib.suppress(*racing):
+            conn.execute(statement)
