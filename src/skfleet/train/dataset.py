@@ -108,7 +108,8 @@ def _load(table_or_source: Any, name: str, config: TrainConfig, task: str) -> Tr
         raise UsageError(
             f"no feature columns left in {name} once target, keys and excluded are set aside"
         )
-    wanted = [c for c in columns if c in set(feature_names) | {config.target, *config.keys}]
+    kept = set(feature_names) | {config.target, *config.keys}  # once, not once per column
+    wanted = [c for c in columns if c in kept]
     if isinstance(table_or_source, pa.Table):
         table = table_or_source.select(wanted)
     else:

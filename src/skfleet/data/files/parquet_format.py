@@ -51,6 +51,13 @@ def dictionary_columns(schema: pa.Schema) -> list[str]:
     return [f.name for f in schema if any(test(f.type) for test in wanted)]
 
 
+def _present(columns, pf) -> list[str]:
+    """The ``columns`` this file holds, in their order (a set: ``schema_arrow.names`` builds a
+    list per access, and one lookup per column made wide files quadratic)."""
+    names = set(pf.schema_arrow.names)
+    return [c for c in columns if c in names]
+
+
 class ParquetFormat(FileFormat):
     """Parquet files, compressed with zstd; partitions may be groups of row groups."""
 
@@ -89,7 +96,7 @@ class ParquetFormat(FileFormat):
 
     def read(self, store, path, schema, columns, row_groups=None):
         with self._file(store, path) as pf:
-            present = [c for c in columns if c in pf.schema_arrow.names]
+            present = _present(columns, pf)
             if present:
                 if row_groups is None:
                     table = pf.read(columns=present)
@@ -105,7 +112,7 @@ class ParquetFormat(FileFormat):
     def iter_batches(self, store, path, schema, columns, batch_rows, row_groups=None):
         where = store.url(path)
         with self._file(store, path) as pf:
-            present = [c for c in columns if c in pf.schema_arrow.names]
+            present = _present(columns, pf)
             if not present:
                 yield from self.read(store, path, schema, columns, row_groups).to_batches(
                     max_chunksize=batch_rows

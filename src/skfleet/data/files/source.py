@@ -310,8 +310,9 @@ class FileSource(Source):
             return list(schema.names)
         if isinstance(columns, str):
             columns = [columns]
+        names = set(schema.names)  # once: ``schema.names`` builds a list per access
         for name in columns:
-            if name not in schema.names:
+            if name not in names:
                 shown = ", ".join(schema.names[:20]) + (", ..." if len(schema) > 20 else "")
                 raise MissingColumnError(
                     f"column {name!r} is not in {self.display_name} (it has: {shown})"
