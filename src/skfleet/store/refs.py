@@ -25,6 +25,10 @@ from typing import NamedTuple
 from skfleet.errors import UsageError
 
 MAX_NAME_LENGTH = 100
+#: The files of every stored version: the artifact, and the metadata whose presence makes the
+#: version exist (it is written last).
+ARTIFACT_FILE = "model.skops"
+METADATA_FILE = "model.json"
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*\Z")
 _FILE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*\Z")
 
@@ -116,3 +120,16 @@ def parse_model_ref(ref: str | ModelRef) -> ParsedRef:
             "use NAME, NAME@latest or NAME@<number starting at 1>"
         )
     return ParsedRef(name, int(version_text))
+
+
+def is_version(text: str) -> bool:
+    """Whether ``text`` is a version folder name (``1``, ``12``; not ``01`` or ``0``).
+
+    >>> is_version("12"), is_version("012"), is_version("0")
+    (True, False, False)
+    """
+    return text.isascii() and text.isdigit() and str(int(text)) == text and int(text) > 0
+
+
+def is_version_path(path: str) -> bool:
+    return is_version(path.rstrip("/").rsplit("/", 1)[-1])

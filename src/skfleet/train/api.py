@@ -26,7 +26,6 @@ True
 from __future__ import annotations
 
 import contextlib
-import os
 import re
 import time
 from collections.abc import Iterator
@@ -50,6 +49,7 @@ from skfleet.train.outputs import (
     feature_to_input,
     main_metric,
     oof_table,
+    open_model_store,
     parquet_bytes,
     plain_list,
     report_metadata,
@@ -120,33 +120,6 @@ def default_name(target: str, model: Any) -> str:
     text = re.sub(r"[^A-Za-z0-9_.-]+", "-", f"{target}-{model_part}")
     text = re.sub(r"\.{2,}", ".", text).strip("-._")
     return (text or "model")[:100]
-
-
-def _open_store(name: str | None, store: Any):
-    """The store to save into (checked writable), or None when the model is not to be saved."""
-    if name is None:
-        return None
-    from skfleet.store import ModelStore, validate_name
-
-    validate_name(name)
-    model_store = store if isinstance(store, ModelStore) else ModelStore(store)
-    if model_store.local:
-        _check_local_writable(model_store)
-    return model_store
-
-
-def _check_local_writable(model_store: Any) -> None:
-    """Fail before training when the store folder cannot be created or written."""
-    probe = model_store.root
-    while not os.path.exists(probe):
-        parent = os.path.dirname(probe)
-        if parent == probe:
-            break
-        probe = parent
-    if not os.path.isdir(probe):
-        raise SkfleetError(f"model store {model_store.display} is not writable: {probe} is a file")
-    if not os.access(probe, os.W_OK | os.X_OK):
-        raise SkfleetError(f"model store {model_store.display} is not writable: permission denied")
 
 
 def _check_keys(config: TrainConfig) -> None:
@@ -231,7 +204,7 @@ def train(
     task = task_of(estimator)
     if config.search is not None and config.cv.folds == 0:
         raise UsageError("--search needs cross-validation: use --cv 2 or more")
-    model_store = _open_store(name, store)
+    model_store = open_model_store(name, store)
     template, prefix = make_template(estimator, config)
     if config.search is not None:
         from skfleet.train.search import prefixed_grid

@@ -138,3 +138,16 @@ class StoredModelAccessors:
     @property
     def metrics(self) -> dict[str, Any]:
         return self.metadata.get("metrics", {})
+
+
+def open_model_store(name: str | None, store: Any) -> Any:
+    """The store a training run saves ``name`` into, checked before any work (the name, and a
+    local folder's writability); None when the model is not to be saved."""
+    if name is None:
+        return None
+    from skfleet.store import ModelStore, validate_name
+
+    validate_name(name)
+    model_store = store if isinstance(store, ModelStore) else ModelStore(store)
+    model_store.check_writable()
+    return model_store

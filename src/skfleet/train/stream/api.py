@@ -48,7 +48,7 @@ from skfleet.data.base import Source
 from skfleet.engine import Engine
 from skfleet.engine.session import EngineSession
 from skfleet.errors import DataError, MissingColumnError, UsageError
-from skfleet.train.outputs import StoredModelAccessors
+from skfleet.train.outputs import StoredModelAccessors, open_model_store
 from skfleet.train.stream.config import StreamConfig
 from skfleet.train.stream.estimators import needs_target, resolve_estimator, task_of
 from skfleet.train.stream.profile import (
@@ -135,7 +135,7 @@ def train_stream(
     if (config.checkpoint_every or config.resume) and name is None:
         flag = "--resume" if config.resume else "--checkpoint-every"
         raise UsageError(f"{flag} needs --name: the checkpoint is kept under the model's name")
-    model_store = _open_store(name, store)
+    model_store = open_model_store(name, store)
     owned_source = not isinstance(source, Source)
     src = open_source(source, **(source_options or {})) if owned_source else source
     engines = EngineSession(engine, progress=progress)
@@ -179,19 +179,6 @@ def _averageable(estimator: Any) -> bool:
     from sklearn.linear_model._stochastic_gradient import BaseSGD
 
     return isinstance(estimator, BaseSGD)
-
-
-def _open_store(name: str | None, store: Any):
-    if name is None:
-        return None
-    from skfleet.store import ModelStore, validate_name
-    from skfleet.train.api import _check_local_writable
-
-    validate_name(name)
-    model_store = store if isinstance(store, ModelStore) else ModelStore(store)
-    if model_store.local:
-        _check_local_writable(model_store)
-    return model_store
 
 
 def _columns(src: Source, config: StreamConfig) -> tuple[list[str], pa.DataType | None]:
