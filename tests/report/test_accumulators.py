@@ -159,7 +159,7 @@ def test_accumulators_pickle_mid_stream():
     ],
 )
 def test_label_codes_match_the_general_lookup(labels, classes):
-    from skfleet.metrics._labels import encode_labels
+    from skfleet.metrics.labels import encode_labels
 
     expected = [list(classes).index(v) for v in labels.tolist()]
     assert encode_labels(labels, classes, "target label").tolist() == expected
@@ -167,7 +167,7 @@ def test_label_codes_match_the_general_lookup(labels, classes):
 
 @pytest.mark.parametrize("labels", [np.array([1, 4]), np.array([0.5]), np.array([np.nan])])
 def test_numeric_label_outside_the_classes_is_named(labels):
-    from skfleet.metrics._labels import encode_labels
+    from skfleet.metrics.labels import encode_labels
 
     with pytest.raises(DataError, match="target label .* is not one of the model's classes"):
         encode_labels(labels, [0, 1, 2, 3], "target label")

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 from sklearn import metrics as skm
 
-from skfleet.metrics._labels import as_proba, encode_labels, plain_classes
+from skfleet.metrics.labels import as_proba, encode_labels, plain_classes
 
 # scikit-learn's log_loss clips probabilities to [eps, 1 - eps] of the input dtype; we always
 # score in float64, so the accumulator clips the same way and its log loss matches exactly.

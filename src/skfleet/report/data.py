@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from skfleet.metrics._labels import plain_classes
+from skfleet.metrics.labels import plain_classes
 
 TASKS = ("classification", "regression", "clustering", "transform")
 

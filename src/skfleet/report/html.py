@@ -24,7 +24,7 @@ import numpy as np
 
 from skfleet import __version__
 from skfleet.metrics import classification_metrics, regression_metrics
-from skfleet.metrics._labels import plain
+from skfleet.metrics.labels import plain
 from skfleet.report._render import Plot
 from skfleet.report.data import ReportData
 from skfleet.report.plots_classification import classification_plots, confusion_plot

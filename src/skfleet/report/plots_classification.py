@@ -22,7 +22,7 @@ from sklearn.calibration import calibration_curve
 from sklearn.metrics import auc as trapezoid_area
 from sklearn.metrics import precision_recall_curve, roc_curve
 
-from skfleet.metrics._labels import as_proba, encode_labels
+from skfleet.metrics.labels import as_proba, encode_labels
 from skfleet.report._render import Plot, label, new_figure, thin, to_data_uri
 
 MAX_CLASSES = 10

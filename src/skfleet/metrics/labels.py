@@ -1,4 +1,5 @@
-"""Shared helpers: labels to class indices, plain JSON scalars, probability matrices.
+"""Labels and scalars shared by the metrics and the report: labels to class indices, plain JSON
+scalars, probability matrices.
 
 >>> encode_labels(["b", "a", "b"], ["a", "b"], "target label").tolist()
 [1, 0, 1]
