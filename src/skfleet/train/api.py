@@ -25,51 +25,36 @@ True
 
 from __future__ import annotations
 
-import contextlib
 import re
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from sklearn.base import clone, is_classifier, is_regressor
+from sklearn.base import is_classifier, is_regressor
 from sklearn.pipeline import Pipeline
 
 from skfleet.engine import Engine
 from skfleet.engine.session import EngineSession
-from skfleet.errors import SkfleetError, UsageError
+from skfleet.errors import UsageError
 from skfleet.train.config import TrainConfig
-from skfleet.train.cv import CVResult, ReplaySplits, cross_validate, make_splits, make_splitter
-from skfleet.train.dataset import TrainingData, load_training_data
+from skfleet.train.cv import make_splits
+from skfleet.train.dataset import load_training_data
+from skfleet.train.described import batch_metadata, batch_report, input_importance
+from skfleet.train.fitting import fit_all
 from skfleet.train.outputs import (
     OOF_COLUMNS,
     PROBA_PREFIX,
     StoredModelAccessors,
-    feature_to_input,
-    main_metric,
     oof_table,
     open_model_store,
     parquet_bytes,
-    plain_list,
-    report_metadata,
-    stored_label_type,
 )
-from skfleet.train.parallel import counting_fits, counting_search_fits, shared_data
+from skfleet.train.parallel import shared_data
 from skfleet.train.presets import build_estimator
-from skfleet.train.search import build_search, planned_fits, search_summary
 from skfleet.train.segments import SegmentRouter
 from skfleet.util.progress import NullProgress, Progress
 from skfleet.util.redact import redact_url
-
-FALLBACK_NOTE = (
-    "the global model, fitted on all rows, serves rows whose segment was not seen in training, "
-    "is null, or is listed in fallback_segments; SegmentRouter.route_counts(table) counts them"
-)
-SEARCH_NOTE = (
-    "metrics are those of the selected parameters on the folds used to select them, so they are "
-    "slightly optimistic"
-)
 
 
 @dataclass
@@ -146,31 +131,6 @@ def make_template(estimator: Any, config: TrainConfig) -> tuple[Any, str]:
     return Pipeline([("encode", encoder), ("model", estimator)]), "model__"
 
 
-@contextlib.contextmanager
-def _phase(progress: Progress, description: str, total: int, rows_per_fit: int) -> Iterator:
-    """One progress bar (``total`` fits); yields the listener that advances it."""
-    progress.start(total=max(total, 1), description=description)
-
-    def listener(n: int) -> None:
-        progress.advance(rows=n * rows_per_fit, tasks=n)
-
-    try:
-        yield listener
-    finally:
-        progress.stop()
-
-
-def _fitted_estimator(model: Any) -> Any:
-    """The user's estimator inside a fitted skfleet model (the global one for segments)."""
-    pipeline = model.fallback_ if isinstance(model, SegmentRouter) else model
-    return pipeline.named_steps["model"]
-
-
-def _contract(model: Any) -> Any:
-    pipeline = model.fallback_ if isinstance(model, SegmentRouter) else model
-    return pipeline.named_steps["encode"].contract_
-
-
 def train(
     model: Any,
     source: Any,
@@ -223,11 +183,13 @@ def train(
             # With the data already on the cluster, hand Dask every fit at once: it schedules
             # them better, and keeps replicas of the data alive while fits still wait for it.
             jobs = {"n_jobs": pool.workers, "pre_dispatch": "all" if shared else "2*n_jobs"}
-            fitted, search, cv_result = _fit_all(
+            fitted, search, cv_result = fit_all(
                 template, prefix, config, data, task, classes, splits, jobs, progress
             )
 
-    metadata = _metadata(fitted, estimator, prefix, config, data, task, cv_result, search, pool)
+    metadata = batch_metadata(
+        fitted, estimator, prefix, config, data, task, cv_result, search, pool
+    )
     oof = None
     if cv_result is not None:
         oof = oof_table(
@@ -242,10 +204,12 @@ def train(
     files = {}
     report_html = None
     if report:
-        importance, method = _importance(fitted, data, metadata)
+        importance, method = input_importance(fitted, data, metadata)
         if importance is not None:
             metadata["feature_importance"] = {"method": method, "values": importance}
-        report_html = _report(name, task, metadata, data, cv_result, search, importance, method)
+        report_html = batch_report(
+            name, task, metadata, data, cv_result, search, importance, method
+        )
         files["report.html"] = report_html.encode("utf-8")
     if oof is not None:
         files["oof.parquet"] = parquet_bytes(oof)
@@ -264,189 +228,3 @@ def train(
         ref=ref,
         report_path=report_path,
     )
-
-
-def _fit_all(template, prefix, config, data: TrainingData, task, classes, splits, jobs, progress):
-    """Search, cross-validation and final fit, on the engine joblib is configured for."""
-    X, y = data.features, data.y
-    search = None
-    if config.search is not None:
-        total = planned_fits(config.search, config.cv.folds, data.rows)
-        rows_per_fit = data.rows * (config.cv.folds - 1) // config.cv.folds
-        # Halving re-splits row subsamples, so it needs the splitter itself; the other searches
-        # replay the run's folds (the arrays already on the engine).
-        halving = config.search.method == "halving"
-        with contextlib.ExitStack() as stack:
-            splitter = (
-                make_splitter(task, config.cv)
-                if halving
-                else stack.enter_context(ReplaySplits.holding(splits))
-            )
-            search = build_search(
-                template,
-                config.search,
-                splitter,
-                prefix=prefix,
-                n_classes=0 if classes is None else len(classes),
-                **jobs,
-            )
-            with _phase(progress, "search", total + 1, rows_per_fit) as listener:
-                with counting_search_fits(listener) as counted:
-                    _sklearn_call(search.fit, X, y)
-                listener(1 if counted else total + 1)  # the refit (and, if uncounted, all fits)
-        template = clone(template).set_params(**search.best_params_)
-    cv_result: CVResult | None = None
-    segmented = isinstance(template, SegmentRouter)
-    # Without a search (whose refit is the final model), the final fit joins the folds' tasks.
-    final_with_folds = search is None and not segmented
-    if splits is not None:
-        rows_per_fit = len(splits[0][0])
-        tasks = len(splits) + (1 if final_with_folds else 0)
-        label = "cross-validation and final fit" if final_with_folds else "cross-validation"
-        phase = _phase(progress, label, tasks, rows_per_fit)
-        with phase as listener, counting_fits(listener):
-            cv_result = _sklearn_call(
-                cross_validate,
-                template,
-                X,
-                y,
-                splits,
-                task,
-                classes,
-                final=final_with_folds,
-                **jobs,
-            )
-    if search is not None:
-        fitted = search.best_estimator_
-    elif cv_result is not None and cv_result.final_model is not None:
-        fitted = cv_result.final_model
-    else:
-        total = _count_segments(X, config.group_by, config.min_segment_rows) + 1 if segmented else 1
-        with _phase(progress, "final fit", total, data.rows) as listener:
-            final = clone(template)
-            if segmented:
-                final.set_params(n_jobs=jobs["n_jobs"])
-            with counting_fits(listener):
-                fitted = _sklearn_call(final.fit, X, y)
-            if not segmented:
-                listener(1)
-            else:
-                fitted.set_params(n_jobs=None)  # a fitting setting, not part of the model
-    return fitted, search, cv_result
-
-
-def _sklearn_call(fn, *args, **kwargs):
-    """Call into scikit-learn; a ValueError about the data becomes a one-line DataError."""
-    from skfleet.errors import DataError
-
-    try:
-        return fn(*args, **kwargs)
-    except SkfleetError:
-        raise
-    except ValueError as exc:
-        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise DataError(f"fitting failed: {message}") from exc
-
-
-def _count_segments(X: Any, column: str, min_rows: int) -> int:
-    """How many segments are big enough for a model of their own (for the progress bar)."""
-    import pyarrow.compute as pc
-
-    counts = pc.value_counts(X.column(column).drop_null())
-    return int(pc.sum(pc.greater_equal(counts.field("counts"), min_rows)).as_py() or 0)
-
-
-def _metadata(fitted, estimator, prefix, config, data, task, cv_result, search, pool) -> dict:
-    """The ``model.json`` fields a training run writes (the store adds its own)."""
-    from skfleet.store.metadata import describe_estimator
-
-    contract = _contract(fitted)
-    input_columns = list(contract.input_columns)
-    if config.group_by:
-        input_columns.append(config.group_by)
-    final_estimator = clone(estimator)
-    if search is not None:
-        final_estimator.set_params(
-            **{k.removeprefix(prefix): v for k, v in search.best_params_.items()}
-        )
-    metrics: dict[str, Any] = {}
-    notes: list[str] = []
-    if cv_result is not None:
-        metrics = {"overall": cv_result.overall, "folds": cv_result.folds}
-    metadata: dict[str, Any] = {
-        "kind": "segmented" if config.group_by else "batch",
-        "task": task,
-        "target": config.target,
-        "classes": plain_list(fitted.classes_) if task == "classification" else None,
-        "label_type": stored_label_type(task, data.label_type),
-        "key_columns": list(config.keys),
-        "input_columns": input_columns,
-        "features": contract.to_dict(),
-        "estimator": describe_estimator(final_estimator),
-        "metrics": metrics,
-        "rows": {"train": data.rows, "dropped_missing_target": data.dropped_missing_target},
-        "source": data.source_name,
-        "cv": {
-            "folds": config.cv.folds,
-            "stratified": task == "classification",
-            "shuffle": config.cv.shuffle,
-            "random_state": config.cv.random_state,
-        },
-        "engine": pool.spec,
-    }
-    headline = main_metric(task, metrics.get("overall"))
-    if headline is not None:
-        metadata["main_metric"] = headline
-    if search is not None:
-        metadata["search"] = search_summary(search, config.search, prefix)
-        if cv_result is not None:
-            notes.append(SEARCH_NOTE)
-    if isinstance(fitted, SegmentRouter):
-        metadata["segments"] = {
-            "by": fitted.by,
-            "count": len(fitted.segments_),
-            "min_rows": fitted.min_rows,
-            "rows": {
-                str(s): n for s, n in zip(fitted.segments_, fitted.segment_rows_, strict=True)
-            },
-            "fallback_segments": fitted.fallback_segments_,
-            "null_rows": fitted.n_null_rows_,
-            "fallback": FALLBACK_NOTE,
-        }
-    if notes:
-        metadata["notes"] = notes
-    return metadata
-
-
-def _importance(fitted, data: TrainingData, metadata: dict) -> tuple[dict | None, str | None]:
-    """Importance per input column; a failure is noted in ``model.json``, not fatal."""
-    from skfleet.report import feature_importance
-
-    try:
-        mapping = feature_to_input(_contract(fitted))
-        return feature_importance(fitted, data.features, data.y, mapping)
-    except Exception as exc:  # importance is a diagnostic: the model itself is fine
-        metadata.setdefault("notes", []).append(f"feature importance unavailable: {exc}")
-        return None, None
-
-
-def _report(name, task, metadata, data, cv_result, search, importance, method) -> str:
-    from skfleet.report import ReportData, build_report
-
-    has_oof = cv_result is not None
-    report = ReportData(
-        title=f"{name or 'model'}: {metadata['target']}",
-        name=name,
-        task=task,
-        classes=metadata.get("classes"),
-        y_true=data.y if has_oof else None,
-        y_pred=cv_result.prediction if has_oof else None,
-        proba=cv_result.proba if has_oof else None,
-        metrics=metadata["metrics"] or None,
-        feature_importance=importance,
-        importance_method=method,
-        search_results=metadata["search"]["cv_results"] if search is not None else None,
-        search_scoring=str(metadata["search"]["scoring"]) if search is not None else None,
-        metadata=report_metadata(metadata),
-    )
-    return build_report(report)

@@ -1,0 +1,129 @@
+"""What a batch training run writes besides the model: ``model.json``'s fields, feature
+importance per input column, the HTML report."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sklearn.base import clone
+
+from skfleet.train.dataset import TrainingData
+from skfleet.train.outputs import (
+    feature_to_input,
+    main_metric,
+    plain_list,
+    report_metadata,
+    stored_label_type,
+)
+from skfleet.train.search import search_summary
+from skfleet.train.segments import SegmentRouter
+
+FALLBACK_NOTE = (
+    "the global model, fitted on all rows, serves rows whose segment was not seen in training, "
+    "is null, or is listed in fallback_segments; SegmentRouter.route_counts(table) counts them"
+)
+SEARCH_NOTE = (
+    "metrics are those of the selected parameters on the folds used to select them, so they are "
+    "slightly optimistic"
+)
+
+
+def fitted_contract(model: Any) -> Any:
+    pipeline = model.fallback_ if isinstance(model, SegmentRouter) else model
+    return pipeline.named_steps["encode"].contract_
+
+
+def batch_metadata(fitted, estimator, prefix, config, data, task, cv_result, search, pool) -> dict:
+    """The ``model.json`` fields a training run writes (the store adds its own)."""
+    from skfleet.store.metadata import describe_estimator
+
+    contract = fitted_contract(fitted)
+    input_columns = list(contract.input_columns)
+    if config.group_by:
+        input_columns.append(config.group_by)
+    final_estimator = clone(estimator)
+    if search is not None:
+        final_estimator.set_params(
+            **{k.removeprefix(prefix): v for k, v in search.best_params_.items()}
+        )
+    metrics: dict[str, Any] = {}
+    notes: list[str] = []
+    if cv_result is not None:
+        metrics = {"overall": cv_result.overall, "folds": cv_result.folds}
+    metadata: dict[str, Any] = {
+        "kind": "segmented" if config.group_by else "batch",
+        "task": task,
+        "target": config.target,
+        "classes": plain_list(fitted.classes_) if task == "classification" else None,
+        "label_type": stored_label_type(task, data.label_type),
+        "key_columns": list(config.keys),
+        "input_columns": input_columns,
+        "features": contract.to_dict(),
+        "estimator": describe_estimator(final_estimator),
+        "metrics": metrics,
+        "rows": {"train": data.rows, "dropped_missing_target": data.dropped_missing_target},
+        "source": data.source_name,
+        "cv": {
+            "folds": config.cv.folds,
+            "stratified": task == "classification",
+            "shuffle": config.cv.shuffle,
+            "random_state": config.cv.random_state,
+        },
+        "engine": pool.spec,
+    }
+    headline = main_metric(task, metrics.get("overall"))
+    if headline is not None:
+        metadata["main_metric"] = headline
+    if search is not None:
+        metadata["search"] = search_summary(search, config.search, prefix)
+        if cv_result is not None:
+            notes.append(SEARCH_NOTE)
+    if isinstance(fitted, SegmentRouter):
+        metadata["segments"] = {
+            "by": fitted.by,
+            "count": len(fitted.segments_),
+            "min_rows": fitted.min_rows,
+            "rows": {
+                str(s): n for s, n in zip(fitted.segments_, fitted.segment_rows_, strict=True)
+            },
+            "fallback_segments": fitted.fallback_segments_,
+            "null_rows": fitted.n_null_rows_,
+            "fallback": FALLBACK_NOTE,
+        }
+    if notes:
+        metadata["notes"] = notes
+    return metadata
+
+
+def input_importance(fitted, data: TrainingData, metadata: dict) -> tuple[dict | None, str | None]:
+    """Importance per input column; a failure is noted in ``model.json``, not fatal."""
+    from skfleet.report import feature_importance
+
+    try:
+        mapping = feature_to_input(fitted_contract(fitted))
+        return feature_importance(fitted, data.features, data.y, mapping)
+    except Exception as exc:  # importance is a diagnostic: the model itself is fine
+        metadata.setdefault("notes", []).append(f"feature importance unavailable: {exc}")
+        return None, None
+
+
+def batch_report(name, task, metadata, data, cv_result, search, importance, method) -> str:
+    from skfleet.report import ReportData, build_report
+
+    has_oof = cv_result is not None
+    report = ReportData(
+        title=f"{name or 'model'}: {metadata['target']}",
+        name=name,
+        task=task,
+        classes=metadata.get("classes"),
+        y_true=data.y if has_oof else None,
+        y_pred=cv_result.prediction if has_oof else None,
+        proba=cv_result.proba if has_oof else None,
+        metrics=metadata["metrics"] or None,
+        feature_importance=importance,
+        importance_method=method,
+        search_results=metadata["search"]["cv_results"] if search is not None else None,
+        search_scoring=str(metadata["search"]["scoring"]) if search is not None else None,
+        metadata=report_metadata(metadata),
+    )
+    return build_report(report)

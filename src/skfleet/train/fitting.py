@@ -1,0 +1,124 @@
+"""The fits of a batch training run, on the engine joblib is configured for: the search (if
+any), K-fold cross-validation with the final fit as one more fold task, or a final fit alone, each
+one progress phase counting fits.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import Any
+
+from sklearn.base import clone
+
+from skfleet.errors import SkfleetError
+from skfleet.train.cv import CVResult, ReplaySplits, cross_validate, make_splitter
+from skfleet.train.dataset import TrainingData
+from skfleet.train.parallel import counting_fits, counting_search_fits
+from skfleet.train.search import build_search, planned_fits
+from skfleet.train.segments import SegmentRouter
+from skfleet.util.progress import Progress
+
+
+@contextlib.contextmanager
+def fit_phase(progress: Progress, description: str, total: int, rows_per_fit: int) -> Iterator:
+    """One progress bar (``total`` fits); yields the listener that advances it."""
+    progress.start(total=max(total, 1), description=description)
+
+    def listener(n: int) -> None:
+        progress.advance(rows=n * rows_per_fit, tasks=n)
+
+    try:
+        yield listener
+    finally:
+        progress.stop()
+
+
+def fit_all(template, prefix, config, data: TrainingData, task, classes, splits, jobs, progress):
+    """Search, cross-validation and final fit, on the engine joblib is configured for."""
+    X, y = data.features, data.y
+    search = None
+    if config.search is not None:
+        total = planned_fits(config.search, config.cv.folds, data.rows)
+        rows_per_fit = data.rows * (config.cv.folds - 1) // config.cv.folds
+        # Halving re-splits row subsamples, so it needs the splitter itself; the other searches
+        # replay the run's folds (the arrays already on the engine).
+        halving = config.search.method == "halving"
+        with contextlib.ExitStack() as stack:
+            splitter = (
+                make_splitter(task, config.cv)
+                if halving
+                else stack.enter_context(ReplaySplits.holding(splits))
+            )
+            search = build_search(
+                template,
+                config.search,
+                splitter,
+                prefix=prefix,
+                n_classes=0 if classes is None else len(classes),
+                **jobs,
+            )
+            with fit_phase(progress, "search", total + 1, rows_per_fit) as listener:
+                with counting_search_fits(listener) as counted:
+                    sklearn_call(search.fit, X, y)
+                listener(1 if counted else total + 1)  # the refit (and, if uncounted, all fits)
+        template = clone(template).set_params(**search.best_params_)
+    cv_result: CVResult | None = None
+    segmented = isinstance(template, SegmentRouter)
+    # Without a search (whose refit is the final model), the final fit joins the folds' tasks.
+    final_with_folds = search is None and not segmented
+    if splits is not None:
+        rows_per_fit = len(splits[0][0])
+        tasks = len(splits) + (1 if final_with_folds else 0)
+        label = "cross-validation and final fit" if final_with_folds else "cross-validation"
+        phase = fit_phase(progress, label, tasks, rows_per_fit)
+        with phase as listener, counting_fits(listener):
+            cv_result = sklearn_call(
+                cross_validate,
+                template,
+                X,
+                y,
+                splits,
+                task,
+                classes,
+                final=final_with_folds,
+                **jobs,
+            )
+    if search is not None:
+        fitted = search.best_estimator_
+    elif cv_result is not None and cv_result.final_model is not None:
+        fitted = cv_result.final_model
+    else:
+        total = count_segments(X, config.group_by, config.min_segment_rows) + 1 if segmented else 1
+        with fit_phase(progress, "final fit", total, data.rows) as listener:
+            final = clone(template)
+            if segmented:
+                final.set_params(n_jobs=jobs["n_jobs"])
+            with counting_fits(listener):
+                fitted = sklearn_call(final.fit, X, y)
+            if not segmented:
+                listener(1)
+            else:
+                fitted.set_params(n_jobs=None)  # a fitting setting, not part of the model
+    return fitted, search, cv_result
+
+
+def sklearn_call(fn, *args, **kwargs):
+    """Call into scikit-learn; a ValueError about the data becomes a one-line DataError."""
+    from skfleet.errors import DataError
+
+    try:
+        return fn(*args, **kwargs)
+    except SkfleetError:
+        raise
+    except ValueError as exc:
+        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise DataError(f"fitting failed: {message}") from exc
+
+
+def count_segments(X: Any, column: str, min_rows: int) -> int:
+    """How many segments are big enough for a model of their own (for the progress bar)."""
+    import pyarrow.compute as pc
+
+    counts = pc.value_counts(X.column(column).drop_null())
+    return int(pc.sum(pc.greater_equal(counts.field("counts"), min_rows)).as_py() or 0)
