@@ -1,7 +1,8 @@
 """The ``skfleet`` command line: thin wrappers that parse flags, call the API and print.
 
 Every command lives in its own module of this package and is added to :data:`main` below. A
-:class:`~skfleet.errors.SkfleetError` raised anywhere becomes one line on stderr and exit status 2.
+:class:`~skfleet.errors.SkfleetError` raised anywhere, or a flag click refuses, becomes one line on
+stderr and exit status 2.
 """
 
 from __future__ import annotations
@@ -56,6 +57,11 @@ class SkfleetGroup(click.Group):
         except SkfleetError as exc:
             click.echo(f"error: {redact_text(str(exc))}", err=True)
             sys.exit(exc.exit_code)
+        except click.UsageError as exc:
+            # A bad flag value is bad input like any other: one line naming it, status 2 (click
+            # would print the command's usage and a hint first).
+            click.echo(f"error: {redact_text(exc.format_message())}", err=True)
+            sys.exit(2)
 
 
 @click.group(cls=SkfleetGroup)

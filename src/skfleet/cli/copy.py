@@ -8,6 +8,7 @@ from skfleet.cli.options import (
     count_of,
     emit_json,
     engine_option,
+    file_format,
     format_option,
     if_exists_option,
     json_option,
@@ -48,8 +49,8 @@ def copy(src, dst, if_exists, partition_rows, in_format, out_format, engine, res
         partition_rows=partition_rows or DEFAULT_PARTITION_ROWS,
         engine=engine,
         run_id=resume,
-        source_options={"format": in_format} if in_format else None,
-        sink_options={"format": out_format} if out_format else None,
+        source_options=file_format(src, in_format, other="--out-format"),
+        sink_options=file_format(dst, out_format, "--out-format", other="--format"),
         progress=for_terminal(enabled=not as_json),
     )
     if as_json:

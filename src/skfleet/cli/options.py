@@ -115,6 +115,37 @@ def run_options(no_report_help: str) -> Decorator:
     )
 
 
+def file_format(
+    url: str, fmt: str | None, flag: str = "--format", other: str | None = None
+) -> dict[str, Any] | None:
+    """The source or sink options that ``flag`` (a file format) gives for ``url``.
+
+    Only files have a format: for any other URL the flag is refused by name, pointing to ``other``
+    (``--out-format`` when ``--format`` was given to a PostgreSQL input, say).
+
+    >>> file_format("flights/", "parquet"), file_format("flights/", None)
+    ({'format': 'parquet'}, None)
+    >>> file_format("postgresql://u:pw@db/x?table=t", "parquet", other="--out-format")
+    Traceback (most recent call last):
+    ...
+    skfleet.errors.UsageError: --format parquet sets the format of input files, and postgresql://u:***@db/x?table=t is not one (did you mean --out-format parquet?)
+    """
+    if fmt is None:
+        return None
+    from skfleet.data.files import FileBackend
+    from skfleet.data.registry import backend_for
+    from skfleet.errors import UsageError
+    from skfleet.util.redact import redact_url
+
+    if not issubclass(backend_for(url), FileBackend):
+        side = "output" if flag == "--out-format" else "input"
+        hint = f" (did you mean {other} {fmt}?)" if other else ""
+        raise UsageError(
+            f"{flag} {fmt} sets the format of {side} files, and {redact_url(url)} is not one{hint}"
+        )
+    return {"format": fmt}
+
+
 def metric_line(metrics: dict | None, keys: Iterable[str], missing: str) -> str:
     """``key value`` for each of ``keys`` that ``metrics`` holds as a float; ``missing`` when
     there are no metrics at all.

@@ -11,6 +11,7 @@ from skfleet.cli.options import (
     count_of,
     emit_json,
     engine_option,
+    file_format,
     format_option,
     int_option,
     json_option,
@@ -131,8 +132,8 @@ def predict(
                 retries=retries,
                 duplicate_keys=duplicate_keys,
                 trust=trust,
-                source_options={"format": in_format} if in_format else None,
-                sink_options={"format": out_format} if out_format else None,
+                source_options=file_format(data, in_format, other="--out-format"),
+                sink_options=file_format(dst, out_format, "--out-format", other="--format"),
                 progress=progress,
             )
     except PredictInterrupted as exc:

@@ -7,6 +7,7 @@ import click
 from skfleet.cli.options import (
     emit_json,
     exclude_option,
+    file_format,
     key_option,
     metric_line,
     model_option,
@@ -86,8 +87,9 @@ def train(
         search_config = SearchConfig(
             method=search, grid=parse_grids(grid), n_iter=n_iter, scoring=scoring
         )
-    name = name or default_name(target, model)
-    source = open_source(data, **({"format": in_format} if in_format else {}))
+    # An empty --name is a bad name, not "no name": the store refuses it by name.
+    name = name if name is not None else default_name(target, model)
+    source = open_source(data, **(file_format(data, in_format) or {}))
     with source:
         result = run_train(
             model,

@@ -7,6 +7,7 @@ import click
 from skfleet.cli.options import (
     emit_json,
     exclude_option,
+    file_format,
     int_option,
     key_option,
     metric_line,
@@ -108,7 +109,8 @@ def train_stream(
         encoder["hash"] = tuple(hash_columns)
     if hash_features is not None:
         encoder["hash_features"] = hash_features
-    name = name or default_name(target or "stream", model)
+    # An empty --name is a bad name, not "no name": the store refuses it by name.
+    name = name if name is not None else default_name(target or "stream", model)
     result = run(
         model,
         data,
@@ -118,7 +120,7 @@ def train_stream(
         engine=engine,
         progress=for_terminal(enabled=not as_json),
         report=not no_report,
-        source_options={"format": in_format} if in_format else None,
+        source_options=file_format(data, in_format),
         params=parse_params(params),
         keys=keys,
         exclude=exclude,

@@ -205,6 +205,13 @@ def _check_target(y: np.ndarray, arrow_type: pa.DataType, column: str, task: str
                 f"target column {column!r} is {arrow_type}, not numeric: a regressor needs numbers "
                 "(use a classifier for labels)"
             )
+        # Checked here: scikit-learn would blame "Input y" after the folds were already planned.
+        infinite = int(np.isinf(y).sum()) if y.dtype.kind == "f" else 0
+        if infinite:
+            raise DataError(
+                f"target column {column!r} holds {infinite} infinite value(s): a regressor needs "
+                "finite numbers (drop or clip them)"
+            )
         if len(distinct) < 2:
             raise DataError(
                 f"target column {column!r} is constant ({_show(distinct[0])} in every row): "
