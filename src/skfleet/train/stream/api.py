@@ -47,10 +47,18 @@ from skfleet.data import open_source
 from skfleet.data.base import Source
 from skfleet.engine import Engine
 from skfleet.engine.session import EngineSession
-from skfleet.errors import DataError, MissingColumnError, UsageError
+from skfleet.errors import DataError, UsageError
 from skfleet.train.outputs import StoredModelAccessors, open_model_store
+from skfleet.train.stream.checks import (
+    check_fingerprint,
+    check_profile,
+    check_task,
+    read_columns,
+    run_fingerprint,
+)
 from skfleet.train.stream.config import StreamConfig
-from skfleet.train.stream.estimators import needs_target, resolve_estimator, task_of
+from skfleet.train.stream.estimators import resolve_estimator, task_of
+from skfleet.train.stream.outputs import stream_metadata, stream_report
 from skfleet.train.stream.profile import (
     ProfileTask,
     StreamProfile,
@@ -131,7 +139,7 @@ def train_stream(
     config = StreamConfig.build(config, target=target, **options)
     estimator = resolve_estimator(model, seed=config.seed, params=dict(config.params))
     task = task_of(estimator)
-    _check_task(config, estimator, task)
+    check_task(config, estimator, task)
     if (config.checkpoint_every or config.resume) and name is None:
         flag = "--resume" if config.resume else "--checkpoint-every"
         raise UsageError(f"{flag} needs --name: the checkpoint is kept under the model's name")
@@ -157,55 +165,6 @@ def train_stream(
         engines.close()
         if owned_source:
             src.close()
-
-
-def _check_task(config: StreamConfig, estimator: Any, task: str) -> None:
-    label = type(estimator).__name__
-    if needs_target(task) and config.target is None:
-        raise UsageError(f"--target is required: {label} learns to predict a column")
-    if not needs_target(task) and config.target is not None:
-        raise UsageError(
-            f"--target {config.target!r}: {label} learns without a target ({task}); "
-            "drop --target (or --exclude the column)"
-        )
-    if config.workers > 1 and not hasattr(estimator, "coef_") and not _averageable(estimator):
-        raise UsageError(
-            f"--workers {config.workers}: data-parallel training averages linear models "
-            f"(SGDClassifier, SGDRegressor, Perceptron), not {label}"
-        )
-
-
-def _averageable(estimator: Any) -> bool:
-    from sklearn.linear_model._stochastic_gradient import BaseSGD
-
-    return isinstance(estimator, BaseSGD)
-
-
-def _columns(src: Source, config: StreamConfig) -> tuple[list[str], pa.DataType | None]:
-    """The columns to read (features, target, holdout key) and the target's Arrow type."""
-    schema = src.schema()
-    names = schema.names
-    listing = ", ".join(names[:30]) + (", ..." if len(names) > 30 else "")
-    named = [("target column", config.target)] if config.target else []
-    named += [("--key column", c) for c in config.keys]
-    named += [("--exclude column", c) for c in config.exclude]
-    if config.holdout_key:
-        named.append(("--holdout-key column", config.holdout_key))
-    for what, column in named:
-        if column not in names:
-            raise MissingColumnError(
-                f"{what} {column!r} is missing from {src.display_name} (columns: {listing})"
-            )
-    dropped = set(config.keys) | set(config.exclude)
-    wanted = [c for c in names if c not in dropped or c == config.holdout_key]
-    label_type = None
-    if config.target:
-        label_type = schema.field(config.target).type
-        if pa.types.is_dictionary(label_type):
-            label_type = label_type.value_type
-    if len([c for c in wanted if c not in (config.target, config.holdout_key)]) == 0:
-        raise UsageError(f"no feature columns are left in {src.display_name} after --key/--exclude")
-    return wanted, label_type
 
 
 def _make_encoder(config: StreamConfig, columns: list[str]):
@@ -250,91 +209,6 @@ def _profile(src, partitions, columns, config, task, encoder, engines, progress)
     return merge_profiles(parts, encoder)
 
 
-def _check_profile(profile: StreamProfile, config: StreamConfig, task: str, src: Source) -> None:
-    where = src.display_name
-    total = profile.total_rows
-    if total == 0:
-        if config.target and profile.target.dropped:
-            raise DataError(
-                f"target column {config.target!r} has no values in {where} "
-                f"({profile.target.dropped} rows, all null or NaN)"
-            )
-        raise DataError(f"{where} has no rows to train on")
-    dropped = profile.target.dropped
-    if dropped and config.missing_target == "error":
-        raise DataError(
-            f"target column {config.target!r} is missing in {dropped} of {total + dropped} rows "
-            f"of {where}"
-        )
-    if profile.holdout_rows >= total:
-        raise DataError(
-            f"every row of {where} fell into the holdout (--holdout {config.holdout}); "
-            "lower --holdout"
-        )
-    if task == "classification":
-        if profile.target.too_many_labels:
-            raise DataError(
-                f"target column {config.target!r} has more than 10000 distinct values in one "
-                "partition: a classifier needs classes (use a regressor such as sgd-linear)"
-            )
-        classes = profile.classes()
-        if len(classes) < 2:
-            raise DataError(
-                f"target column {config.target!r} has a single class ({classes[0]!r}); "
-                "a classifier needs at least two"
-            )
-        if any(isinstance(c, float) and not float(c).is_integer() for c in classes):
-            raise DataError(
-                f"target column {config.target!r} holds continuous values; a classifier needs "
-                "classes (use a regressor such as sgd-linear)"
-            )
-    elif task == "regression" and profile.target.moments.m2 == 0:
-        raise DataError(
-            f"target column {config.target!r} is constant ({profile.target.moments.mean!r} in "
-            "every row): there is nothing to learn"
-        )
-
-
-def _fingerprint(src, partitions, config: StreamConfig, estimator) -> dict[str, Any]:
-    """What must not change between a checkpoint and a resumed run."""
-    from skfleet.store.metadata import describe_estimator, to_json_safe
-
-    return to_json_safe(
-        {
-            "source": src.display_name,
-            "partitions": [p.id for p in partitions],
-            "target": config.target,
-            "keys": list(config.keys),
-            "exclude": list(config.exclude),
-            "encoder": dict(config.encoder),
-            "estimator": describe_estimator(estimator),
-            "holdout": config.holdout,
-            "holdout_key": config.holdout_key,
-            "seed": config.seed,
-            "batch_rows": config.batch_rows,
-            "progressive": config.progressive,
-            "workers": config.workers,
-        }
-    )
-
-
-_FINGERPRINT_FLAGS = {
-    "source": "source table",
-    "partitions": "partition plan (--partition-rows, or the table's files)",
-    "estimator": "--model or --param",
-}
-
-
-def _check_fingerprint(saved: dict, current: dict, name: str) -> None:
-    for key, value in current.items():
-        if saved.get(key) != value:
-            what = _FINGERPRINT_FLAGS.get(key, key.replace("_", "-"))
-            raise UsageError(
-                f"--resume: the checkpoint of {name!r} was made with another {what}; "
-                "run with the same settings, or without --resume to start over"
-            )
-
-
 def _run(
     estimator, task, src, config, name, model_store, engines, progress, report, callback, started
 ) -> StreamResult:
@@ -343,7 +217,7 @@ def _run(
     from skfleet.train.stream.loop import EpochLoop, LoopSettings, LoopState
     from skfleet.train.stream.scoring import Scorer, label_array
 
-    columns, label_type = _columns(src, config)
+    columns, label_type = read_columns(src, config)
     if task == "regression" and not (
         pa.types.is_integer(label_type)
         or pa.types.is_floating(label_type)
@@ -357,7 +231,7 @@ def _run(
     partitions = src.partitions(config.partition_rows)
     if not partitions:
         raise DataError(f"{src.display_name} has no rows to train on")
-    fingerprint = _fingerprint(src, partitions, config, estimator)
+    fingerprint = run_fingerprint(src, partitions, config, estimator)
     checkpoints = None
     saved = None
     if name is not None and (config.checkpoint_every or config.resume):
@@ -367,7 +241,7 @@ def _run(
             if saved is None:
                 progress.note(f"no checkpoint of {name!r} to resume: starting from the beginning")
             else:
-                _check_fingerprint(saved["fingerprint"], fingerprint, name)
+                check_fingerprint(saved["fingerprint"], fingerprint, name)
 
     if saved is not None:
         profile = StreamProfile.from_state(saved["profile"])
@@ -383,7 +257,7 @@ def _run(
         profile = _profile(src, partitions, columns, config, task, encoder, engines, progress)
         state = LoopState()
         resumed_from = None
-    _check_profile(profile, config, task, src)
+    check_profile(profile, config, task, src)
     encoder = profile.encoder
     classes = label_array(profile.classes()) if task == "classification" else None
     fit_kwargs = {"classes": classes} if classes is not None else {}
@@ -445,7 +319,7 @@ def _run(
     finally:
         loop.close()
     fitted = Pipeline([("encode", encoder), ("model", loop.estimator)])
-    metadata = _metadata(
+    metadata = stream_metadata(
         fitted, task, config, src, profile, state, classes, label_type, engines.spec
     )
     metadata["resumed"] = resumed_from is not None
@@ -454,7 +328,7 @@ def _run(
     report_html = None
     files = {}
     if report:
-        report_html = _report(name, task, metadata, loop.report_sample)
+        report_html = stream_report(name, task, metadata, loop.report_sample)
         files["report.html"] = report_html.encode("utf-8")
     seconds = round(time.perf_counter() - started, 3)
     metadata["seconds"] = seconds
@@ -473,112 +347,3 @@ def _run(
         ref=ref,
         report_path=report_path,
     )
-
-
-def _metadata(fitted, task, config, src, profile, state, classes, label_type, engine) -> dict:
-    from skfleet.store.metadata import describe_estimator
-    from skfleet.train.outputs import main_metric, plain_list, stored_label_type
-
-    contract = fitted.named_steps["encode"].contract_
-    estimator = fitted.named_steps["model"]
-    holdout = state.holdout_metrics
-    progressive = state.progressive_metrics
-    overall = holdout or progressive
-    metrics: dict[str, Any] = {}
-    if overall is not None:
-        metrics["overall"] = overall
-    if holdout is not None:
-        metrics["holdout"] = holdout
-    if progressive is not None:
-        metrics["progressive"] = progressive
-    train_rows = profile.total_rows - profile.holdout_rows
-    completed = len(state.curve)
-    metadata: dict[str, Any] = {
-        "kind": "stream",
-        "task": task,
-        "target": config.target,
-        "classes": plain_list(classes) if classes is not None else None,
-        "label_type": stored_label_type(task, label_type),
-        "key_columns": list(config.keys),
-        "input_columns": list(contract.input_columns),
-        "features": contract.to_dict(),
-        "estimator": describe_estimator(estimator),
-        "metrics": metrics,
-        "rows": {
-            "train": train_rows,
-            "holdout": profile.holdout_rows,
-            "dropped_missing_target": profile.target.dropped,
-            "learned": state.rows_learned,
-        },
-        "source": src.display_name,
-        "learning_curve": state.curve,
-        "epochs": {
-            "requested": config.epochs,
-            "completed": completed,
-            "stopped_early": state.stopped_early,
-            "best_epoch": state.best_epoch,
-        },
-        "holdout": {
-            "fraction": config.holdout,
-            "key": config.holdout_key,
-            "method": "hash of the key column"
-            if config.holdout_key
-            else "hash of (partition, row position)",
-        },
-        "early_stopping": {"patience": config.patience, "tol": config.tol}
-        if config.early_stopping
-        else None,
-        "seed": config.seed,
-        "partitions": len(profile.rows),
-        "partition_rows": config.partition_rows,
-        "batch_rows": config.batch_rows,
-        "workers": config.workers,
-        "engine": engine,
-        "rows_per_second": round(state.rows_learned / state.seconds) if state.seconds else None,
-    }
-    headline = _headline(task, overall, main_metric)
-    if headline is not None:
-        metadata["main_metric"] = headline
-    notes = [
-        f"column {column!r} is not a feature: {reason}"
-        for column, reason in getattr(contract, "exclusions", {}).items()
-        if reason != "exclude="
-    ]
-    if notes:
-        metadata["notes"] = notes
-    return metadata
-
-
-def _headline(task, overall, main_metric) -> dict[str, Any] | None:
-    if not overall:
-        return None
-    if task in ("classification", "regression"):
-        return main_metric(task, overall)
-    name = "inertia" if task == "clustering" else "reconstruction_mse"
-    value = overall.get(name)
-    return {"name": name, "value": value} if value is not None else None
-
-
-def _report(name, task, metadata, sample) -> str:
-    from skfleet.report import ReportData, build_report
-    from skfleet.train.outputs import report_metadata
-
-    shown = report_metadata(metadata)
-    for key in ("epochs", "holdout", "seed", "partitions", "batch_rows", "rows_per_second"):
-        if metadata.get(key) is not None:
-            shown[key] = metadata[key]
-    supervised = sample is not None and task in ("classification", "regression")
-    data = ReportData(
-        title=f"{name or 'model'}: {metadata['target'] or task} (streamed)",
-        name=name,
-        task=task,
-        classes=metadata.get("classes"),
-        y_true=sample["y_true"] if supervised else None,
-        y_pred=sample["y_pred"] if supervised else None,
-        proba=sample["proba"] if supervised else None,
-        predictions_label="holdout sample",
-        metrics=metadata["metrics"] or None,
-        learning_curve=metadata["learning_curve"],
-        metadata=shown,
-    )
-    return build_report(data)
