@@ -20,7 +20,7 @@ import re
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal
+from typing import Any, Literal
 
 import pyarrow as pa
 
@@ -107,9 +107,6 @@ class Source(ABC):
     the source to a worker together with a :class:`Partition`.
     """
 
-    #: Whether partitions may be read concurrently from several processes.
-    supports_parallel_read: ClassVar[bool] = True
-
     def __init__(self, url: str):
         self.url = url
 
@@ -171,9 +168,6 @@ class Source(ABC):
 
 class Sink(ABC):
     """A table to write, partition by partition, each committed exactly once."""
-
-    #: Whether a partition's rows and its ledger entry land in one transaction.
-    supports_transactions: ClassVar[bool] = False
 
     def __init__(self, url: str):
         self.url = url

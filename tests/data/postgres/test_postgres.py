@@ -510,7 +510,6 @@ def test_backend_types(pg_new_table_url):
     url = pg_new_table_url()
     assert isinstance(open_source(url), PostgresSource)
     assert isinstance(open_sink(url.replace("postgresql://", "postgres://")), PostgresSink)
-    assert PostgresSink.supports_transactions
 
 
 def test_failed_copy_with_replace_leaves_the_old_table_and_no_staging(

@@ -44,8 +44,6 @@ class PostgresSink(Sink):
     :meth:`write` in their own processes.
     """
 
-    supports_transactions = True
-
     def __init__(self, url: str, **options: Any):
         super().__init__(url)
         if options:

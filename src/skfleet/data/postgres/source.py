@@ -75,8 +75,6 @@ class PostgresSource(Source):
     itself. The password stays inside :attr:`url`; messages and ``repr`` use ``display_name``.
     """
 
-    supports_parallel_read = True
-
     def __init__(self, url: str, **options: Any):
         super().__init__(url)
         if options:

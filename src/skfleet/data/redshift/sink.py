@@ -48,8 +48,6 @@ class RedshiftSink(Sink):
     Picklable once opened (names, the Arrow schema, the staging prefix; no connection).
     """
 
-    supports_transactions = True
-
     def __init__(self, url: str, **options: Any):
         super().__init__(url)
         if options:

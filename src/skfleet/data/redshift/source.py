@@ -46,8 +46,6 @@ class SlowReadWarning(SkfleetWarning):
 class RedshiftSource(Source):
     """A Redshift table or query (``redshift://.../db?table=schema.name&staging=s3://...``)."""
 
-    supports_parallel_read = True
-
     def __init__(self, url: str, **options: Any):
         super().__init__(url)
         if options:
