@@ -3,16 +3,14 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import uuid
 
 import click
 
 from skfleet.errors import SkfleetError, UsageError
 from skfleet.store import DEFAULT_STORE, ModelStore, parse_model_ref
 from skfleet.store.register import register_model
+from skfleet.util.atomic import atomic_write
 from skfleet.util.redact import redact_text
 
 REPORT_FILE = "report.html"
@@ -121,15 +119,10 @@ def report(ref: str, store: str, out: str | None) -> None:
 
 
 def _write_atomically(path: str, data: bytes) -> None:
-    """Write ``path`` under a temporary name first so a failed write leaves nothing half done."""
-    tmp = f"{path}.tmp-{uuid.uuid4().hex}"
+    """Write ``path`` whole or not at all (a failed write leaves nothing half done)."""
     try:
-        with open(tmp, "wb") as handle:
-            handle.write(data)
-        os.replace(tmp, path)
+        atomic_write(None, path, data)
     except OSError as exc:
-        with contextlib.suppress(OSError):
-            os.remove(tmp)
         raise SkfleetError(f"--out {path} cannot be written: {exc.strerror or exc}") from exc
 
 

@@ -36,7 +36,13 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-from skfleet.errors import ModelNotFoundError, SkfleetError, SourceNotFoundError, UsageError
+from skfleet.errors import (
+    ConnectionFailedError,
+    ModelNotFoundError,
+    SkfleetError,
+    SourceNotFoundError,
+    UsageError,
+)
 from skfleet.store.artifact import load_artifact
 from skfleet.store.fs import is_local, open_store_fs
 from skfleet.store.metadata import check_library_versions
@@ -51,7 +57,7 @@ from skfleet.store.refs import (
 )
 from skfleet.store.summary import estimator_class, main_metric
 from skfleet.store.writer import RESERVED_KEYS, StoreWriter
-from skfleet.util.redact import redact_url
+from skfleet.util.redact import redact_text, redact_url
 
 DEFAULT_STORE = "./skfleet-models"
 
@@ -107,8 +113,11 @@ class ModelStore(StoreWriter):
             return self.fs.find(path)
         except FileNotFoundError:
             return []
-        except OSError as exc:
-            raise SkfleetError(f"model store {self.display} cannot be read: {exc}") from exc
+        except Exception as exc:
+            error = self._read_error(exc)
+            if error is exc:
+                raise
+            raise error from exc
 
     def _complete(self, base: str, found: list[str]) -> dict[str, set[int]]:
         """Names and version numbers that have a ``model.json`` among ``found`` paths."""
@@ -159,16 +168,36 @@ class ModelStore(StoreWriter):
             raise SourceNotFoundError(
                 f"model {ref} has no {file_name} in store {self.display}"
             ) from exc
-        except OSError as exc:
-            raise SkfleetError(f"model store {self.display} cannot be read: {exc}") from exc
+        except Exception as exc:
+            error = self._read_error(exc)
+            if error is exc:
+                raise
+            raise error from exc
+
+    def _read_error(self, exc: Exception) -> Exception:
+        """A filesystem error, or the S3 client's (no credentials, no endpoint: not OSErrors),
+        as one line; anything else as it is."""
+        client = type(exc).__module__.split(".")[0] in ("botocore", "aiobotocore", "aiohttp")
+        if not isinstance(exc, OSError) and not client:
+            return exc
+        text = redact_text(str(exc) or type(exc).__name__)
+        if "credential" in text.lower():
+            text += " (check the AWS credentials)"
+        return ConnectionFailedError(f"model store {self.display} cannot be read: {text}")
 
     def metadata(self, ref: str | ModelRef) -> dict:
         """The ``model.json`` of ``ref``."""
         mref = self.resolve(ref)
         try:
-            return json.loads(self._read(mref, METADATA_FILE))
+            meta = json.loads(self._read(mref, METADATA_FILE))
         except ValueError as exc:
             raise SkfleetError(f"model.json of {mref} in store {self.display} is damaged") from exc
+        if not isinstance(meta, dict):
+            raise SkfleetError(
+                f"model.json of {mref} in store {self.display} is damaged: it holds a JSON "
+                f"{type(meta).__name__}, not an object"
+            )
+        return meta
 
     def read_file(self, ref: str | ModelRef, file_name: str) -> bytes:
         """The bytes of one file of a version (``report.html``, ``oof.parquet``, ...)."""
@@ -213,6 +242,8 @@ class ModelStore(StoreWriter):
             try:
                 meta = json.loads(self._read(self._ref(name, latest), METADATA_FILE))
             except (SkfleetError, ValueError):
+                meta = {}
+            if not isinstance(meta, dict):  # damaged: listed without details, not a crash
                 meta = {}
             out.append(
                 {
