@@ -269,6 +269,11 @@ class Host:
                 os.killpg(self.init.pid, signal.SIGKILL)
             with contextlib.suppress(subprocess.TimeoutExpired):
                 self.init.wait(10)
+        # What is left in the network namespace are the nsenter wrappers (outside the host's PID
+        # namespace, exiting now that their child died): done once they are gone.
+        deadline = time.monotonic() + 10
+        while _kill_netns_processes(self.netns) and time.monotonic() < deadline:
+            time.sleep(0.05)
         self.pid = None
 
 
@@ -365,12 +370,13 @@ class Network:
         _remove_bed(self.tag, self.state)
 
 
-def _kill_netns_processes(netns: str) -> None:
-    """SIGKILL whatever still runs in ``netns`` (e.g. a host of a killed test run)."""
-    found = sh("ip", "netns", "pids", netns, check=False)
-    for pid in found.stdout.split():
+def _kill_netns_processes(netns: str) -> int:
+    """SIGKILL whatever still runs in ``netns`` (e.g. a host of a killed test run); how many."""
+    found = sh("ip", "netns", "pids", netns, check=False).stdout.split()
+    for pid in found:
         with contextlib.suppress(ProcessLookupError, ValueError):
             os.kill(int(pid), signal.SIGKILL)
+    return len(found)
 
 
 def _remove_bed(tag: str, state: Path | None) -> None:

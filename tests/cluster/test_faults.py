@@ -62,7 +62,12 @@ def _gated_run(bed, scored, log: str):
     args += ["--partition-rows", PARTITION_ROWS, "--engine", bed.scheduler_address]
     proc = bed.spawn_skfleet(*args, log=log)
     workers = sorted(HOSTS[w] for w in bed.worker_names)
-    wait_until(lambda: gate.waiting() == workers, 120, "both workers to wait at the gate")
+    wait_until(
+        lambda: gate.waiting() == workers,
+        180,
+        "both workers to wait at the gate",
+        detail=lambda: f"waiting: {gate.waiting()}\n{bed.logs()}",
+    )
     return table, gate, proc, args
 
 

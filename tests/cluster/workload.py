@@ -163,8 +163,9 @@ class WriteGate:
                 pass  # the database host went down, and the lock with it
 
 
-def wait_until(condition, timeout: float, what: str, interval: float = 0.2):
-    """Poll ``condition`` until it returns something true; its value. Fails naming ``what``."""
+def wait_until(condition, timeout: float, what: str, interval: float = 0.2, detail=None):
+    """Poll ``condition`` until it returns something true; its value. Fails naming ``what`` (and
+    what ``detail()`` says then)."""
     import time
 
     deadline = time.monotonic() + timeout
@@ -173,7 +174,8 @@ def wait_until(condition, timeout: float, what: str, interval: float = 0.2):
         if value:
             return value
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+            extra = f":\n{detail()}" if detail is not None else ""
+            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}{extra}")
         time.sleep(interval)
 
 
