@@ -7,6 +7,8 @@ trust and checked to predict exactly what the original predicts.
 
 from __future__ import annotations
 
+import importlib
+import sys
 import warnings
 
 import numpy as np
@@ -55,7 +57,9 @@ from sklearn.preprocessing import (
 from sklearn.utils import all_estimators
 
 from skfleet import train_stream
+from skfleet.metrics import ClassificationAccumulator, RegressionAccumulator
 from skfleet.store import dump_artifact, load_artifact, untrusted_types
+from skfleet.store import trust_lists as lists
 from skfleet.train import train
 from skfleet.train.presets import PRESETS
 
@@ -296,3 +300,40 @@ def test_hgb_on_pandas_categories_needs_trust():
     assert "functools.partial" in untrusted_types(data)
     loaded = load_artifact(data, trust=True)
     np.testing.assert_array_equal(loaded.predict(frame), model.predict(frame))
+
+
+def test_streamed_training_checkpoint_state_loads_without_trust():
+    # A checkpoint keeps the holdout metrics' accumulators next to the estimator.
+    classes = ClassificationAccumulator([0, 1])
+    classes.update(Y_CLASS, Y_CLASS, np.eye(2)[Y_CLASS])
+    values = RegressionAccumulator()
+    values.update(Y_VALUE, Y_VALUE)
+    state = {"format": 1, "state": {"classification": classes, "regression": values}}
+    loaded = load_artifact(dump_artifact(state))
+    assert loaded["state"]["classification"].result() == classes.result()
+    assert loaded["state"]["regression"].result() == values.result()
+
+
+def _lookup(full: str):
+    module, _, qualname = full.rpartition(".")
+    while module not in sys.modules:
+        try:
+            importlib.import_module(module)
+        except ImportError:
+            module, _, head = module.rpartition(".")
+            qualname = f"{head}.{qualname}"
+    obj = sys.modules[module]
+    for part in qualname.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+def test_every_listed_name_is_a_real_object_under_its_own_name():
+    """A typo or a rename in a later library version would silently shrink the lists."""
+    names = set(lists.STATE_CLASSES | lists.FUNCTIONS | lists.CONSTRUCTIBLE)
+    names |= lists.DICT_CLASSES | lists.NAMED_TUPLES
+    names |= {base for base, _ in lists.STATE_FAMILIES}
+    for full in sorted(names):
+        assert lists.canonical_name(_lookup(full)) == full, full
+    for module, name in lists.SKFLEET_CLASSES:
+        assert lists.is_declared_by_skfleet(getattr(importlib.import_module(module), name))

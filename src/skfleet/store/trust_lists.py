@@ -9,7 +9,7 @@ The lists were derived by dumping every preset skfleet trains (batch, segmented,
 estimator :func:`sklearn.utils.all_estimators` can fit with defaults, Pipelines with the
 transformers of ``sklearn.preprocessing``, ``impute``, ``compose``, ``feature_extraction`` and
 ``decomposition``, and calibrated, stacking and voting models, then listing every name in the
-files (``tests/store/test_artifact_gallery.py`` keeps the skfleet part of that exercise). What an
+files (``tests/store/test_artifact_trusted_models.py`` repeats that exercise). What an
 entry must satisfy to be here: building it with ``__new__`` + state, or calling it with any
 arguments, only computes on in-memory data (no files, sockets, processes, imports or ``eval``).
 
@@ -27,7 +27,10 @@ reason, skfleet accepts them because every tree model needs them.
 from __future__ import annotations
 
 import collections
+import contextlib
+import importlib
 import sys
+from functools import cache
 from typing import Any
 
 import numpy as np
@@ -65,6 +68,14 @@ STATE_FAMILIES: tuple[tuple[str, str], ...] = (
     ("sklearn.metrics._dist_metrics.DistanceMetric", "sklearn.metrics."),
     # MLP's optimizer state (learning rate, moment arrays).
     ("sklearn.neural_network._stochastic_optimizers.BaseOptimizer", "sklearn.neural_network."),
+)
+
+#: skfleet classes that are neither estimators nor listed in their package's ``TRUSTED_TYPES``,
+#: by the façade that exports them (so a move inside the package changes nothing): streamed
+#: training checkpoints keep the holdout metrics' accumulators (counts and histograms).
+SKFLEET_CLASSES: tuple[tuple[str, str], ...] = (
+    ("skfleet.metrics", "ClassificationAccumulator"),
+    ("skfleet.metrics", "RegressionAccumulator"),
 )
 
 #: Classes skops' ``ConstructorFromReduceNode`` may *call* with arguments from the file: their
@@ -176,8 +187,8 @@ def is_estimator_class(obj: Any) -> bool:
 
 def is_declared_by_skfleet(obj: Any) -> bool:
     """A class a skfleet package lists in its ``TRUSTED_TYPES`` (the feature contract's data
-    classes, ...). Read from the packages that contain the class, so a class that moves with its
-    declaration keeps loading."""
+    classes, ...), or one of :data:`SKFLEET_CLASSES`. Declarations are read from the packages
+    that contain the class, so a class that moves with its declaration keeps loading."""
     name = canonical_name(obj)
     if not isinstance(obj, type) or name is None or not name.startswith("skfleet."):
         return False
@@ -186,7 +197,16 @@ def is_declared_by_skfleet(obj: Any) -> bool:
         package = sys.modules.get(".".join(parts[:depth]))
         if name in getattr(package, "TRUSTED_TYPES", ()):
             return True
-    return False
+    return any(obj is cls for cls in _skfleet_classes())
+
+
+@cache
+def _skfleet_classes() -> tuple[type, ...]:
+    found = []
+    for module, name in SKFLEET_CLASSES:
+        with contextlib.suppress(ImportError, AttributeError):
+            found.append(getattr(importlib.import_module(module), name))
+    return tuple(found)
 
 
 def _in_family(cls: type) -> bool:
