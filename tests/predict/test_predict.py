@@ -90,17 +90,16 @@ def test_model_travels_by_reference_and_loads_once_per_worker(
     )
     assert again.model_loads == 0
     # And a task is small: it names the model, it does not hold it.
-    with pytest.MonkeyPatch.context():
-        from skfleet.data import open_sink, open_source
+    from skfleet.data import open_sink, open_source
 
-        source = open_source(parquet_in)
-        plan = plan_scoring(loaded.model, loaded.metadata, source.schema())
-        handle = ModelHandle(store.root, "shipped", 1, loaded.content_hash)
-        task = PredictTask(
-            handle, source, open_sink(str(tmp_path / "c")), source.partitions(500)[0], plan, "warn"
-        )
-        assert len(pickle.dumps(task)) < len(pickle.dumps(loaded.model))
-        assert b"LogisticRegression" not in pickle.dumps(task)
+    source = open_source(parquet_in)
+    plan = plan_scoring(loaded.model, loaded.metadata, source.schema())
+    handle = ModelHandle(store.root, "shipped", 1, loaded.content_hash)
+    task = PredictTask(
+        handle, source, open_sink(str(tmp_path / "c")), source.partitions(500)[0], plan, "warn"
+    )
+    assert len(pickle.dumps(task)) < len(pickle.dumps(loaded.model))
+    assert b"LogisticRegression" not in pickle.dumps(task)
 
 
 def test_regression_prediction_is_float64(tmp_path, store, rows, parquet_in):
@@ -180,7 +179,8 @@ def test_untrusted_model_needs_trust(tmp_path, store, rows, parquet_in):
     assert not (tmp_path / "o").exists()
 
 
-def test_run_record_holds_plan_and_result_without_password(tmp_path, store, rows, parquet_in):
+def test_run_record_holds_plan_and_result(tmp_path, store, rows, parquet_in):
+    # (That a stored record never holds a password: test_predict_postgres, with a real one.)
     ref = save_classifier(store, rows)
     result = predict(
         ref, parquet_in, str(tmp_path / "o"), store=store.uri, engine="local", partition_rows=1_000

@@ -239,9 +239,20 @@ def test_concurrent_saves_get_distinct_versions(store):
         assert loaded.model.coef_[0] == pytest.approx(loaded.metadata["slope"])
 
 
-def test_store_errors_are_skfleet_errors(store):
-    assert issubclass(ArtifactHashError, SkfleetError)
-    assert store.list() == []  # an absent store is an empty one
+def test_an_absent_store_is_empty(store):
+    assert store.list() == [] and store.versions("m") == []
+
+
+def test_a_damaged_artifact_is_a_one_line_error(store, pipeline):
+    """An artifact changed after it was stored fails its hash check: one line, never loaded."""
+    ref = store.save("m", pipeline)
+    artifact = f"{ref.uri}/model.skops"
+    data = bytearray(store.fs.cat_file(artifact))
+    data[len(data) // 2] ^= 0xFF
+    store.fs.pipe_file(artifact, bytes(data))
+    with pytest.raises(ArtifactHashError) as caught:
+        store.load("m@1")
+    assert isinstance(caught.value, SkfleetError) and "\n" not in str(caught.value)
 
 
 def test_a_stale_version_number_never_overwrites(store, pipeline, monkeypatch):

@@ -134,8 +134,3 @@ class StreamConfig:
         if config is None:
             return cls(**options)
         return replace(config, **options)
-
-    @property
-    def feature_exclusions(self) -> tuple[str, ...]:
-        """Columns the encoder must not turn into features (keys and ``exclude``)."""
-        return (*self.keys, *self.exclude)

@@ -146,10 +146,3 @@ def label_array(labels: Sequence[Any]) -> np.ndarray:
     if array.dtype.kind in "US":
         array = array.astype(object)
     return array
-
-
-def sparse_safe(X: Any, dense: bool) -> Any:
-    """``X`` as a dense array when the estimator cannot take sparse input."""
-    if dense and sp.issparse(X):
-        return X.toarray()
-    return X
