@@ -641,3 +641,27 @@ def test_csv_format_on_a_parquet_file_says_so_without_its_bytes(tmp_path):
     with pytest.raises(DataError, match=r"p\.parquet is a Parquet file, not CSV") as info:
         open_source(str(tmp_path / "p.parquet"), format="csv").schema()
     assert str(info.value).isprintable()
+
+
+@pytest.mark.parametrize("mode", ["fail", "replace"])
+def test_a_commit_cut_short_is_finished_by_resume(mode, tmp_path):
+    target = tmp_path / "t"
+    if mode == "replace":
+        write_table(str(target), id_table(5, start=500), parts=2)
+    sink = open_sink(str(target))
+    sink.open(id_table(0).schema, if_exists=mode, run_id="r1")
+    sink.write("p0", id_table(10))
+    sink.write("p1", id_table(10, start=10))
+    # Killed while the commit moved the parts in: p0 is in, p1 still staged, no manifest yet.
+    final = "part-p0-r1.parquet" if mode == "replace" else "part-p0.parquet"
+    os.replace(target / "_staging-r1" / "part-p0.parquet", target / final)
+    again = open_sink(str(target))
+    again.open(id_table(0).schema, if_exists=mode, run_id="r1")
+    assert again.committed() == {"p0": 10, "p1": 10}
+    again.commit()
+    assert np.array_equal(ids_of(open_source(str(target))), np.arange(20))
+    assert file_leftovers(str(target)) == []
+    # A run resumes as it was opened.
+    open_sink(str(target)).open(id_table(0).schema, if_exists="replace", run_id="r3")
+    with pytest.raises(UsageError, match="opened with --if-exists replace"):
+        open_sink(str(target)).open(id_table(0).schema, if_exists="append", run_id="r3")

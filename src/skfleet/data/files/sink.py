@@ -163,18 +163,32 @@ class FileSink(Sink):
         self._format, self._schema, self._run_id = fmt, schema, run_id
         self._if_exists, self._created = if_exists, kind is None
 
-        if manifest is not None and manifest.run_id == run_id:
+        if manifest is not None and run_id in {
+            manifest.run_id,
+            *(p.run_id for p in manifest.parts),
+        }:
             self._mode = DONE
             return
         info = self._ledger.info() if kind == "directory" else None
-        if info is not None and info.get("format") != _format_key(fmt):
-            raise UsageError(
-                f"run {run_id} writes {info.get('format')} into {self.display_name}; resume it "
-                f"with the same {FORMAT_FLAG}"
-            )
+        if info is not None:
+            # Resuming: the run continues as it was opened (its checks passed then, and a
+            # commit cut short may already have moved some of its parts in).
+            if info.get("format") != _format_key(fmt):
+                raise UsageError(
+                    f"run {run_id} writes {info.get('format')} into {self.display_name}; resume "
+                    f"it with the same {FORMAT_FLAG}"
+                )
+            if info.get("if_exists") != if_exists:
+                raise UsageError(
+                    f"run {run_id} of {self.display_name} was opened with --if-exists "
+                    f"{info.get('if_exists')}; resume it with the same, not {if_exists}"
+                )
+            self._mode, self._created = info["mode"], bool(info.get("created"))
+            return
         files = store.list_files(target) if kind == "directory" else []
         files = [p for p, _ in files if not p.endswith("/" + MANIFEST_NAME)]
-        if manifest is not None or files:
+        exists = manifest is not None or bool(files)
+        if exists:
             if if_exists == "fail":
                 raise TargetExistsError(
                     f"{self.display_name} already exists; pass --if-exists replace or append"
@@ -183,9 +197,15 @@ class FileSink(Sink):
                 self._check_appendable(manifest, fmt, schema)
             else:
                 self._check_replaceable(manifest, files)
-        self._mode = STAGED_APPEND if if_exists == "append" and files else STAGED
-        if info is None:
-            self._ledger.start({"format": _format_key(fmt), "if_exists": if_exists})
+        self._mode = STAGED_APPEND if if_exists == "append" and exists else STAGED
+        self._ledger.start(
+            {
+                "format": _format_key(fmt),
+                "if_exists": if_exists,
+                "mode": self._mode,
+                "created": self._created,
+            }
+        )
 
     def _check_replaceable(self, manifest: Manifest | None, files: list[str]) -> None:
         """Replace only what a previous skfleet output lists: refuse anything else."""
@@ -250,12 +270,14 @@ class FileSink(Sink):
             )
         store, ledger = self._store, self._ledger
         final = FileStore.join(ledger.folder, self._part_name(partition_id))
+        count = lambda: self._format.count_rows(store, final, self._schema)  # noqa: E731
+        if store.exists(final):  # a retry: spare it the serialising
+            ledger.ensure_receipt(partition_id, count)
+            return 0
         table = self._conform(partition_id, table)
         store.makedirs(ledger.folder)
         if not store.put_new(final, self._format.serialize(table)):
-            ledger.ensure_receipt(
-                partition_id, lambda: self._format.count_rows(store, final, self._schema)
-            )
+            ledger.ensure_receipt(partition_id, count)
             return 0
         ledger.put_receipt(partition_id, table.num_rows)
         return table.num_rows
@@ -309,14 +331,18 @@ class FileSink(Sink):
         taken = set(store.names(target))
         moves, new_parts = [], []
         for partition_id, rows in receipts.items():
-            name, final = self._part_name(partition_id), self._final_name(partition_id)
-            if final in taken and self._mode == STAGED:
+            name, plain = self._part_name(partition_id), self._final_name(partition_id)
+            qualified = f"part-{partition_id}-{run}{self._format.extension}"
+            if name in staged:
                 # Never reuse a name the old content uses: a reader holding the old manifest
                 # must not find new rows under it.
-                final = f"part-{partition_id}-{run}{self._format.extension}"
-            if name in staged:
+                final = qualified if plain in taken else plain
                 moves.append((FileStore.join(ledger.folder, name), FileStore.join(target, final)))
-            elif final not in taken:  # a resumed commit finds the parts it already moved in
+            elif qualified in taken or plain in taken:
+                # A commit cut short already moved this part in (qualified first: a plain name
+                # that is taken may be the old content's).
+                final = qualified if qualified in taken else plain
+            else:
                 raise DataError(
                     f"part {name} of run {run} is missing from {store.url(ledger.folder)}"
                 )
