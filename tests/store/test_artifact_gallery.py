@@ -467,9 +467,14 @@ def test_old_file_format_loader_is_refused(canary, marker):
     assert marker.exists()  # the same file, trusted, runs the command: the loader is what mattered
 
 
-def test_bit_generator_named_in_state_must_be_one(canary, marker):
+@pytest.mark.parametrize("protocol", [None, 1], ids=["current", "protocol-1"])
+def test_bit_generator_named_in_state_must_be_one(protocol):
     data = skops.io.dumps(np.random.default_rng(0))
-    text = json.dumps(_schema(data)).replace('"\\"PCG64\\""', '"\\"seed\\""')
+    schema = _schema(data)
+    schema["protocol"] = schema["protocol"] if protocol is None else protocol
+    genuine = _with_schema(data, schema)
+    assert load_artifact(genuine).random() == np.random.default_rng(0).random()
+    text = json.dumps(schema).replace('"\\"PCG64\\""', '"\\"seed\\""')
     assert "seed" in text
     message = _refused(_with_schema(data, json.loads(text)))
     assert "'numpy.random.seed', which is numpy.random.seed: not a numpy bit generator" in (message)

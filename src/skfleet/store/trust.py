@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import importlib
 import io
+import json
 import re
 import types
 import zipfile
@@ -44,6 +45,7 @@ from typing import Any
 
 from skops.io import _audit, _general, _numpy, _scipy, _sklearn
 from skops.io._utils import read_schema
+from skops.io.old import _numpy_v1
 
 from skfleet.store import trust_lists as lists
 
@@ -199,6 +201,8 @@ _RULES: dict[type, tuple[Callable[[Any], bool], str]] = {
     _numpy.DTypeNode: (lists.is_dtype_class, "not numpy.dtype"),
     _numpy.RandomStateNode: (lists.is_random_state_class, "not numpy.random.RandomState"),
     _numpy.RandomGeneratorNode: (lists.is_generator_class, "not numpy.random.Generator"),
+    # The same node for files of skops protocol 1, with the same bit generator check.
+    _numpy_v1.RandomGeneratorNode: (lists.is_generator_class, "not numpy.random.Generator"),
     _scipy.SparseMatrixNode: (lists.is_sparse_class, "not a scipy.sparse matrix or array"),
     _sklearn.TreeNode: (lists.is_tree_class, "not sklearn.tree._tree.Tree"),
     _sklearn.LossNode: (lists.is_loss_class, "not a loss class skops rebuilds"),
@@ -248,9 +252,23 @@ def _judge_dict_keys(node: Any) -> Refusal | None:
     return None
 
 
+def _bit_generator_name(node: Any) -> Any:
+    """The bit generator name in a Generator node's state, as skops will read it when it
+    constructs the node (``state["bit_generator"]``), or None if it is not a plain string."""
+    state = getattr(node, "bit_generator_state", None)
+    item = state.content.get("bit_generator") if type(state) is _general.DictNode else None
+    if type(item) is not _general.JsonNode:
+        return None
+    try:
+        name = json.loads(item.content)
+    except (TypeError, ValueError):
+        return None
+    return name if isinstance(name, str) else None
+
+
 def _judge_bit_generator(node: Any) -> Refusal | None:
     """A Generator's bit generator is named inside its state and called: it must be a real one."""
-    name = getattr(node, "bit_generator_name", None)
+    name = _bit_generator_name(node)
     shown = f"numpy.random.{name}"
     try:
         obj = resolve("numpy.random", name)
@@ -282,7 +300,7 @@ def judge(node: Any) -> Refusal | None:
     refusal = _judge_name(node, *_RULES[kind])
     if refusal is None and kind is _general.DictNode:
         refusal = _judge_dict_keys(node)
-    if refusal is None and kind is _numpy.RandomGeneratorNode:
+    if refusal is None and kind in (_numpy.RandomGeneratorNode, _numpy_v1.RandomGeneratorNode):
         refusal = _judge_bit_generator(node)
     return refusal
 
