@@ -104,3 +104,11 @@ def test_an_exception_in_on_result_stops_the_progress_and_closes():
         session.run(square, range(4), description="refused", on_result=refuse)
     assert progress.events[-1] == ("stop",)
     assert not session.started
+
+
+def test_no_task_at_all_is_not_announced_as_one():
+    progress = Recorder()
+    with EngineSession("dask:local:2", progress=progress) as session:
+        assert session.engine_for(0).spec == "local"
+        assert not session.started
+    assert progress.notes == []

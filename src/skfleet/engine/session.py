@@ -163,8 +163,9 @@ class EngineSession:
             return self.engine
         if self._local is None:
             self._local = get_engine("local")
-            what = f"one partition to {description}" if description else "one task"
-            self.progress.note(f"{what}: in this process, no cluster to start")
+            if tasks == 1:  # (none at all: nothing to say)
+                what = f"one partition to {description}" if description else "one task"
+                self.progress.note(f"{what}: in this process, no cluster to start")
         return self._local
 
     def run(
