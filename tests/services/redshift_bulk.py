@@ -20,6 +20,7 @@ from __future__ import annotations
 import io
 import json
 import math
+import threading
 from dataclasses import dataclass, field
 
 import pyarrow as pa
@@ -125,6 +126,10 @@ def table_to_csv(table: pa.Table) -> bytes:
 
 
 # -- S3 ----------------------------------------------------------------------------------------
+_clients: dict[tuple, object] = {}
+_clients_lock = threading.Lock()
+
+
 def split_s3(url: str) -> tuple[str, str]:
     if not url.lower().startswith("s3://"):
         raise StatementError("XX000", f"Invalid S3 location: {url}")
@@ -155,15 +160,20 @@ def s3_client(config: StandInConfig, auth: Auth, user: str, command: str):
         raise StatementError(
             "XX000", f"Invalid credentials. Must be of the format: credentials for {command}"
         )
-    return boto3.client(
-        "s3",
-        endpoint_url=config.endpoint_url,
-        aws_access_key_id=key_id,
-        aws_secret_access_key=secret,
-        aws_session_token=token,
-        region_name=config.region,
-        config=Config(retries={"max_attempts": 1}, connect_timeout=5, read_timeout=30),
-    )
+    key = (key_id, secret, token)
+    with _clients_lock:  # a client costs a good part of a second to build: one per identity
+        client = _clients.get(key)
+        if client is None:
+            client = _clients[key] = boto3.client(
+                "s3",
+                endpoint_url=config.endpoint_url,
+                aws_access_key_id=key_id,
+                aws_secret_access_key=secret,
+                aws_session_token=token,
+                region_name=config.region,
+                config=Config(retries={"max_attempts": 1}, connect_timeout=5, read_timeout=30),
+            )
+    return client
 
 
 def _s3_error(exc: BaseException) -> StatementError:

@@ -19,6 +19,7 @@ ReadyForQuery status the client sees is the server's own.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import struct
 from collections.abc import Callable
@@ -89,6 +90,31 @@ class _Result:
         self.notice: str | None = None
 
 
+class _Inbox:
+    """The server's answers to statements the proxy sends itself (filled a chunk at a time)."""
+
+    def __init__(self):
+        self.messages: collections.deque = collections.deque()
+        self.ready = asyncio.Event()
+        self.copy_data: list[bytes] = []  # COPY TO STDOUT sends one message per row: kept apart
+
+    def push(self, kind: bytes, body: bytes) -> None:
+        if kind == b"d":
+            self.copy_data.append(body)
+        else:
+            self.messages.append((kind, body))
+
+    def wake(self) -> None:
+        if self.messages:
+            self.ready.set()
+
+    async def get(self) -> tuple[bytes, bytes]:
+        while not self.messages:
+            self.ready.clear()
+            await self.ready.wait()
+        return self.messages.popleft()
+
+
 class Session:
     """One client connection and its backend connection."""
 
@@ -100,28 +126,44 @@ class Session:
         self.pending = 0  # Query/Sync messages whose ReadyForQuery has not come back
         self.idle = asyncio.Event()
         self.idle.set()
-        self.inbox: asyncio.Queue | None = None  # server messages go here while the proxy talks
+        self.inbox: _Inbox | None = None  # server messages go here while the proxy talks
         self.swallowed: list[bytes] | None = None  # message kinds of an intercepted batch
         self.swallowed_action: Action | None = None
 
     # -- relaying --------------------------------------------------------------------------------
     async def server_to_client(self) -> None:
+        """Relay the server's messages in chunks (a result or a COPY is one message per row:
+        parsing only the 5-byte headers keeps the proxy out of the way)."""
+        buf = bytearray()
         try:
             while True:
-                kind, body = await read_message(self.server_r)
+                data = await self.server_r.read(1 << 18)
+                if not data:
+                    break
+                buf += data
+                out, pos, size = bytearray(), 0, len(buf)
+                while size - pos >= 5:
+                    end = pos + 1 + int.from_bytes(buf[pos + 1 : pos + 5], "big")
+                    if end > size:
+                        break
+                    kind = bytes(buf[pos : pos + 1])
+                    if self.inbox is not None:
+                        self.inbox.push(kind, bytes(buf[pos + 5 : end]))
+                    elif kind == b"S" and buf[pos + 5 : end].startswith(b"server_version\0"):
+                        out += frame(b"S", b"server_version\0" + SERVER_VERSION.encode() + b"\0")
+                    else:
+                        out += buf[pos:end]
+                        if kind == b"Z":
+                            self.pending -= 1
+                            if self.pending <= 0:
+                                self.pending = 0
+                                self.idle.set()
+                    pos = end
+                del buf[:pos]
                 if self.inbox is not None:
-                    await self.inbox.put((kind, body))
-                    continue
-                if kind == b"S":
-                    name, _, value = body.partition(b"\0")
-                    if name == b"server_version":
-                        body = name + b"\0" + SERVER_VERSION.encode() + b"\0"
-                self.client_w.write(frame(kind, body))
-                if kind == b"Z":
-                    self.pending -= 1
-                    if self.pending <= 0:
-                        self.pending = 0
-                        self.idle.set()
+                    self.inbox.wake()
+                if out:
+                    self.client_w.write(out)
                     await self.client_w.drain()
         except (asyncio.IncompleteReadError, ConnectionError):
             pass
@@ -187,8 +229,6 @@ class Session:
                 result.columns = _row_description(body)
             elif kind == b"D":
                 result.rows.append(_data_row(body))
-            elif kind == b"d":
-                result.copy_data.append(body)
             elif kind == b"E":
                 result.error = body
             elif kind == b"C":
@@ -198,6 +238,7 @@ class Session:
                 await self.server_w.drain()
             elif kind == b"Z":
                 result.status = body
+                result.copy_data, self.inbox.copy_data = self.inbox.copy_data, []
                 return result
 
     async def copy_in(self, sql: str, data: bytes) -> _Result:
@@ -225,7 +266,7 @@ class Session:
         """Answer an intercepted statement: refuse it, or run UNLOAD / COPY. ``extended`` lists
         the message kinds of an intercepted extended-protocol batch (ending with Sync)."""
         await self.idle.wait()
-        self.inbox = asyncio.Queue()
+        self.inbox = _Inbox()
         try:
             try:
                 if action.kind == "refuse":

@@ -170,6 +170,16 @@ def test_names_longer_than_127_bytes_are_refused(redshift):
         open_sink(redshift.url(table="public." + "é" * 64))
 
 
+def test_names_up_to_127_bytes_work(redshift):
+    # Longer than PostgreSQL's 63 bytes: the stand-in's server is PostgreSQL, so only parsing
+    # and quoting are exercised here, up to the server's own limit.
+    url = redshift.url(table="public.t_" + "a" * 40 + uuid.uuid4().hex[:8])
+    write(url, id_table(10))
+    with open_source(url) as source:
+        assert source.read_all().num_rows == 10
+    assert open_sink(redshift.url(table="public." + "b" * 127))  # parses
+
+
 def test_missing_staging_bucket(redshift, filled):
     url = with_param(filled, "staging", "s3://no-such-bucket/x")
     with pytest.raises(SourceNotFoundError, match="no-such-bucket") as caught:

@@ -30,7 +30,7 @@ import re
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
-from skfleet.data.postgres.url import PgURL, parse_pg_url, split_table
+from skfleet.data.postgres.url import PgURL, parse_pg_url
 from skfleet.errors import UsageError
 from skfleet.util.redact import redact_url
 
@@ -92,6 +92,19 @@ def check_identifier(name: str, what: str, display: str) -> str:
     return name
 
 
+def _split_table(value: str, display: str) -> tuple[str | None, str]:
+    """``schema.name`` -> ``("schema", "name")`` (the first dot separates), names checked."""
+    schema, dot, name = value.partition(".")
+    if not dot:
+        schema, name = None, value
+    elif not schema or not name:
+        raise UsageError(f"table={value!r} in {display} is not schema.name")
+    check_identifier(name, "table=", display)
+    if schema is not None:
+        check_identifier(schema, "schema", display)
+    return schema, name
+
+
 def parse_redshift_url(url: str) -> RedshiftURL:
     """Split a ``redshift://`` URL into the connection, the staging options and the table."""
     display = redact_url(url)
@@ -110,12 +123,16 @@ def parse_redshift_url(url: str) -> RedshiftURL:
             own[name] = value
         else:
             rest.append((name, value))
-    table_value = dict(rest).get("table")
-    if table_value:
-        schema, name = split_table(table_value)
-        check_identifier(name, "table=", display)
-        if schema is not None:
-            check_identifier(schema, "schema", display)
+    # table= is parsed here, not by the PostgreSQL URL parser: Redshift's names hold 127 bytes,
+    # PostgreSQL's 63.
+    table = None
+    tables = [value for name, value in rest if name == "table"]
+    if tables and tables[0]:
+        if len(tables) > 1:
+            raise UsageError(f"{display} gives table= twice")
+        table = _split_table(tables[0], display)
+        rest = [(name, value) for name, value in rest if name != "table"]
+        rest.append(("query", "SELECT 1"))  # a stand-in, so that the connection part parses
     netloc = parts.netloc
     if parts.port is None and parts.hostname:
         netloc = f"{netloc}:{DEFAULT_PORT}"
@@ -149,5 +166,9 @@ def parse_redshift_url(url: str) -> RedshiftURL:
     keep = own.get("keep_staging", "false").lower()
     if keep not in _TRUE | _FALSE:
         raise UsageError(f"{display}: keep_staging= must be true or false, not {keep!r}")
+    if table is not None:
+        if pg.query != "SELECT 1" or any(name == "query" for name, _ in rest[:-1]):
+            raise UsageError(f"{display} gives both table= and query=; pick one")
+        pg = dataclasses.replace(pg, table=table, query=None)
     pg = dataclasses.replace(pg, url=url)  # messages name the redshift:// URL
     return RedshiftURL(url, pg, staging, role, region, keep in _TRUE)
