@@ -103,7 +103,7 @@ def connect_psycopg(target: PgURL, autocommit: bool = True):
     import psycopg
 
     try:
-        conn = psycopg.connect(target.conninfo, autocommit=autocommit)
+        conn = psycopg.connect(with_dead_peer_limits(target.conninfo), autocommit=autocommit)
     except psycopg.Error as exc:
         # from None: the chained driver error is not needed and must not carry the conninfo.
         raise _connect_error(exc, target) from None
@@ -112,6 +112,55 @@ def connect_psycopg(target: PgURL, autocommit: bool = True):
 
         refuse_redshift(conn, target)
     return conn
+
+
+#: How long either end of a connection waits for a silent peer. A cut cable or a lost host sends
+#: no FIN or RST: without limits a worker waits for the server for ~2 h (the kernel's keepalive
+#: default), and the server keeps a cut-off writer's transaction, which holds its partition's
+#: ledger row, for as long as TCP retransmits (~15 min), so the retry of that partition on
+#: another worker waits on the row just as long. 10 s of silence, then 3 probes 5 s apart, and
+#: at most 30 s of unacknowledged data (Dask's own comms give up on a peer after 30 s too).
+#: libpq's side goes in the connection string (a value already in the URL wins); it never
+#: reaches the server, so poolers and Redshift accept it.
+DEAD_PEER_LIBPQ = {
+    "keepalives_idle": "10",
+    "keepalives_interval": "5",
+    "keepalives_count": "3",
+    "tcp_user_timeout": "30000",
+}
+#: The server's side, set per session on the connections that write: one statement each, so a
+#: server without one of them (tcp_user_timeout is PostgreSQL 12+, Redshift has neither) keeps
+#: its own defaults for that one and the connection works as before.
+DEAD_PEER_SERVER = (
+    "SET tcp_keepalives_idle = 10",
+    "SET tcp_keepalives_interval = 5",
+    "SET tcp_keepalives_count = 3",
+    "SET tcp_user_timeout = 30000",
+)
+
+
+def with_dead_peer_limits(conninfo: str) -> str:
+    """``conninfo`` (a ``postgresql://`` URI) plus the :data:`DEAD_PEER_LIBPQ` it does not set.
+
+    >>> with_dead_peer_limits("postgresql://h/db?keepalives_idle=60")
+    'postgresql://h/db?keepalives_idle=60&keepalives_interval=5&keepalives_count=3&tcp_user_timeout=30000'
+    """
+    from urllib.parse import parse_qsl, urlsplit
+
+    given = {name for name, _ in parse_qsl(urlsplit(conninfo).query)}
+    extra = "&".join(f"{k}={v}" for k, v in DEAD_PEER_LIBPQ.items() if k not in given)
+    if not extra:
+        return conninfo
+    return f"{conninfo}{'&' if '?' in conninfo else '?'}{extra}"
+
+
+def _limit_server_wait(conn, errors: type[BaseException]) -> None:
+    """Apply :data:`DEAD_PEER_SERVER` to a new (autocommit) connection, skipping any the server
+    refuses."""
+    with contextlib.closing(conn.cursor()) as cursor:
+        for statement in DEAD_PEER_SERVER:
+            with contextlib.suppress(errors):
+                cursor.execute(statement)
 
 
 #: Idle ADBC connections kept per process and URL. Opening one costs ~40 ms (the driver loads
@@ -172,9 +221,10 @@ def adbc_cursor(target: PgURL) -> Iterator:
     conn = _checkout(target.conninfo)
     if conn is None:
         try:
-            conn = adbc.connect(target.conninfo, autocommit=True)
+            conn = adbc.connect(with_dead_peer_limits(target.conninfo), autocommit=True)
         except adbc_driver_manager.Error as exc:
             raise _connect_error(exc, target) from None
+        _limit_server_wait(conn, adbc_driver_manager.Error)
     ok = False
     try:
         with contextlib.closing(conn.cursor()) as cursor:
