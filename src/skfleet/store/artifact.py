@@ -29,7 +29,7 @@ from collections.abc import Iterator
 import skops.io
 
 from skfleet.errors import SkfleetError, UntrustedModelError, UsageError
-from skfleet.store import trust
+from skfleet.store import trust as policy
 
 _SCHEMA = "schema.json"
 
@@ -101,22 +101,11 @@ def untrusted_types(data: bytes) -> list[str]:
     return sorted({refusal.name for refusal in _audit(data)})
 
 
-def _audit(data: bytes) -> list[trust.Refusal]:
+def _audit(data: bytes) -> list[policy.Refusal]:
     try:
-        return trust.audit(data)
-    except trust.ArtifactReadError as exc:
+        return policy.audit(data)
+    except policy.ArtifactReadError as exc:
         raise SkfleetError(f"model artifact is not a readable skops file: {exc}") from exc
-
-
-def check_trusted(data: bytes) -> None:
-    """Raise :class:`UntrustedModelError` naming the first name in ``data`` that may not be loaded
-    without trust (what it really is, and why), before anything in it is constructed."""
-    try:
-        refusal = trust.first_refusal(data)
-    except trust.ArtifactReadError as exc:
-        raise SkfleetError(f"model artifact is not a readable skops file: {exc}") from exc
-    if refusal is not None:
-        raise UntrustedModelError(refusal.message())
 
 
 def check_hash(data: bytes, expected_hash: str | None) -> str:
@@ -131,16 +120,26 @@ def check_hash(data: bytes, expected_hash: str | None) -> str:
 
 
 def load_artifact(data: bytes, expected_hash: str | None = None, trust: bool = False) -> object:
-    """Check the hash of skops ``data``, refuse untrusted types unless ``trust``, and load it.
+    """Check the hash of skops ``data``, refuse it unless every name in it is allowed (see
+    :mod:`skfleet.store.trust`) or ``trust``, and load it.
+
+    A refusal is an :class:`UntrustedModelError` in one line naming the first offending name and
+    what it really is, raised before anything in the file is constructed.
 
     This is what a worker calls after fetching the artifact bytes once; it does not touch the
     store, so it can run anywhere.
     """
     check_hash(data, expected_hash)
     if not trust:
-        check_trusted(data)
+        try:
+            return policy.load_checked(data)
+        except policy.RefusedArtifact as exc:
+            raise UntrustedModelError(exc.refusal.message()) from None
+        except policy.ArtifactReadError as exc:
+            raise SkfleetError(f"model artifact is not a readable skops file: {exc}") from exc
+        except Exception as exc:
+            raise SkfleetError(f"model artifact could not be loaded: {exc}") from exc
     try:
-        # Every name skops itself would refuse was judged above (or trust was given).
         allowed = skops.io.get_untrusted_types(data=data)
     except Exception as exc:
         raise SkfleetError(f"model artifact is not a readable skops file: {exc}") from exc

@@ -39,6 +39,7 @@ import re
 import types
 import zipfile
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -77,7 +78,7 @@ _NEVER_IMPORT = frozenset(
     }
 )
 
-_MODULE_NAME = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*")
+_MODULE_NAME = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*", re.ASCII)
 _TRUST_HINT = "(pass --trust / trust=True only for files you wrote)"
 
 
@@ -308,18 +309,27 @@ def judge(node: Any) -> Refusal | None:
 # --- the tree ------------------------------------------------------------------------------------
 
 
+@contextmanager
+def _opened_tree(data: bytes) -> Iterator[Any]:
+    """skops' node tree of ``data``, with its zip still open (as while skops loads a file)."""
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+        schema, context = read_schema(archive)
+        tree = _audit.get_tree(schema, context, trusted=None)
+    except Exception as exc:  # BadZipFile, KeyError, ValueError, TypeError, RecursionError, ...
+        raise ArtifactReadError(f"{type(exc).__name__}: {exc}") from exc
+    with archive:
+        yield tree
+
+
 def node_tree(data: bytes) -> Any:
     """skops' node tree of ``data``: built from ``schema.json``, nothing in it constructed.
 
     Building it imports nothing the file names (skops defers every import to ``construct``), so
     it is safe on hostile input; malformed input raises :class:`ArtifactReadError`.
     """
-    try:
-        with zipfile.ZipFile(io.BytesIO(data)) as archive:
-            schema, context = read_schema(archive)
-            return _audit.get_tree(schema, context, trusted=None)
-    except Exception as exc:  # BadZipFile, KeyError, ValueError, TypeError, RecursionError, ...
-        raise ArtifactReadError(f"{type(exc).__name__}: {exc}") from exc
+    with _opened_tree(data) as tree:
+        return tree
 
 
 #: Children that are data, not nodes: zip members (``BytesIO``), a slice's bounds, the names an
@@ -367,12 +377,39 @@ def audit(data: bytes) -> list[Refusal]:
 
 
 def first_refusal(data: bytes) -> Refusal | None:
-    """The first refusal for ``data`` (what :func:`~skfleet.store.artifact.load_artifact` reports)."""
-    for node in walk(node_tree(data)):
+    """The first refusal for ``data`` (what :func:`load_checked` raises), or None."""
+    return _first_refusal(node_tree(data))
+
+
+def _first_refusal(tree: Any) -> Refusal | None:
+    for node in walk(tree):
         refusal = judge(node)
         if refusal is not None:
             return refusal
     return None
+
+
+class RefusedArtifact(Exception):
+    """Raised by :func:`load_checked`; ``refusal`` says which name and why."""
+
+    def __init__(self, refusal: Refusal):
+        super().__init__(refusal.message())
+        self.refusal = refusal
+
+
+def load_checked(data: bytes) -> Any:
+    """The object in the skops file ``data``, if every node passes :func:`judge`.
+
+    The tree is built once, judged, and constructed only then, the way :func:`skops.io.loads`
+    builds, audits and constructs it (skops' own audit is a subset of this one). Raises
+    :class:`RefusedArtifact` for the first offending name, :class:`ArtifactReadError` for
+    malformed input; whatever constructing raises propagates.
+    """
+    with _opened_tree(data) as tree:
+        refusal = _first_refusal(tree)
+        if refusal is not None:
+            raise RefusedArtifact(refusal)
+        return tree.construct()
 
 
 __all__ = [
@@ -381,7 +418,9 @@ __all__ = [
     "Refusal",
     "audit",
     "describe",
+    "RefusedArtifact",
     "first_refusal",
     "judge",
+    "load_checked",
     "resolve",
 ]
