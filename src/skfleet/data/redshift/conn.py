@@ -29,10 +29,21 @@ from skfleet.errors import ConnectionFailedError, SkfleetError, SourceNotFoundEr
 #: Servers below this version cannot be PostgreSQL servers skfleet supports; Redshift says 8.0.2.
 _OLD_SERVER = 90000
 _NOISE = re.compile(r",(?:Rid|ExtRid|CanRetry) [^,]*")
+#: An error that quotes the statement must not carry the CREDENTIALS clause's keys along.
+_SECRETS = re.compile(
+    r"(CREDENTIALS\s+)'[^']*'|((?:SECRET_ACCESS_KEY|SESSION_TOKEN)\s+)'[^']*'|(token=)[^;'\s]+",
+    re.IGNORECASE,
+)
 
 
 def redshift_message(message: str) -> str:
-    """Redshift's S3 errors carry request ids and retry hints: keep what a reader needs."""
+    """Redshift's S3 errors carry request ids and retry hints: keep what a reader needs (and
+    never a credential).
+
+    >>> redshift_message("bad: CREDENTIALS 'aws_access_key_id=A;aws_secret_access_key=S;token=T'")
+    'bad: CREDENTIALS ***'
+    """
+    message = _SECRETS.sub(lambda m: (m.group(1) or m.group(2) or m.group(3)) + "***", message)
     return _NOISE.sub("", message)
 
 
