@@ -12,6 +12,8 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, ClassVar
 
+from skfleet.engine.shared import SharedRef
+
 
 class Engine(ABC):
     """A pool of workers (possibly just this process)."""
@@ -20,6 +22,9 @@ class Engine(ABC):
     spec: str
     #: Whether tasks run in other processes (so a task must not rely on this process's state).
     distributed: ClassVar[bool] = False
+    #: Whether every worker runs on this machine, seeing its files, sockets and ``localhost``.
+    #: A cluster elsewhere does not: models are shipped to it and local URLs refused.
+    on_this_machine: bool = True
 
     @property
     @abstractmethod
@@ -35,6 +40,13 @@ class Engine(ABC):
         A task that raises is retried up to ``retries`` times; after that its exception propagates
         out of the iterator (already-finished results have been yielded).
         """
+
+    def share(self, data: bytes) -> SharedRef:
+        """Put ``data`` on every worker once; tasks carry the returned handle, not the bytes.
+
+        The default suits engines whose tasks run in this process.
+        """
+        return SharedRef.inline(data)
 
     def joblib_context(self) -> contextlib.AbstractContextManager:
         """A context in which joblib (scikit-learn's ``n_jobs``) runs on this engine."""

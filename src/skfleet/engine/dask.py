@@ -14,7 +14,9 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from skfleet.engine.base import Engine
+from skfleet.engine.shared import SharedRef
 from skfleet.errors import ConnectionFailedError, SkfleetError
+from skfleet.util.net import address_host, is_loopback
 
 #: Libraries whose versions must agree between client and workers for a model to load and score
 #: identically on both.
@@ -58,6 +60,11 @@ def check_worker_versions(
                 )
 
 
+def _with_shared(fn: Callable[[Any], Any], item: Any, shared: list[bytes]) -> Any:
+    """Run ``fn(item)`` once ``shared`` (this engine's shared bytes) is on this worker."""
+    return fn(item)
+
+
 class DaskEngine(Engine):
     """Tasks on a Dask cluster.
 
@@ -71,6 +78,7 @@ class DaskEngine(Engine):
         from distributed import Client, LocalCluster
 
         self._cluster = None
+        self._shared: list[Any] = []
         if address is None:
             import dask
 
@@ -92,6 +100,9 @@ class DaskEngine(Engine):
             self.client = Client(self._cluster)
         else:
             self.spec = address
+            # Workers of a scheduler on another host may be anywhere; one on loopback has its
+            # workers here (a scheduler only reachable on loopback cannot have remote workers).
+            self.on_this_machine = is_loopback(address_host(address))
             try:
                 self.client = Client(address, timeout="10s")
             except (OSError, TimeoutError) as exc:
@@ -134,7 +145,19 @@ class DaskEngine(Engine):
         from distributed import as_completed
 
         items = list(items)
-        futures = self.client.map(fn, items, pure=False, retries=retries)
+        if self._shared:
+            # A dependency on the shared bytes: the scheduler copies them to a worker that lacks
+            # them (one that joined after share()) before the task runs there.
+            futures = self.client.map(
+                _with_shared,
+                [fn] * len(items),
+                items,
+                shared=self._shared,
+                pure=False,
+                retries=retries,
+            )
+        else:
+            futures = self.client.map(fn, items, pure=False, retries=retries)
         index_of = {future.key: i for i, future in enumerate(futures)}
         try:
             for future in as_completed(futures):
@@ -145,6 +168,20 @@ class DaskEngine(Engine):
             for future in futures:
                 with contextlib.suppress(Exception):
                     future.cancel()
+
+    def share(self, data: bytes) -> SharedRef:
+        """Scatter ``data`` to every worker, straight from this client (not via the scheduler).
+
+        The future is kept for the life of the engine so the workers keep the bytes.
+        """
+        try:
+            future = self.client.scatter(data, broadcast=True, direct=True, hash=True)
+        except (OSError, TimeoutError):
+            # This client cannot open connections to the workers (e.g. behind a NAT): let the
+            # scheduler relay the bytes once instead.
+            future = self.client.scatter(data, broadcast=True, direct=False, hash=True)
+        self._shared.append(future)
+        return SharedRef(key=str(future.key), size=len(data))
 
     def joblib_context(self):
         import joblib

@@ -4,18 +4,21 @@ from __future__ import annotations
 
 import time
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 
 from skfleet.data.base import Partition, Sink, Source
+from skfleet.data.reach import unreachable_reason
+from skfleet.data.registry import scheme_of
 from skfleet.engine import Engine
 from skfleet.engine.session import EngineSession
 from skfleet.errors import (
     DataError,
     PartitionFailedError,
     SkfleetError,
+    UsageError,
 )
 from skfleet.predict.keys import DuplicateKeyWarning, count_duplicates, duplicate_message
 from skfleet.predict.plan import DEFAULT_ENGINE, RunOptions
@@ -29,7 +32,7 @@ from skfleet.predict.task import (
     predict_partition,
 )
 from skfleet.util.progress import Progress
-from skfleet.util.redact import redact_text
+from skfleet.util.redact import redact_text, redact_url
 
 #: How often (seconds) the run record is re-written while partitions finish.
 CHECKPOINT_SECONDS = 5.0
@@ -175,10 +178,6 @@ class Execution:
 
     def _run(self, todo: list[Partition]) -> None:
         state, total = self.state, len(self.partitions)
-        tasks = [
-            PredictTask(self.handle, self.src, self.sink, p, self.plan, self.options.duplicate_keys)
-            for p in todo
-        ]
         retries = self.options.retries
 
         def take(_: int, result: PartitionResult) -> None:
@@ -192,6 +191,11 @@ class Execution:
             self.engine, default=DEFAULT_ENGINE, workers=self.workers, progress=state.progress
         )
         with session:
+            handle = self._handle_for(session.engine_for(len(todo), "predict"))
+            tasks = [
+                PredictTask(handle, self.src, self.sink, p, self.plan, self.options.duplicate_keys)
+                for p in todo
+            ]
             try:
                 session.run(
                     predict_partition,
@@ -215,6 +219,28 @@ class Execution:
                     f"{redact_text(str(exc))}; committed partitions are kept: finish with "
                     f"--resume {state.record.run_id}"
                 ) from exc
+
+    def _handle_for(self, pool: Engine) -> ModelHandle:
+        """The model handle the workers of ``pool`` can use, after checking they can reach the
+        data. Workers elsewhere cannot read a model store that is a folder here: its artifact is
+        put on each of them once, and the tasks refer to it."""
+        if pool.on_this_machine:
+            return self.handle
+        for role, url in (("source", self.src.url), ("output", self.sink.url)):
+            reason = unreachable_reason(url)
+            if reason is not None:
+                raise _InputError(
+                    UsageError(
+                        f"the {role} {redact_url(url)} cannot be used by the workers of "
+                        f"{pool.spec}, which run on other machines: {reason}"
+                    )
+                )
+        if scheme_of(self.handle.store) != "file":
+            return self.handle  # s3://...: the workers read it themselves
+        from skfleet.store import ModelStore
+
+        data = ModelStore(self.handle.store).artifact_bytes(self.handle.ref)
+        return replace(self.handle, artifact=pool.share(data))
 
     def _committed_rows(self) -> int:
         committed = self.sink.committed()

@@ -18,6 +18,7 @@ import numpy as np
 
 from skfleet.data.base import Partition, Sink, Source
 from skfleet.engine.session import USER_ERRORS
+from skfleet.engine.shared import SharedRef
 from skfleet.errors import DataError, SkfleetError
 from skfleet.predict.keys import duplicate_example, duplicate_message, key_hashes
 from skfleet.predict.scoring import ScoringPlan, score_table
@@ -41,13 +42,19 @@ class PartitionTaskError(Exception):
 
 @dataclass(frozen=True)
 class ModelHandle:
-    """Where a worker finds the model: store URI, name, version and the artifact's content hash."""
+    """Where a worker finds the model: store URI, name, version and the artifact's content hash.
+
+    ``artifact`` is set when the workers cannot read the store (a folder on the client, workers
+    on other machines): the bytes were put on every worker once (:meth:`Engine.share
+    <skfleet.engine.base.Engine.share>`) and the handle refers to them.
+    """
 
     store: str
     name: str
     version: int
     content_hash: str
     trust: bool = False
+    artifact: SharedRef | None = None
 
     @property
     def ref(self) -> str:
@@ -87,7 +94,11 @@ def cached_model(handle: ModelHandle) -> tuple[Any, bool]:
             return model, False
         from skfleet.store import ModelStore, load_artifact
 
-        data = ModelStore(handle.store).artifact_bytes(handle.ref)
+        if handle.artifact is not None:
+            data = handle.artifact.fetch()
+        else:
+            data = ModelStore(handle.store).artifact_bytes(handle.ref)
+        # Verified against the hash the client read from model.json, whichever way it came.
         model = load_artifact(data, handle.content_hash, trust=handle.trust)
         _models[handle.content_hash] = model
         while len(_models) > MODEL_CACHE_SIZE:
