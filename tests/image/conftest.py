@@ -11,7 +11,13 @@ from pathlib import Path
 import pytest
 import sklearn
 
-from tests.image.workers import BUILD_SCRIPT, buildah, load_build_script
+from tests.image.workers import (
+    BUILD_SCRIPT,
+    BUILT_FROM,
+    buildah,
+    load_build_script,
+    source_digest,
+)
 
 
 def unavailable(reason: str) -> None:
@@ -53,7 +59,11 @@ def run_build(args: list[str], log: Path) -> str:
 def worker_image(image_build, tmp_path_factory) -> str:
     """``skfleet-worker:test``, pinned to this venv: built once per session."""
     log = tmp_path_factory.mktemp("image") / "build.log"
-    return run_build(["--tag", "skfleet-worker:test", "--prune"], log)
+    before = source_digest()
+    image = run_build(["--tag", "skfleet-worker:test", "--prune"], log)
+    # Changed while building: which copy the image holds is unknown, so never claim a match.
+    BUILT_FROM[image] = before if source_digest() == before else "changed during the build"
+    return image
 
 
 @pytest.fixture(scope="session")

@@ -26,6 +26,7 @@ import sklearn
 import skfleet
 from skfleet.store import ModelStore
 from tests.image.workers import (
+    drift_note,
     start_image_worker,
     start_scheduler,
     wait_for_workers,
@@ -54,6 +55,7 @@ class ImageCluster:
     """A ``dask scheduler`` on the host's loopback and ``n`` workers from ``image``."""
 
     def __init__(self, image: str, n: int, log_dir: Path):
+        self.image = image
         self.cluster = start_scheduler(log_dir)
         self.workers = []
         try:
@@ -116,10 +118,10 @@ def test_image_workers_score_postgres_and_s3_into_postgres(image_cluster, pg, s3
             "1000",
             "--json",
         )
-        assert done.returncode == 0, f"{name}: {done.stderr}"
+        assert done.returncode == 0, f"{name}: {done.stderr}{drift_note(image_cluster.image)}"
         summary = json.loads(done.stdout)
         assert summary["rows_out"] == ROWS and summary["partitions"] > 1, summary
-        assert read_sorted(out).equals(expected), name
+        assert read_sorted(out).equals(expected), f"{name}{drift_note(image_cluster.image)}"
 
     # The tasks ran in the containers: each worker fetched the model from the store itself.
     from distributed import Client

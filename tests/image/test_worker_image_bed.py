@@ -23,7 +23,7 @@ from tests.cluster.workload import (
     predict_args,
     train,
 )
-from tests.image.workers import buildah
+from tests.image.workers import buildah, drift_note
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1500)]
 
@@ -88,13 +88,13 @@ def bed_data(image_bed):
 
 
 @pytest.mark.parametrize("source", ["pg", "s3"])
-def test_image_workers_on_bed_hosts(image_bed, bed_data, source):
+def test_image_workers_on_bed_hosts(image_bed, bed_data, worker_image, source):
     bed, (urls, model) = image_bed, bed_data
     before = workers(bed)
     out = bed.pg.url(new_table("image_scores"))
     args = predict_args(model, urls[source], out, "--partition-rows", PARTITION_ROWS)
     done = bed.skfleet(*args, "--engine", bed.scheduler_address)
-    assert done.returncode == 0, f"{done.stderr}\n{bed.logs()}"
+    assert done.returncode == 0, f"{done.stderr}\n{bed.logs()}{drift_note(worker_image)}"
     after = workers(bed)
     # Both worker hosts ran tasks, from the skfleet installed in the image.
     assert sorted(a.split("//")[1].split(":")[0] for a in after) == ["10.250.0.11", "10.250.0.12"]

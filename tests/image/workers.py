@@ -149,3 +149,28 @@ def start_scheduler(log_dir: Path) -> ProcessCluster:
             cluster.stop()
             raise RuntimeError(f"dask scheduler did not start; see {log_dir / 'scheduler.log'}")
         time.sleep(0.2)
+
+
+#: Image name -> :func:`source_digest` of the checkout when the suite built it.
+BUILT_FROM: dict[str, str] = {}
+
+
+def source_digest(root: Path = REPO / "src") -> str:
+    """A hash of skfleet's sources: the image holds a copy of them, the client imports them."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for path in sorted(root.rglob("*.py")):
+        digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
+def drift_note(image: str) -> str:
+    """For a failing test's message: whether the checkout changed after ``image`` was built.
+
+    Both sides report skfleet 0.1.0 then, so the connect-time version check passes, but the
+    client pickles tasks and models with code the workers do not have.
+    """
+    if image in BUILT_FROM and BUILT_FROM[image] != source_digest():
+        return f"\nnote: src/ changed after {image} was built: the workers run other code"
+    return ""
