@@ -159,5 +159,6 @@ def test_image_without_client_pins_fails_in_one_line(skewed_image, tmp_path, row
     assert len(errors) == 1 and done.stderr.strip().endswith(errors[0]), done.stderr
     assert errors[0].startswith("error: worker tcp://127.0.0.1:"), errors[0]
     assert f"has sklearn {version} but this client has {sklearn.__version__}" in errors[0]
-    # Nothing was scored (an empty output pending --resume may be left: it is opened before the engine connects).
+    # Nothing was scored. (An empty output pending --resume may be left behind: the output is
+    # opened before the engine connects.)
     assert not list(out.glob("part-*")), sorted(p.name for p in out.iterdir())
