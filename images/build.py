@@ -238,7 +238,7 @@ def host_ca_bundle() -> Path:
 
 
 def client_constraints(python: str) -> list[str]:
-    """``pip freeze --exclude-editable`` of the client, minus what pip cannot take as constraints."""
+    """The client's ``pip freeze --exclude-editable``, minus what pip cannot take as constraints."""
     out = run(
         [python, "-m", "pip", "freeze", "--exclude-editable"], what="freezing the client's venv"
     )
