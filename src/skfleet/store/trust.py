@@ -22,7 +22,8 @@ with what its loader will do with it:
 
 Any other loader (an older skops format, a node type a newer skops adds) is refused until it has
 been reviewed here. The checks run on skops' node tree, which is built without importing or calling
-anything the file names; only :func:`skops.io.loads` constructs objects, and it runs after.
+anything the file names; :func:`load_checked` constructs that same tree only once every node in
+it has passed.
 
 >>> import numpy as np
 >>> import skops.io
