@@ -253,12 +253,12 @@ CASES = [
     (
         "import_module-alias-called",
         lambda c, m: _file(_call(IMPORT_MODULE, _json("os"))),
-        f"'{IMPORT_MODULE}', which is importlib.import_module: not allowed here",
+        f"'{IMPORT_MODULE}', which is importlib.import_module: not allowed to be called with arguments from the file",
     ),
     (
         "attrgetter-alias-called",
         lambda c, m: _file(_call(ATTRGETTER, _json("system"))),
-        f"'{ATTRGETTER}', which is operator.attrgetter: not allowed here",
+        f"'{ATTRGETTER}', which is operator.attrgetter: not allowed to be called with arguments from the file",
     ),
     (
         "os.system-as-key-type",
@@ -289,7 +289,7 @@ CASES = [
     (
         "Listener-alias-called",
         lambda c, m: _file(_call(LISTENER, _tuple(_json("127.0.0.1"), _json(0)))),
-        f"'{LISTENER}', which is multiprocessing.connection.Listener: not allowed here",
+        f"'{LISTENER}', which is multiprocessing.connection.Listener: not allowed to be called with arguments from the file",
     ),
     (
         "Listener-alias-rebuilt-from-state",
@@ -347,7 +347,7 @@ CASES = [
     (
         "__import__",
         lambda c, m: _file(_call("builtins.__import__", _json("os"))),
-        "'builtins.__import__', which is builtins.__import__: not allowed here",
+        "'builtins.__import__', which is builtins.__import__: not allowed to be called with arguments from the file",
     ),
     (
         "getattr",
@@ -357,7 +357,7 @@ CASES = [
     (
         "open",
         lambda c, m: _file(_call("builtins.open", _json(str(m)), _json("w"))),
-        "'builtins.open', which is io.open: not allowed here",
+        "'builtins.open', which is io.open: not allowed to be called with arguments from the file",
     ),
     (
         "exec-as-key-type",
@@ -391,7 +391,7 @@ CASES = [
     (
         "estimator-called-with-file-arguments",
         lambda c, m: _file(_call("sklearn.linear_model.LogisticRegression", _json(1))),
-        "which is sklearn.linear_model._logistic.LogisticRegression: not allowed here",
+        "which is sklearn.linear_model._logistic.LogisticRegression: not allowed to be called with arguments from the file",
     ),
     (
         "function-as-array-scalar-type",
@@ -560,3 +560,14 @@ def test_cli_predict_refuses_crafted_model(tmp_path, canary):
     # The same store, trusted: the crafted model deletes the folder when it scores.
     result = run("--trust")
     assert not canary.exists(), result.stderr
+
+
+def test_key_types_shared_through_skops_memo_are_still_checked(canary, marker):
+    # skops reuses an earlier node for a repeated ``__id__`` (whatever the second copy says), so
+    # a dict's key types can be a list seen before in a harmless place: the check follows it.
+    harmless = _list(_node("numpy.log1p", "FunctionNode")) | {"__id__": 5}
+    decoy = _list(_node("builtins.str", "TypeNode")) | {"__id__": 5}
+    keyed = _keyed("k", _node("builtins.str", "TypeNode")) | {"key_types": decoy}
+    message = _refused(_file(_list(harmless, keyed)))
+    assert "'numpy.log1p', which is not a type: not allowed as a dict key type" in message
+    _nothing_ran(canary, marker)

@@ -186,7 +186,7 @@ _RULES: dict[type, tuple[Callable[[Any], bool], str]] = {
     _general.ObjectNode: (lists.is_state_class, "not a class a model may hold"),
     _general.ConstructorFromReduceNode: (
         lists.is_constructible,
-        "not allowed here (this loader calls it with arguments from the file)",
+        "not allowed to be called with arguments from the file",
     ),
     _general.FunctionNode: (_ref, "not an allowed class or function"),
     _general.TypeNode: (_ref, "not an allowed class or function"),
