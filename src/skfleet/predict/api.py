@@ -46,6 +46,7 @@ from skfleet.errors import (
     UsageError,
 )
 from skfleet.predict.execution import Execution, RunState
+from skfleet.predict.frame import is_in_memory, score_frame
 from skfleet.predict.plan import (
     DEFAULT_ENGINE,
     RunOptions,
@@ -135,9 +136,9 @@ def _load_model(model_store: Any, model: str, trust: bool) -> Any:
 
 
 def predict(
-    model: str,
-    source: str,
-    out: str,
+    model: Any,
+    source: Any,
+    out: str | None = None,
     *,
     store: str | None = None,
     key: Sequence[str] | str | None = None,
@@ -162,8 +163,23 @@ def predict(
     run id, or True for the latest unfinished run writing to ``out``; ``duplicate_keys`` is
     ``warn``, ``error`` or ``ignore``. ``runs`` is the folder of run records (default:
     ``<store>/_runs``).
+
+    In a notebook: ``predict(model, frame)`` with a pandas DataFrame or pyarrow Table and no
+    ``out`` scores it in this process and returns a DataFrame of the output columns, indexed like
+    ``frame`` (``model`` may also be what :func:`skfleet.load` returned).
     """
-    from skfleet.store import ModelStore
+    from skfleet.store import LoadedModel, ModelStore
+
+    if is_in_memory(source) or isinstance(model, LoadedModel):
+        if out is not None or isinstance(source, str):
+            raise UsageError(
+                "predict(model, table) scores a DataFrame or Arrow table in memory and returns "
+                "the scores; to write them, pass the model's name, a source URL and out="
+            )
+        loaded = model if isinstance(model, LoadedModel) else ModelStore(store).load(model, trust)
+        return score_frame(loaded, source, key=key, columns=columns)
+    if out is None:
+        raise UsageError("predict: out= is required when the source is a URL")
 
     started = time.perf_counter()
     progress = progress or NullProgress()

@@ -166,11 +166,13 @@ def plan_scoring(
     columns: Sequence[str] | None = None,
     model_name: str = "the model",
     source_name: str = "the input",
+    require_keys: bool = True,
 ) -> ScoringPlan:
     """Check the source against the model and decide the output schema.
 
     Raises :class:`MissingColumnError` listing every required column the source lacks, and
-    :class:`UsageError` for a bad ``--key`` or ``--columns``.
+    :class:`UsageError` for a bad ``--key`` or ``--columns``. ``require_keys=False`` (scoring a
+    table in memory, whose rows keep their order) allows an output without key columns.
     """
     final = final_estimator(model)
     if not hasattr(final, "predict"):
@@ -178,7 +180,9 @@ def plan_scoring(
             f"{model_name} ({type(final).__name__}) has no predict(): nothing to score"
         )
     keys = tuple(keys) if keys else tuple(metadata.get("key_columns") or ())
-    if not keys:
+    if not require_keys and keys is not None:
+        keys = tuple(k for k in keys if k in source_schema.names)
+    elif not keys:
         raise UsageError(
             f"no key column to identify output rows: pass --key COLUMN ({model_name} names none)"
         )

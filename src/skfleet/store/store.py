@@ -69,14 +69,83 @@ def default_store_uri() -> str:
     return os.environ.get("SKFLEET_STORE") or DEFAULT_STORE
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class LoadedModel:
-    """A model read back from the store, with its metadata and the hash it was checked against."""
+    """A model read back from the store, with its metadata and the hash it was checked against.
+
+    In a notebook it scores DataFrames and Arrow tables directly (the same checks and output as
+    ``skfleet predict``): :meth:`scores` gives the output table, :meth:`predict` and
+    :meth:`predict_proba` the arrays scikit-learn would.
+    """
 
     model: Any
     metadata: dict
     ref: ModelRef
     content_hash: str
+
+    def scores(self, data: Any, key: Any = None, columns: Any = None) -> Any:
+        """A pandas DataFrame of key columns, ``prediction`` and ``proba_<class>`` for ``data``."""
+        # The scoring step lives with prediction; the model only forwards to it.
+        from skfleet.predict.frame import score_frame
+
+        return score_frame(self, data, key=key, columns=columns)
+
+    def predict(self, data: Any) -> Any:
+        """Predictions for the rows of ``data`` (a DataFrame or Arrow table), as a numpy array."""
+        return self.scores(data, key=(), columns=["prediction"])["prediction"].to_numpy()
+
+    def predict_proba(self, data: Any) -> Any:
+        """Class probabilities (rows x classes, in :attr:`classes` order) of a classifier."""
+        wanted = [c for c in self.scores_columns() if c.startswith("proba_")]
+        if not wanted:
+            raise UsageError(f"model {self.ref} gives no class probabilities")
+        return self.scores(data, key=(), columns=wanted)[wanted].to_numpy()
+
+    @property
+    def classes(self) -> list:
+        """Class labels in the estimator's order (empty for a regressor)."""
+        return list(self.metadata.get("classes") or [])
+
+    def scores_columns(self) -> list[str]:
+        """The output columns :meth:`scores` can give (besides key columns)."""
+        from skfleet.predict.scoring import PREDICTION, proba_column
+
+        return [PREDICTION, *(proba_column(c) for c in self.classes)]
+
+    def _summary(self) -> list[tuple[str, str]]:
+        meta = self.metadata
+        rows = [("model", str(self.ref)), ("kind", f"{meta.get('kind')} {meta.get('task')}")]
+        if meta.get("target"):
+            rows.append(("target", str(meta["target"])))
+        estimator = (meta.get("estimator") or {}).get("class")
+        if estimator:
+            rows.append(("estimator", str(estimator).rpartition(".")[2]))
+        metric = main_metric(meta)
+        if metric and isinstance(metric.get("value"), int | float):
+            rows.append((metric["name"], f"{metric['value']:.4g}"))
+        trained = (meta.get("rows") or {}).get("train")
+        if isinstance(trained, int):
+            rows.append(("rows", f"{trained:,}"))
+        return rows
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{k}={v}" for k, v in self._summary()[1:])
+        return f"<LoadedModel {self.ref}: {fields}>"
+
+    def _repr_html_(self) -> str:
+        import html
+
+        cells = "".join(
+            f"<tr><th style='text-align:left'>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>"
+            for k, v in self._summary()
+        )
+        report = f"{self.ref.uri.rstrip('/')}/report.html"
+        link = (
+            f"<p><a href='{html.escape(report)}'>report</a></p>"
+            if "report.html" in (self.metadata.get("files") or [])
+            else ""
+        )
+        return f"<table>{cells}</table>{link}"
 
 
 class ModelStore(StoreWriter):
