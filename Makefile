@@ -22,13 +22,13 @@ demo: $(STAMP)
 	$(PY) -m skfleet.demo
 
 test: $(STAMP) system-packages
-	$(PY) -m ruff check src tests benchmarks
-	$(PY) -m ruff format --check src tests benchmarks
+	$(PY) -m ruff check src tests benchmarks images
+	$(PY) -m ruff format --check src tests benchmarks images
 	$(PY) -m pytest -q
 
 lint: $(STAMP)
-	$(PY) -m ruff check --fix src tests benchmarks
-	$(PY) -m ruff format src tests benchmarks
+	$(PY) -m ruff check --fix src tests benchmarks images
+	$(PY) -m ruff format src tests benchmarks images
 
 # The worker image, pinned to $(VENV), built with buildah (no Docker engine needed; see
 # images/build.py). IMAGE_TAG defaults to skfleet-worker:<version in pyproject.toml>.
