@@ -37,6 +37,7 @@ from skfleet.features.errors import FeatureInputError, FeatureParamError, Featur
 from skfleet.features.infer import Plan, build_contract
 from skfleet.features.options import EncoderOptions
 from skfleet.features.profile import ROLES, TableProfile
+from skfleet.features.state import pack, unpack
 from skfleet.features.tables import as_input_table
 
 _OVERRIDES = ("exclude", "numeric", "categorical", "hash", "text")
@@ -403,6 +404,16 @@ class TableEncoder(TransformerMixin, BaseEstimator):
         new.set_params(**policies)
         new.contract_ = self.contract_.with_policies(**policies)
         return new
+
+    # -- persistence ----------------------------------------------------------------------------
+
+    def __getstate__(self):
+        """The fitted state with the contract and profile as JSON text (:mod:`.state`: a skops
+        node per column attribute made wide models take minutes to store)."""
+        return pack(super().__getstate__())  # pack copies: the state may be our __dict__
+
+    def __setstate__(self, state):
+        super().__setstate__(unpack(state))
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
