@@ -11,7 +11,6 @@ import pytest
 
 from skfleet.errors import PartitionFailedError, UntrustedModelError
 from skfleet.predict.api import predict
-from skfleet.predict.keys import count_duplicates, key_hashes
 from skfleet.predict.runs import RunStore
 from skfleet.predict.scoring import plan_scoring
 from skfleet.predict.task import ModelHandle, PredictTask
@@ -218,33 +217,6 @@ def test_broken_engine_is_one_line_and_resumable(tmp_path, store, rows, parquet_
         )
     record = RunStore.for_model_store(store.uri).records()[-1]
     assert record.status == "failed" and "BrokenProcessPool" in record.error
-
-
-@pytest.mark.parametrize("seed", range(5))
-def test_duplicate_count_over_partitions_equals_a_global_sort(seed):
-    """The range shortcut (disjoint partitions are never merged) counts what one big sort does,
-    for disjoint, overlapping and nested partitions, negative keys and hashed keys alike."""
-    rng = np.random.default_rng(seed)
-    tables = []
-    for _ in range(8):
-        low = int(rng.integers(-1_000, 1_000))
-        ids = np.sort(
-            rng.integers(low, low + int(rng.integers(1, 400)), size=int(rng.integers(0, 300)))
-        )
-        if rng.random() < 0.5:
-            ids = np.unique(ids)  # strictly increasing: key_hashes keeps them unsorted as uint64
-        tables.append(pa.table({"id": ids.astype(np.int64), "s": ids.astype(str)}))
-    for keys in (["id"], ["id", "s"]):
-        parts = [key_hashes(t, keys) for t in tables]
-        everything = np.sort(np.concatenate(parts))
-        assert count_duplicates(parts) == int(np.count_nonzero(everything[1:] == everything[:-1]))
-    disjoint = [
-        key_hashes(pa.table({"id": np.arange(i * 10, i * 10 + 10)}), ["id"]) for i in range(3)
-    ]
-    assert count_duplicates(disjoint) == 0
-    assert count_duplicates([*disjoint, disjoint[1][3:5]]) == 2
-    touching = [np.array([1, 2, 3], np.uint64), np.array([3, 4], np.uint64)]
-    assert count_duplicates(touching) == 1  # one key on both sides of a boundary
 
 
 def test_one_partition_on_a_local_cluster_runs_in_process(tmp_path, store, rows):

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -32,6 +32,11 @@ IF_EXISTS_CHOICES: tuple[str, ...] = ("fail", "replace", "append")
 DEFAULT_BATCH_ROWS = 65_536
 
 IF_EXISTS_FLAG = "--if-exists"
+
+#: How a sink runs tasks on the caller's engine: ``run_tasks(fn, items)`` returns
+#: ``[fn(item) for item in items]``, the calls spread over the workers (``fn`` a module-level
+#: function, each item small and picklable).
+RunTasks = Callable[[Callable[[Any], Any], list[Any]], list[Any]]
 
 _SAFE_ID = re.compile(r"^[A-Za-z0-9_.=-]{1,200}$")
 
@@ -166,6 +171,18 @@ class Source(ABC):
         self.close()
 
 
+@dataclass(frozen=True)
+class DuplicateKeys:
+    """What :meth:`Sink.duplicate_keys` found among the rows a run wrote.
+
+    ``rows``: rows whose key another row of the run already has (all rows minus distinct keys);
+    ``example``: one such key, as ``id=5`` (None when there are none).
+    """
+
+    rows: int
+    example: str | None = None
+
+
 class Sink(ABC):
     """A table to write, partition by partition, each committed exactly once."""
 
@@ -201,3 +218,27 @@ class Sink(ABC):
     @abstractmethod
     def abort(self) -> None:
         """Drop anything staged by this run; the target stays as it was before :meth:`open`."""
+
+    # -- the duplicate-key check ----------------------------------------------------------------
+    # Repeated keys are counted where the rows are (the database, the workers), so the client
+    # holds nothing per row however large the table. The default is a backend that cannot.
+
+    def track_keys(self, keys: Sequence[str]) -> None:
+        """Client side, after :meth:`open` and before the tasks that :meth:`write` are made:
+        have :meth:`write` keep what :meth:`duplicate_keys` needs about the columns ``keys``
+        (the file sink writes a small run of key hashes next to each part; a PostgreSQL append
+        also copies the keys to a table of the run). Every write of the run must see the same
+        ``keys``; a resumed run calls it again. The default keeps nothing."""
+        return None
+
+    def duplicate_keys(self, keys: Sequence[str], run_tasks: RunTasks) -> DuplicateKeys | None:
+        """Client side, before :meth:`commit`: count the rows of this run whose ``keys`` repeat
+        those of another row of this run (rows the target held before the run are not
+        compared), and name one such key. The work happens in the backend (one statement on
+        the server) or in tasks given to ``run_tasks``, never in this process's memory.
+
+        The default returns None: this backend cannot tell, so the caller can only check each
+        partition by itself (and says so). A backend implements it over its staging (see the
+        PostgreSQL sink for one SQL statement, the file sink for merge tasks).
+        """
+        return None

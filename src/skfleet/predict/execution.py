@@ -7,8 +7,6 @@ import warnings
 from dataclasses import dataclass, replace
 from typing import Any
 
-import numpy as np
-
 from skfleet.data.base import Partition, Sink, Source
 from skfleet.data.reach import unreachable_reason
 from skfleet.data.registry import scheme_of
@@ -20,7 +18,7 @@ from skfleet.errors import (
     SkfleetError,
     UsageError,
 )
-from skfleet.predict.keys import DuplicateKeyWarning, count_duplicates, duplicate_message
+from skfleet.predict.keys import DuplicateKeyWarning, duplicate_message
 from skfleet.predict.plan import DEFAULT_ENGINE, RunOptions
 from skfleet.predict.runs import RunRecord, RunStore
 from skfleet.predict.scoring import ScoringPlan
@@ -64,7 +62,11 @@ def _drift_from_dict(data: dict | None) -> Any:
 
 
 class RunState:
-    """Bookkeeping of one client run: record checkpoints, drift and key hashes as results arrive."""
+    """Bookkeeping of one client run as results arrive: record checkpoints, merged drift, counters.
+
+    Its size does not grow with the rows (the drift report is counts per column) and grows with
+    the partitions only through the record's plan and the ids of partitions whose drift is in.
+    """
 
     def __init__(self, record: RunRecord, runs: RunStore, progress: Progress):
         self.record = record
@@ -72,8 +74,7 @@ class RunState:
         self.progress = progress
         self.drift = _drift_from_dict(record.drift)
         self.drift_ids = set(record.drift_partitions)
-        self.hashes: list[np.ndarray] = []
-        self.examples: list[str] = []
+        self.example: str | None = None  # a key repeated within a partition, if any
         self.rows_read = 0
         self.model_loads = 0
         self.task_seconds = 0.0
@@ -85,10 +86,8 @@ class RunState:
         self.model_loads += int(result.model_loaded)
         self.task_seconds += result.seconds
         self.task_cpu_seconds += result.cpu_seconds
-        if result.key_hashes is not None:
-            self.hashes.append(result.key_hashes)
-        if result.duplicate_example:
-            self.examples.append(result.duplicate_example)
+        if result.duplicate_example and self.example is None:
+            self.example = result.duplicate_example
         if result.drift is not None and result.partition_id not in self.drift_ids:
             self.drift = _merge_drift(self.drift, result.drift)
             self.drift_ids.add(result.partition_id)
@@ -107,9 +106,6 @@ class RunState:
         self.runs.save(self.record)
         self._last_save = time.monotonic()
 
-    def duplicate_rows(self) -> int:
-        return count_duplicates(self.hashes)
-
 
 @dataclass
 class Counts:
@@ -125,6 +121,8 @@ class Execution:
 
     Failures keep the committed partitions for ``--resume`` (the record says why the run
     stopped); only a user error found at the end (duplicate keys) drops the staged output.
+    The check across partitions runs in the sink's backend, on the run's engine, before the
+    commit (:meth:`~skfleet.data.base.Sink.duplicate_keys`).
     """
 
     state: RunState
@@ -144,9 +142,16 @@ class Execution:
             done = sink.committed()
             todo = [p for p in self.partitions if p.id not in done]
             self._announce(len(todo))
-            self._run(todo)
-            rows_out = self._committed_rows()
-            duplicates = self._check_duplicates()
+            checking = self.options.duplicate_keys != "ignore"
+            if checking:
+                sink.track_keys(self.plan.keys)  # before the tasks: they carry the sink
+            session = EngineSession(
+                self.engine, default=DEFAULT_ENGINE, workers=self.workers, progress=state.progress
+            )
+            with session:
+                self._run(session, todo)
+                rows_out = self._committed_rows()
+                duplicates = self._check_duplicates(session) if checking else 0
             sink.commit()
         except _InputError as exc:
             sink.abort()
@@ -176,7 +181,7 @@ class Execution:
         else:
             self.state.progress.note(f"run {run_id}: {total} partitions")
 
-    def _run(self, todo: list[Partition]) -> None:
+    def _run(self, session: EngineSession, todo: list[Partition]) -> None:
         state, total = self.state, len(self.partitions)
         retries = self.options.retries
 
@@ -187,38 +192,34 @@ class Execution:
                 raise _named(result.error, result.partition_id)
             state.add(result)
 
-        session = EngineSession(
-            self.engine, default=DEFAULT_ENGINE, workers=self.workers, progress=state.progress
-        )
-        with session:
-            handle = self._handle_for(session.engine_for(len(todo), "predict"))
-            tasks = [
-                PredictTask(handle, self.src, self.sink, p, self.plan, self.options.duplicate_keys)
-                for p in todo
-            ]
-            try:
-                session.run(
-                    predict_partition,
-                    tasks,
-                    description="predict",
-                    retries=retries,
-                    on_result=take,
-                    rows=lambda result: result.rows_in,
-                    done=total - len(todo),
-                )
-            except PartitionTaskError as exc:
-                raise PartitionFailedError(
-                    f"partition {exc.partition_id} failed after {retries + 1} attempt(s): "
-                    f"{exc.message}; committed partitions are kept: finish with "
-                    f"--resume {state.record.run_id}"
-                ) from None
-            except _engine_failures() as exc:
-                # The pool itself broke (workers killed again and again, a lost scheduler).
-                raise PartitionFailedError(
-                    f"the {session.used_spec} engine failed: {type(exc).__name__}: "
-                    f"{redact_text(str(exc))}; committed partitions are kept: finish with "
-                    f"--resume {state.record.run_id}"
-                ) from exc
+        handle = self._handle_for(session.engine_for(len(todo), "predict"))
+        tasks = [
+            PredictTask(handle, self.src, self.sink, p, self.plan, self.options.duplicate_keys)
+            for p in todo
+        ]
+        try:
+            session.run(
+                predict_partition,
+                tasks,
+                description="predict",
+                retries=retries,
+                on_result=take,
+                rows=lambda result: result.rows_in,
+                done=total - len(todo),
+            )
+        except PartitionTaskError as exc:
+            raise PartitionFailedError(
+                f"partition {exc.partition_id} failed after {retries + 1} attempt(s): "
+                f"{exc.message}; committed partitions are kept: finish with "
+                f"--resume {state.record.run_id}"
+            ) from None
+        except _engine_failures() as exc:
+            # The pool itself broke (workers killed again and again, a lost scheduler).
+            raise PartitionFailedError(
+                f"the {session.used_spec} engine failed: {type(exc).__name__}: "
+                f"{redact_text(str(exc))}; committed partitions are kept: finish with "
+                f"--resume {state.record.run_id}"
+            ) from exc
 
     def _handle_for(self, pool: Engine) -> ModelHandle:
         """The model handle the workers of ``pool`` can use, after checking they can reach the
@@ -253,15 +254,34 @@ class Execution:
             )
         return sum(committed[p.id] for p in self.partitions)
 
-    def _check_duplicates(self) -> int:
-        duplicates = self.state.duplicate_rows()
-        if duplicates:
-            example = (self.state.examples or [None])[0]
-            message = duplicate_message(self.plan.keys, example, duplicates)
-            if self.options.duplicate_keys == "error":
-                raise _InputError(DataError(message))
-            warnings.warn(message.split("; pass")[0], DuplicateKeyWarning, stacklevel=4)
-        return duplicates
+    def _check_duplicates(self, session: EngineSession) -> int:
+        """Repeated keys over the whole run, counted by the sink where its rows are; the client
+        gets a count and an example. ``error`` fails the run (the staging is dropped)."""
+        keys, retries = self.plan.keys, self.options.retries
+
+        def run_tasks(fn, items):
+            return session.run(fn, items, description="check keys", retries=retries)
+
+        found = self.sink.duplicate_keys(keys, run_tasks)
+        if found is None:
+            # A backend that cannot count across partitions: each partition was checked alone.
+            if self.state.example is None:
+                warnings.warn(
+                    f"{self.sink.display_name} cannot check keys across partitions; each "
+                    "partition was checked by itself",
+                    DuplicateKeyWarning,
+                    stacklevel=4,
+                )
+                return 0
+            message = duplicate_message(keys, self.state.example)
+        elif not found.rows:
+            return 0
+        else:
+            message = duplicate_message(keys, found.example or self.state.example, found.rows)
+        if self.options.duplicate_keys == "error":
+            raise _InputError(DataError(message))
+        warnings.warn(message.split("; pass")[0], DuplicateKeyWarning, stacklevel=4)
+        return 0 if found is None else found.rows
 
 
 def _engine_failures() -> tuple[type[BaseException], ...]:

@@ -14,13 +14,12 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
 from skfleet.data.base import Partition, Sink, Source
+from skfleet.data.keyhash import key_hashes, repeats
 from skfleet.engine.session import USER_ERRORS
 from skfleet.engine.shared import SharedRef
 from skfleet.errors import DataError, SkfleetError
-from skfleet.predict.keys import duplicate_example, duplicate_message, key_hashes
+from skfleet.predict.keys import duplicate_example, duplicate_message
 from skfleet.predict.scoring import ScoringPlan, score_table
 from skfleet.util.redact import redact_text
 
@@ -120,13 +119,14 @@ class PredictTask:
 
 @dataclass
 class PartitionResult:
-    """What a worker sends back: counts, the drift report, key hashes for the duplicate check."""
+    """What a worker sends back: a few counters, the drift report (fixed size: counts per column)
+    and one repeated key if its partition has any. Nothing per row: the client's memory must not
+    grow with the table (the sink counts repeats across partitions)."""
 
     partition_id: str
     rows_in: int = 0
     rows_written: int = 0
     drift: Any = None
-    key_hashes: np.ndarray | None = None
     duplicate_example: str | None = None
     worker: str = ""
     model_loaded: bool = False
@@ -154,16 +154,15 @@ def predict_partition(task: PredictTask) -> PartitionResult:
         model, result.model_loaded = cached_model(task.model)
         table = task.source.read(task.partition, columns=list(task.plan.read_columns))
         result.rows_in = table.num_rows
-        if task.duplicate_keys != "ignore":
-            hashes = key_hashes(table, task.plan.keys)
-            if hashes.size > 1 and bool(np.any(hashes[1:] == hashes[:-1])):
-                result.duplicate_example = duplicate_example(table, task.plan.keys)
-                if task.duplicate_keys == "error":
-                    result.error = DataError(
-                        duplicate_message(task.plan.keys, result.duplicate_example)
-                    )
-                    return result
-            result.key_hashes = hashes
+        # Within the partition at once (an error fails before anything is written); across
+        # partitions the sink counts at the end.
+        if task.duplicate_keys != "ignore" and repeats(key_hashes(table, task.plan.keys)):
+            result.duplicate_example = duplicate_example(table, task.plan.keys)
+            if task.duplicate_keys == "error":
+                result.error = DataError(
+                    duplicate_message(task.plan.keys, result.duplicate_example)
+                )
+                return result
         scored = score_table(model, table, task.plan)
         result.drift = scored.drift
         result.rows_written = task.sink.write(pid, scored.table)

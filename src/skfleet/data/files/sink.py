@@ -53,12 +53,15 @@ from typing import Any
 import pyarrow as pa
 
 from skfleet.data.base import (
+    DuplicateKeys,
     IfExists,
+    RunTasks,
     Sink,
     check_if_exists,
     check_partition_id,
     check_unique_columns,
 )
+from skfleet.data.files import keyruns
 from skfleet.data.files.formats import (
     FORMAT_FLAG,
     FileFormat,
@@ -104,6 +107,7 @@ class FileSink(Sink):
         self._mode: str | None = None
         self._if_exists: str | None = None
         self._created = False  # open() made the target directory (abort removes it again)
+        self._keys: tuple[str, ...] | None = None  # track_keys(): write() writes key runs
 
     # -- paths ----------------------------------------------------------------------------------
     @property
@@ -276,6 +280,10 @@ class FileSink(Sink):
             return 0
         table = self._conform(partition_id, table)
         store.makedirs(ledger.folder)
+        if self._keys:
+            # Before the part, which is the record that the partition is done: a part never
+            # lacks its key run (a retry rewrites the same run from the same rows).
+            keyruns.write_run(store, ledger.folder, partition_id, table, self._keys)
         if not store.put_new(final, self._format.serialize(table)):
             ledger.ensure_receipt(partition_id, count)
             return 0
@@ -376,6 +384,47 @@ class FileSink(Sink):
         files = FileSource(self.url, storage_options=self._store.storage_options).files
         prefix = self._store.url(self._dir.rstrip("/"))
         return [f[len(prefix) :].lstrip("/") for f in files]
+
+    # -- the duplicate-key check (see :mod:`~skfleet.data.files.keyruns`) ----------------------
+    def track_keys(self, keys) -> None:
+        self._require_open()
+        self._keys = tuple(keys)
+
+    @property
+    def store(self) -> FileStore:
+        return self._store
+
+    @property
+    def staging_folder(self) -> str:
+        return self._ledger.folder
+
+    def staged_key(self, partition_id: str, keys, value: int) -> str | None:
+        """The key whose hash is ``value`` in the staged part of ``partition_id`` (None if that
+        part was already moved in by a commit cut short)."""
+        from skfleet.data.keyhash import key_with_hash
+
+        path = FileStore.join(self.staging_folder, self._part_name(partition_id))
+        if not self._store.exists(path):
+            return None
+        table = self._format.read(self._store, path, self._schema, list(keys))
+        return key_with_hash(table, keys, value)
+
+    def duplicate_keys(self, keys, run_tasks: RunTasks) -> DuplicateKeys:
+        """Repeated keys among this run's parts, counted by merge tasks over the key runs the
+        workers wrote (the client lists the runs and adds up a few counters)."""
+        self._require_open()
+        if self._mode == DONE:
+            return DuplicateKeys(0)  # checked before that commit
+        receipts = self._ledger.receipts()
+        have = set(self._store.names(FileStore.join(self.staging_folder, keyruns.KEYS_DIR)))
+        missing = [p for p in receipts if f"{p}.keys" not in have]
+        if missing:
+            raise DataError(
+                f"partition {missing[0]} of run {self._run_id} in {self.display_name} has no key "
+                f"run ({len(missing)} missing): it was written without the duplicate-key check; "
+                "start a new run"
+            )
+        return keyruns.check_keys(self, keys, receipts, run_tasks)
 
     def abort(self) -> None:
         if self._mode in (None, DONE):

@@ -54,3 +54,5 @@ def ingest(cursor, nsp: str, table: str, data: pa.Table) -> None:
         .format(sql.Identifier(nsp, table), sql.SQL(", ").join(columns), values, temp)
         .as_string(None)
     )
+    # Gone now, not at commit: the same transaction may ingest a second table (a run's keys).
+    cursor.execute(sql.SQL("DROP TABLE {}").format(temp).as_string(None))

@@ -26,6 +26,16 @@ def staging_name(target_key: str, run_id: str) -> str:
     return f"_skfleet_stage_{digest}"
 
 
+def keys_table_name(target_key: str, run_id: str) -> str:
+    """The table an ``append`` run copies its rows' keys to, for the duplicate-key check (its
+    rows go straight into the target, among rows of earlier runs).
+
+    >>> keys_table_name('"public"."scores"', "run1")
+    '_skfleet_keys_c657959271608111'
+    """
+    return staging_name(target_key, run_id).replace("_stage_", "_keys_")
+
+
 def ensure_bookkeeping(conn, nsp: str) -> None:
     """Create both tables in schema ``nsp`` unless they exist (psycopg connection ``conn``)."""
     import psycopg

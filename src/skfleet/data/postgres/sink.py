@@ -28,10 +28,24 @@ from typing import Any
 
 import pyarrow as pa
 
-from skfleet.data.base import Sink, check_if_exists, check_partition_id, check_unique_columns
+from skfleet.data.base import (
+    DuplicateKeys,
+    RunTasks,
+    Sink,
+    check_if_exists,
+    check_partition_id,
+    check_unique_columns,
+)
+from skfleet.data.postgres import keycheck
 from skfleet.data.postgres.conn import adbc_cursor, connect_psycopg, driver_errors, translate
 from skfleet.data.postgres.ingest import ingest
-from skfleet.data.postgres.ledger import LEDGER, RUNS, ensure_bookkeeping, staging_name
+from skfleet.data.postgres.ledger import (
+    LEDGER,
+    RUNS,
+    ensure_bookkeeping,
+    keys_table_name,
+    staging_name,
+)
 from skfleet.data.postgres.types import arrow_type_for, cast_column, pg_type_for, wire_type
 from skfleet.data.postgres.url import parse_pg_url
 from skfleet.errors import MissingColumnError, SkfleetError, TargetExistsError, UsageError
@@ -57,6 +71,8 @@ class PostgresSink(Sink):
         self._write_to: str | None = None  # table partitions go to (staging or target)
         self._wire: pa.Schema | None = None  # Arrow types sent, in the order written
         self._done = False  # the run is committed: only no-op writes remain
+        self._keys: tuple[str, ...] | None = None  # track_keys() of an append: copied to...
+        self._keys_table: str | None = None  # ...this table of the run, with each partition
 
     # -- names -----------------------------------------------------------------------------------
     @property
@@ -286,6 +302,8 @@ class PostgresSink(Sink):
                     )
                 if data.num_rows:
                     self._ingest(cursor, data)
+                    if self._keys_table is not None:
+                        ingest(cursor, self._nsp, self._keys_table, data.select(list(self._keys)))
                 cursor.execute("COMMIT")
         except SkfleetError:
             raise
@@ -340,6 +358,7 @@ class PostgresSink(Sink):
                         return
                     if self._write_to != name:
                         self._swap(conn, name)
+                    self._drop_keys_table(conn)
                     conn.execute(
                         sql.SQL(
                             "UPDATE {} SET state = 'committed', committed_at = now() "
@@ -389,6 +408,7 @@ class PostgresSink(Sink):
                     ).fetchone()
                     if state is None or state[0] != "open":
                         return
+                    self._drop_keys_table(conn)
                     if self._write_to != self._target.table[1]:
                         conn.execute(
                             sql.SQL("DROP TABLE IF EXISTS {}").format(
@@ -407,5 +427,42 @@ class PostgresSink(Sink):
                         ).format(self._qualified(RUNS)),
                         [self._target_key, self._run_id],
                     )
+            except driver_errors() as exc:
+                raise self._error(exc) from None
+
+    # -- the duplicate-key check (see :mod:`~skfleet.data.postgres.keycheck`) --------------------
+    def track_keys(self, keys) -> None:
+        """An ``append`` run copies its rows' keys to a table of its own (its rows join the
+        target's old ones at once); the other modes count on their staging table."""
+        self._require_open()
+        if self._done or self._write_to != self._target.table[1]:
+            return
+        name = keys_table_name(self._target_key, self._run_id)
+        with connect_psycopg(self._target) as conn:
+            try:
+                keycheck.create_keys_table(conn, self._qualified(name), self._wire, keys)
+            except driver_errors() as exc:
+                raise self._error(exc) from None
+        self._keys, self._keys_table = tuple(keys), name
+
+    def _drop_keys_table(self, conn) -> None:
+        from psycopg import sql
+
+        if self._write_to == self._target.table[1]:  # append: a resumed run may not know it
+            name = keys_table_name(self._target_key, self._run_id)
+            conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(self._qualified(name)))
+
+    def duplicate_keys(self, keys, run_tasks: RunTasks) -> DuplicateKeys | None:
+        """One statement on the server over this run's rows: its staging table, or for an
+        append the table of its keys (:func:`~skfleet.data.postgres.keycheck.repeated_keys`)."""
+        self._require_open()
+        if self._done:
+            return DuplicateKeys(0)  # checked before that commit
+        table = self._write_to if self._keys_table is None else self._keys_table
+        if table == self._target.table[1]:
+            return None  # an append whose keys were not tracked: its rows are among others
+        with connect_psycopg(self._target) as conn:
+            try:
+                return keycheck.repeated_keys(conn, self._qualified(table), keys)
             except driver_errors() as exc:
                 raise self._error(exc) from None
