@@ -133,8 +133,14 @@ def scheduler_command(host: Host, port: int = SCHEDULER_PORT) -> list[str]:
     return ["dask", "scheduler", "--host", host.address, "--port", str(port), "--no-dashboard"]
 
 
+#: The scheduler runs without the Active Memory Manager's ReduceReplicas policy, as dask:local
+#: does (a training table shared by many fits keeps its copies on the workers); docs/deploy.md
+#: shows this command.
+SCHEDULER_ENV = {"DASK_DISTRIBUTED__SCHEDULER__ACTIVE_MEMORY_MANAGER__POLICIES": "[]"}
+
+
 def start_scheduler(host: Host, port: int = SCHEDULER_PORT) -> None:
-    host.spawn(scheduler_command(host, port), log="scheduler")
+    host.spawn(scheduler_command(host, port), log="scheduler", env=SCHEDULER_ENV)
     wait_for_port(host, host.address, port)
 
 

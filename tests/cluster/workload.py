@@ -58,11 +58,11 @@ def new_table(prefix: str) -> str:
 def load_rows(bed: TestBed, n: int, table: str = "public.rows") -> dict[str, str]:
     """``n`` rows as a PostgreSQL table and as Parquet files on S3; their data URLs."""
     group = str(max(1, n // 8))
-    bed.client.run(["python", "-c", _MAKE_ROWS, str(n), "/tmp/work/rows.parquet", group])
+    bed.client.run(["python", "-c", _MAKE_ROWS, str(n), "rows.parquet", group])  # in /tmp/work
     urls = {"pg": bed.pg.url(table), "s3": f"s3://{BUCKET}/rows-{uuid.uuid4().hex[:6]}/"}
     for url in urls.values():
         done = bed.skfleet(
-            "copy", "/tmp/work/rows.parquet", "--out", url, "--partition-rows", str(n // 4)
+            "copy", "rows.parquet", "--out", url, "--partition-rows", str(n // 4)
         )
         assert done.returncode == 0, done.stderr
     return urls
