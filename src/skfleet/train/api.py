@@ -5,7 +5,9 @@ The steps of a run, in order:
 1. build the estimator (preset, import path or the user's object) and check ``params``;
 2. check the model name and the store *before* any work, so a bad name costs nothing;
 3. read the needed columns, drop rows with a missing target (counted), check the target;
-4. wrap the estimator: ``Pipeline([("encode", TableEncoder), ("model", estimator)])``, or a
+4. wrap the estimator: ``Pipeline([("encode", TableEncoder), ("model", estimator)])``, or, for
+   an estimator that selects columns by name (or ``encode=False``),
+   ``Pipeline([("check", TableFrame), ("model", estimator)])``, which hands it a DataFrame; a
    :class:`~skfleet.train.segments.SegmentRouter` of that pipeline for ``group_by``;
 5. on the engine (joblib): the search (if any), K-fold CV with out-of-fold predictions, the final
    fit on all rows (the search's refit, when there is a search);
@@ -116,19 +118,70 @@ def _check_keys(config: TrainConfig) -> None:
             )
 
 
+def selects_columns_by_name(estimator: Any) -> bool:
+    """Whether ``estimator`` picks its input columns by name, so it needs a DataFrame: a
+    ColumnTransformer with named (or selector) columns, first in a Pipeline or a FeatureUnion.
+
+    >>> from sklearn.compose import ColumnTransformer
+    >>> from sklearn.linear_model import Ridge
+    >>> from sklearn.preprocessing import OneHotEncoder
+    >>> prep = ColumnTransformer([("cat", OneHotEncoder(), ["cut"])], remainder="passthrough")
+    >>> selects_columns_by_name(Pipeline([("prep", prep), ("model", Ridge())]))
+    True
+    >>> selects_columns_by_name(Ridge()), selects_columns_by_name(
+    ...     ColumnTransformer([("cat", OneHotEncoder(), [0])]))
+    (False, False)
+    """
+    from sklearn.compose import ColumnTransformer
+    from sklearn.pipeline import FeatureUnion
+
+    if isinstance(estimator, Pipeline):
+        first = next(
+            (step for _, step in estimator.steps if step not in (None, "passthrough")), None
+        )
+        return first is not None and selects_columns_by_name(first)
+    if isinstance(estimator, FeatureUnion):
+        return any(selects_columns_by_name(part) for _, part in estimator.transformer_list)
+    if isinstance(estimator, ColumnTransformer):
+        for _, _, columns in estimator.transformers:
+            if callable(columns) or isinstance(columns, str):
+                return True
+            listed = list(columns) if isinstance(columns, list | tuple) else []
+            if listed and all(isinstance(c, str) for c in listed):
+                return True
+    return False
+
+
+def encodes(estimator: Any, config: TrainConfig) -> bool:
+    """Whether skfleet's TableEncoder goes in front of ``estimator`` (see ``TrainConfig.encode``)."""
+    by_name = selects_columns_by_name(estimator)
+    if config.encode is None:
+        return not by_name
+    if config.encode and by_name:
+        raise UsageError(
+            f"{type(estimator).__name__} selects columns by name, so it needs the table as a "
+            "DataFrame: train it with encode=False (--no-encode), not encode=True"
+        )
+    return config.encode
+
+
 def make_template(estimator: Any, config: TrainConfig) -> tuple[Any, str]:
     """The unfitted model skfleet stores, and the prefix that reaches ``estimator`` inside it."""
     from skfleet.features import TableEncoder
+    from skfleet.features.frame import TableFrame
 
     encoder_options = dict(config.encoder)
     if config.group_by:
-        exclude = [*encoder_options.pop("exclude", ()), config.group_by]
-        encoder = TableEncoder(exclude=exclude, **encoder_options)
-        pipeline = Pipeline([("encode", encoder), ("model", estimator)])
+        encoder_options["exclude"] = [*encoder_options.pop("exclude", ()), config.group_by]
+    if encodes(estimator, config):
+        step = ("encode", TableEncoder(**encoder_options))
+    else:
+        step = ("check", TableFrame(**encoder_options))
+    pipeline = Pipeline([step, ("model", estimator)])
+    if config.group_by:
         router = SegmentRouter(pipeline, by=config.group_by, min_rows=config.min_segment_rows)
         return router, "estimator__model__"
-    encoder = TableEncoder(**encoder_options)
-    return Pipeline([("encode", encoder), ("model", estimator)]), "model__"
+    return pipeline, "model__"
 
 
 def train(

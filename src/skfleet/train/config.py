@@ -12,7 +12,7 @@
 >>> TrainConfig.build(target="late", folds=3)
 Traceback (most recent call last):
 ...
-skfleet.errors.UsageError: unknown training option 'folds' (options: cv, encoder, exclude, group_by, keys, min_segment_rows, missing_target, params, search, target)
+skfleet.errors.UsageError: unknown training option 'folds' (options: cv, encode, encoder, exclude, group_by, keys, min_segment_rows, missing_target, params, search, target)
 """
 
 from __future__ import annotations
@@ -100,6 +100,11 @@ class TrainConfig:
       into the out-of-fold predictions. ``exclude``: columns left out entirely.
     - ``params``: estimator parameters (checked against the estimator's own).
     - ``encoder``: keyword arguments for :class:`skfleet.features.TableEncoder`.
+    - ``encode``: put the TableEncoder in front of the estimator (``True``), or hand the
+      estimator the table as a pandas DataFrame, checked against the contract but not encoded
+      (``False``: :class:`skfleet.features.frame.TableFrame`); ``None`` (the default) decides
+      by the estimator: a Pipeline or ColumnTransformer that selects columns by name gets the
+      DataFrame.
     - ``group_by``: fit one model per distinct value of this column (see
       :class:`skfleet.train.segments.SegmentRouter`); segments with fewer than
       ``min_segment_rows`` rows use the global model.
@@ -112,6 +117,7 @@ class TrainConfig:
     exclude: tuple[str, ...] = ()
     params: Mapping[str, Any] = field(default_factory=dict)
     encoder: Mapping[str, Any] = field(default_factory=dict)
+    encode: bool | None = None
     cv: CVConfig = field(default_factory=CVConfig)
     search: SearchConfig | None = None
     group_by: str | None = None
@@ -131,6 +137,8 @@ class TrainConfig:
                 f"missing_target must be one of {', '.join(MISSING_TARGET_CHOICES)}, "
                 f"not {self.missing_target!r}"
             )
+        if self.encode not in (None, True, False):
+            raise UsageError(f"encode must be True, False or None, not {self.encode!r}")
         value = self.min_segment_rows
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise UsageError(f"min_segment_rows must be a positive integer, not {value!r}")

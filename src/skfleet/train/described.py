@@ -28,17 +28,25 @@ SEARCH_NOTE = (
 )
 
 
-def fitted_contract(model: Any) -> Any:
+def table_step(model: Any) -> Any:
+    """The first step of the stored pipeline: a TableEncoder, or a TableFrame that only checks."""
     pipeline = model.fallback_ if isinstance(model, SegmentRouter) else model
-    return pipeline.named_steps["encode"].contract_
+    return pipeline.steps[0][1]
+
+
+def fitted_contract(model: Any) -> Any:
+    return table_step(model).contract_
 
 
 def batch_metadata(fitted, estimator, prefix, config, data, task, cv_result, search, pool) -> dict:
     """The ``model.json`` fields a training run writes (the store adds its own)."""
+    from skfleet.features.frame import TableFrame
     from skfleet.store.metadata import describe_estimator
 
-    contract = fitted_contract(fitted)
-    input_columns = list(contract.input_columns)
+    step = table_step(fitted)
+    contract = step.contract_
+    encoded = not isinstance(step, TableFrame)
+    input_columns = list(contract.input_columns if encoded else step.output_columns)
     if config.group_by:
         input_columns.append(config.group_by)
     final_estimator = clone(estimator)
@@ -59,6 +67,7 @@ def batch_metadata(fitted, estimator, prefix, config, data, task, cv_result, sea
         "key_columns": list(config.keys),
         "input_columns": input_columns,
         "features": contract.to_dict(),
+        "encoded": encoded,
         "estimator": describe_estimator(final_estimator),
         "metrics": metrics,
         "rows": {"train": data.rows, "dropped_missing_target": data.dropped_missing_target},
