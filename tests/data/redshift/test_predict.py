@@ -14,7 +14,13 @@ from skfleet.data import open_source
 from skfleet.errors import PartitionFailedError
 from skfleet.predict import predict
 from skfleet.store import ModelStore
-from tests.predict.models import FailsOnce, make_rows, save_custom, write_parquet_dir
+from tests.predict.models import (
+    FailsOnce,
+    make_rows,
+    save_custom,
+    save_regressor,
+    write_parquet_dir,
+)
 
 
 @pytest.mark.slow
@@ -43,3 +49,23 @@ def test_resume_after_failed_runs_writes_every_row_once(redshift, tmp_path):
         got = source.read_all().sort_by("id")
     assert got["id"].to_pylist() == list(range(6_000))
     np.testing.assert_allclose(got["prediction"].to_numpy(), rows["x0"].to_numpy() * 2.0)
+
+
+def test_repeated_keys_across_partitions_are_found_on_the_server(redshift, tmp_path):
+    import pyarrow as pa
+
+    from skfleet.errors import DataError, SourceNotFoundError
+
+    once = make_rows(3_000)
+    rows = pa.concat_tables([once, once])  # every id twice, in different unloaded files
+    src = redshift.url(table=f"public.twice_{uuid.uuid4().hex[:8]}")
+    copy(
+        write_parquet_dir(tmp_path / "in", rows, files=2, row_group_size=1_000), src, engine="local"
+    )
+    store = ModelStore(str(tmp_path / "models"))
+    ref = save_regressor(store, once)
+    out = redshift.url(table=f"public.scores_{uuid.uuid4().hex[:8]}")
+    with pytest.raises(DataError, match="id="):
+        predict(ref, src, out, store=store.uri, engine="local", key="id", duplicate_keys="error")
+    with pytest.raises(SourceNotFoundError):
+        open_source(out).schema()  # nothing was published

@@ -30,8 +30,9 @@ from typing import Any
 
 import pyarrow as pa
 
-from skfleet.data.base import Sink, check_if_exists, check_partition_id
+from skfleet.data.base import DuplicateKeys, Sink, check_if_exists, check_partition_id
 from skfleet.data.postgres.conn import driver_errors
+from skfleet.data.postgres.keycheck import repeated_keys
 from skfleet.data.postgres.sink import LEDGER, RUNS, staging_name
 from skfleet.data.postgres.types import arrow_type_for, cast_column
 from skfleet.data.redshift.conn import connect, error_of
@@ -404,6 +405,20 @@ class RedshiftSink(Sink):
                 raise self._error(exc) from None
             finally:
                 self._cleanup()
+
+    def duplicate_keys(self, keys, run_tasks) -> DuplicateKeys | None:
+        """One ``GROUP BY`` on the server over the run's staging table (``fail``/``replace``);
+        an ``append`` run's rows sit among the target's old ones, so it cannot tell (None)."""
+        self._require_open()
+        if self._done:
+            return DuplicateKeys(0)  # checked before that commit
+        if self._write_to == self._target.table[1]:
+            return None
+        with connect(self._target.pg) as conn:
+            try:
+                return repeated_keys(conn, self._qualified(self._write_to), keys)
+            except driver_errors() as exc:
+                raise self._error(exc) from None
 
     def _cleanup(self) -> None:
         if self._staging is not None and not self._target.keep_staging:
