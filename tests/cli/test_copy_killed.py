@@ -44,7 +44,8 @@ def test_sigkilled_copy_leaves_no_readable_output_and_resumes(tmp_path):
         row_group_size=ROWS // PARTS,
     )
     out = tmp_path / "out.csv"
-    args = ["copy", str(src), "--out", str(out), "--engine", "local"]
+    # A folder of parts (the trailing /): the test watches the parts appear one by one.
+    args = ["copy", str(src), "--out", f"{out}/", "--engine", "local"]
     args += ["--partition-rows", str(ROWS // PARTS)]
     client = subprocess.Popen(
         [sys.executable, "-m", "skfleet", *args],

@@ -7,6 +7,7 @@ import gzip
 import itertools
 import os
 import pickle
+import shutil
 import socket
 import subprocess
 import sys
@@ -14,6 +15,7 @@ import time
 import uuid
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
@@ -58,6 +60,57 @@ class TestS3Csv(SourceSinkConformance):
     @pytest.fixture
     def new_url(self, s3):
         return lambda: s3.url(f"{uuid.uuid4().hex}/scores.csv.gz/")
+
+
+def single_file_leftovers(url: str) -> list[str]:
+    """A single-file run's bookkeeping beside the file: its staging folders and temp files."""
+    store, path = FileStore.from_url(url)
+    parent, name = path.rsplit("/", 1)
+    return [n for n in store.names(parent) if n.startswith(f".{name}.") and "skfleet.json" not in n]
+
+
+def plant_foreign_beside(url: str):
+    """A file skfleet did not write, next to the single-file target."""
+    store, path = FileStore.from_url(url)
+    planted = path.rsplit("/", 1)[0] + "/notes.txt"
+    store.put(planted, b"mine\n")
+    return lambda: store.cat(planted) == b"mine\n"
+
+
+class TestLocalCsvFile(SourceSinkConformance):
+    """``--out scores.csv``: one plain CSV file, so types come back as CSV infers them."""
+
+    lossy_types = True
+
+    def leftovers(self, url):
+        return single_file_leftovers(url)
+
+    def plant_foreign(self, url):
+        return plant_foreign_beside(url)
+
+    @pytest.fixture
+    def new_url(self, tmp_path):
+        counter = itertools.count()
+        return lambda: f"{tmp_path}/out{next(counter)}/scores.csv"
+
+    def test_partitions_cover_every_row_once(self, new_url):
+        pytest.skip("a CSV file is read as one partition (the source never splits a CSV file)")
+
+
+class TestS3ParquetFile(SourceSinkConformance):
+    """``--out s3://bucket/scores.parquet``: one Parquet object, exact types."""
+
+    lossy_types = False
+
+    def leftovers(self, url):
+        return single_file_leftovers(url)
+
+    def plant_foreign(self, url):
+        return plant_foreign_beside(url)
+
+    @pytest.fixture
+    def new_url(self, s3):
+        return lambda: s3.url(f"{uuid.uuid4().hex}/scores.parquet")
 
 
 # -- helpers -------------------------------------------------------------------------------------
@@ -398,7 +451,7 @@ def test_sink_layout_and_manifest(tmp_path):
 
 
 def test_directory_suffix_picks_the_format(tmp_path):
-    write_table(str(tmp_path / "out.csv"), id_table(5))
+    write_table(str(tmp_path / "out.csv") + "/", id_table(5))
     assert listing(tmp_path / "out.csv") == ["_manifest.json", "part-p0.csv"]
     text = (tmp_path / "out.csv" / "part-p0.csv").read_text()
     assert text.splitlines()[:2] == ['"id","x","tag"', '0,0,"0"']
@@ -524,8 +577,56 @@ def test_target_that_is_a_file(tmp_path):
     with pytest.raises(TargetExistsError, match="scores.parquet"):
         open_sink(str(target)).open(id_table(0).schema)
     with pytest.raises(UsageError, match="is a file"):
-        open_sink(str(target)).open(id_table(0).schema, if_exists="replace")
+        open_sink(str(target) + "/").open(id_table(0).schema, if_exists="replace")
     assert pq.read_table(target).num_rows == 2
+
+
+# -- single-file outputs ---------------------------------------------------------------------------
+@pytest.mark.parametrize("name", ["scores.csv", "scores.parquet", "scores.csv.gz"])
+def test_out_naming_a_file_writes_that_one_file(tmp_path, name):
+    target = tmp_path / name
+    write_table(str(target), id_table(30), parts=3)
+    assert target.is_file()
+    read = pd.read_parquet if name.endswith(".parquet") else pd.read_csv
+    assert read(target)["id"].tolist() == list(range(30))  # partitions in order, header once
+    assert sorted(os.listdir(tmp_path)) == sorted([name, f".{name}.skfleet.json"])
+
+
+def test_single_file_replace_and_append(tmp_path):
+    target = str(tmp_path / "scores.parquet")
+    write_table(target, id_table(5))
+    with pytest.raises(TargetExistsError, match="scores.parquet already exists"):
+        write_table(target, id_table(5))
+    write_table(target, id_table(3, start=10), "replace")
+    write_table(target, id_table(2, start=20), "append")
+    assert pq.read_table(target)["id"].to_pylist() == [10, 11, 12, 20, 21]
+
+
+def test_existing_folder_without_slash_stays_a_folder(tmp_path):
+    write_table(str(tmp_path / "out.csv") + "/", id_table(3))
+    write_table(str(tmp_path / "out.csv"), id_table(2, start=3), "append")
+    assert (tmp_path / "out.csv" / "_manifest.json").is_file()
+    assert np.array_equal(np.sort(ids_of(open_source(str(tmp_path / "out.csv")))), np.arange(5))
+
+
+def test_single_file_append_cut_short_after_the_file_is_not_applied_twice(tmp_path):
+    target = tmp_path / "scores.csv"
+    write_table(str(target), id_table(3))
+    sink = open_sink(str(target))
+    sink.open(id_table(0).schema, if_exists="append", run_id="late")
+    sink.write("p0", id_table(2, start=3))
+    staging = tmp_path / ".scores.csv.skfleet-staging-late"
+    shutil.copytree(staging, tmp_path / "saved")
+    sink.commit()
+    # Killed after the file was written, before the staging was dropped: resume finds both.
+    shutil.copytree(tmp_path / "saved", staging)
+    shutil.rmtree(tmp_path / "saved")
+    again = open_sink(str(target))
+    again.open(id_table(0).schema, if_exists="append", run_id="late")
+    assert again.committed() == {"p0": 2}
+    again.commit()
+    assert pd.read_csv(target)["id"].tolist() == [0, 1, 2, 3, 4]
+    assert not staging.exists()
 
 
 def test_unfinished_run_is_named_and_blocks_nothing(tmp_path):

@@ -3,7 +3,9 @@
 Local paths and ``s3://`` URLs take the same code path (fsspec; s3fs for S3, with credentials from
 the standard AWS chain and ``AWS_ENDPOINT_URL`` for S3-compatible stores); only the filesystem
 differs. Reading is :class:`~skfleet.data.files.source.FileSource` (a file, a directory, a glob),
-writing is :class:`~skfleet.data.files.sink.FileSink` (a directory of parts plus a manifest).
+writing is :class:`~skfleet.data.files.sink.FileSink` (a directory of parts plus a manifest) or,
+for a URL naming one file (``scores.csv``, no trailing ``/``),
+:class:`~skfleet.data.files.single.SingleFileSink`.
 
 Options (both directions): ``format`` (``parquet``, ``csv``, ``csv.gz``; the CLI's ``--format``),
 ``delimiter`` (CSV) and ``storage_options`` (passed to s3fs).
@@ -25,11 +27,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from skfleet.data.files.single import SingleFileSink, names_one_file
 from skfleet.data.files.sink import FileSink
 from skfleet.data.files.source import FileSource
 from skfleet.data.registry import Backend
 
-__all__ = ["FileBackend", "FileSink", "FileSource"]
+__all__ = ["FileBackend", "FileSink", "FileSource", "SingleFileSink"]
 
 
 class FileBackend(Backend):
@@ -41,4 +44,6 @@ class FileBackend(Backend):
 
     @classmethod
     def sink(cls, url: str, **options: Any) -> FileSink:
+        if names_one_file(url, options.get("storage_options")):
+            return SingleFileSink(url, **options)
         return FileSink(url, **options)

@@ -153,6 +153,10 @@ class FileFormat(ABC):
     def serialize(self, table: pa.Table) -> bytes:
         """The bytes of one output file holding ``table``."""
 
+    def serialize_parts(self, tables: Sequence[pa.Table]) -> bytes:
+        """The bytes of one file holding ``tables`` one after another (a single-file output)."""
+        return self.serialize(pa.concat_tables(tables))
+
     @abstractmethod
     def count_rows(self, store: FileStore, path: str, schema: pa.Schema) -> int:
         """The exact number of rows in ``path``."""

@@ -42,11 +42,15 @@ _RECEIPT = re.compile(r"^(\d+)-(.+)$")
 class RunLedger:
     """The staging folder of run ``run_id`` under ``target`` (see the module docs)."""
 
-    def __init__(self, store: FileStore, target: str, run_id: str):
+    def __init__(self, store: FileStore, target: str, run_id: str, folder: str | None = None):
         self.store, self.target, self.run_id = store, target, run_id
+        # A single-file target stages beside the file, not inside it (see single.py).
+        self._folder = folder
 
     @property
     def folder(self) -> str:
+        if self._folder is not None:
+            return self._folder
         return FileStore.join(self.target, f"{STAGING_PREFIX}{self.run_id}")
 
     @property

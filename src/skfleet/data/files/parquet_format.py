@@ -134,5 +134,15 @@ class ParquetFormat(FileFormat):
         )
         return sink.getvalue().to_pybytes()
 
+    def serialize_parts(self, tables):
+        """One row group per part: readers split the file where the run's partitions were."""
+        sink = pa.BufferOutputStream()
+        schema = tables[0].schema
+        options = {"compression": self.compression, "use_dictionary": dictionary_columns(schema)}
+        with pq.ParquetWriter(sink, schema, **options) as writer:
+            for table in tables:
+                writer.write_table(table, row_group_size=max(1, table.num_rows))
+        return sink.getvalue().to_pybytes()
+
     def count_rows(self, store, path, schema):
         return self.info(store, path).rows

@@ -1,6 +1,9 @@
 """Write a table as a directory of part files, locally or on S3, each partition exactly once.
 
-The target URL is a directory (an S3 prefix): ``out/scores/``, ``s3://bucket/scores/``. Its format
+The target URL is a directory (an S3 prefix): ``out/scores/``, ``s3://bucket/scores/``, or any
+name without a data suffix (``out/scores``). A URL naming one file (``scores.csv``,
+``scores.parquet``, no trailing ``/``) gets one file instead: see
+:mod:`~skfleet.data.files.single`. Its format
 is the ``format=`` option (the CLI's ``--format``), else the directory name's suffix
 (``scores.parquet/``, ``scores.csv/``, ``scores.csv.gz/``), else the format already there, else
 Parquet (zstd). A target that is an existing *file* is refused: the sink always writes a directory.
@@ -35,7 +38,7 @@ lose one's manifest update.
 
 >>> import tempfile, pyarrow as pa
 >>> from skfleet.data.files.source import FileSource
->>> target = tempfile.mkdtemp() + "/scores.csv"
+>>> target = tempfile.mkdtemp() + "/scores.csv/"
 >>> sink = FileSink(target)
 >>> sink.open(pa.schema([("id", pa.int64())]), run_id="r1")
 >>> sink.write("p0", pa.table({"id": [1, 2]})), sink.write("p0", pa.table({"id": [1, 2]}))
@@ -177,17 +180,7 @@ class FileSink(Sink):
         if info is not None:
             # Resuming: the run continues as it was opened (its checks passed then, and a
             # commit cut short may already have moved some of its parts in).
-            if info.get("format") != _format_key(fmt):
-                raise UsageError(
-                    f"run {run_id} writes {info.get('format')} into {self.display_name}; resume "
-                    f"it with the same {FORMAT_FLAG}"
-                )
-            if info.get("if_exists") != if_exists:
-                raise UsageError(
-                    f"run {run_id} of {self.display_name} was opened with --if-exists "
-                    f"{info.get('if_exists')}; resume it with the same, not {if_exists}"
-                )
-            self._mode, self._created = info["mode"], bool(info.get("created"))
+            self._resume(info, fmt, if_exists)
             return
         files = store.list_files(target) if kind == "directory" else []
         files = [p for p, _ in files if not p.endswith("/" + MANIFEST_NAME)]
@@ -210,6 +203,21 @@ class FileSink(Sink):
                 "created": self._created,
             }
         )
+
+    def _resume(self, info: dict[str, Any], fmt: FileFormat, if_exists: str) -> None:
+        """Continue the run whose staging recorded ``info``, opened the same way."""
+        run_id = self._run_id
+        if info.get("format") != _format_key(fmt):
+            raise UsageError(
+                f"run {run_id} writes {info.get('format')} into {self.display_name}; resume "
+                f"it with the same {FORMAT_FLAG}"
+            )
+        if info.get("if_exists") != if_exists:
+            raise UsageError(
+                f"run {run_id} of {self.display_name} was opened with --if-exists "
+                f"{info.get('if_exists')}; resume it with the same, not {if_exists}"
+            )
+        self._mode, self._created = info["mode"], bool(info.get("created"))
 
     def _check_replaceable(self, manifest: Manifest | None, files: list[str]) -> None:
         """Replace only what a previous skfleet output lists: refuse anything else."""
