@@ -269,3 +269,20 @@ def test_source_pickles_without_its_staging_ownership(filled):
     clone.close()  # a worker's copy never removes the run's files
     assert sum(clone.read(p).num_rows for p in parts) == 20_000
     source.close()
+
+
+def test_cli_says_the_select_path_is_slow_and_why(redshift, filled, tmp_path):
+    import subprocess
+    import sys
+
+    url = redshift.url(table=f"public.{name_of(filled)}", staging=False)
+    out = str(tmp_path / "o.parquet")
+    done = subprocess.run(
+        [sys.executable, "-m", "skfleet", "copy", url, "--out", out, "--engine", "local"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "no staging=" in done.stderr and "leader node" in done.stderr
+    assert redshift.password not in done.stderr + done.stdout
