@@ -55,7 +55,7 @@ class ModelNotFoundError(SkfleetError):
 
 
 class UntrustedModelError(SkfleetError):
-    """A stored artifact holds types outside the trusted list and ``trust=True`` was not given."""
+    """A stored artifact names things outside the allowed lists and ``trust=True`` was not given."""
 
 
 class SkfleetWarning(UserWarning):

@@ -148,7 +148,7 @@ def delete(ref: str, store: str) -> None:
 @click.option(
     "--trust",
     is_flag=True,
-    help="Load types outside the trusted list, and pickle/joblib files. Reading a pickle runs any "
+    help="Load files naming things outside the allowed lists, and pickle/joblib files. Reading a pickle runs any "
     "code it holds, so only pass this for files whose origin you trust.",
 )
 def register(

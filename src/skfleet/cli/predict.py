@@ -17,12 +17,8 @@ from skfleet.cli.options import (
     json_option,
     out_format_option,
 )
-from skfleet.data.base import IF_EXISTS_CHOICES
 from skfleet.errors import SkfleetWarning
-from skfleet.predict.api import predict as run_predict
-from skfleet.predict.execution import PredictInterrupted
-from skfleet.predict.keys import DUPLICATE_KEY_CHOICES
-from skfleet.predict.plan import DEFAULT_ENGINE
+from skfleet.util.choices import DEFAULT_ENGINE, DUPLICATE_KEY_CHOICES, IF_EXISTS_CHOICES
 from skfleet.util.progress import for_terminal
 from skfleet.util.redact import redact_text, redact_url
 
@@ -84,7 +80,7 @@ def _split(values: tuple[str, ...]) -> list[str] | None:
 @int_option(
     "--retries", minimum=0, default=2, help="Retries of a failing partition before the run fails."
 )
-@click.option("--trust", is_flag=True, help="Load a model holding types outside the trusted list.")
+@click.option("--trust", is_flag=True, help="Load a model whose file names things outside the allowed lists (only files you wrote).")
 @format_option
 @out_format_option
 @json_option
@@ -112,6 +108,10 @@ def predict(
     The output holds the key columns, `prediction`, and `proba_<class>` for classifiers. Each
     partition is committed exactly once; an interrupted run is finished with --resume.
     """
+    # The API is imported here, not at the top: ``--help`` and a bad flag never load it.
+    from skfleet.predict.api import predict as run_predict
+    from skfleet.predict.execution import PredictInterrupted
+
     progress = for_terminal(enabled=not as_json)
     try:
         with warnings.catch_warnings(record=True) as caught:
