@@ -36,6 +36,9 @@ class ReportData:
       ``rank``; ``search_scoring`` names the score.
     - ``learning_curve``: one dict per epoch: ``epoch`` and numeric values named
       ``<set>_<metric>`` (e.g. ``progressive_log_loss``, ``holdout_log_loss``); one panel per metric.
+    - ``segments``: one dict per segment of a segmented model (``segment``, ``train_rows``,
+      ``model``, then metric columns, a ``<metric>_global`` column for the global model's
+      out-of-fold value on the same rows).
     - ``drift``: a drift summary (mapping, list of dicts, or an object with ``to_dict()``).
     - ``metadata``: key -> value (estimator, params, rows, source, ...).
 
@@ -57,6 +60,7 @@ class ReportData:
     search_results: Sequence[Mapping[str, Any]] | None = None
     search_scoring: str | None = None
     learning_curve: Sequence[Mapping[str, Any]] | None = None
+    segments: Sequence[Mapping[str, Any]] | None = None
     drift: Any = None
     metadata: Mapping[str, Any] | None = field(default=None)
 

@@ -115,6 +115,7 @@ def build_report(data: ReportData) -> str:
     for builder in (
         _metrics_section,
         _predictions_section,
+        _segments_section,
         _importance_section,
         _cv_section,
         _search_section,
@@ -209,6 +210,24 @@ def _predictions_section(data: ReportData):
     if data.has_predictions:
         intro = f"<p>From {len(data.y_true):,} {text(data.predictions_label)} predictions.</p>"
     return "predictions", "Predictions", intro + "".join(figure(p) for p in plots)
+
+
+def _segments_section(data: ReportData):
+    segments = data.segments
+    if not segments:
+        return None
+    headers: list[str] = []
+    for row in segments:
+        headers += [k for k in row if k not in headers]
+    rows = [[row.get(h) for h in headers] for row in segments]
+    compared = any(h.endswith("_global") for h in headers)
+    intro = f"<p>{len(rows)} segments, largest first."
+    if compared:
+        intro += (
+            " Metrics are out-of-fold: the model serving each segment, then (<code>_global</code>)"
+            " the global model fitted in the same folds, on the same rows."
+        )
+    return "segments", "Segments", intro + "</p>" + table(headers, rows)
 
 
 def _importance_section(data: ReportData):
@@ -330,6 +349,8 @@ def render_any(value: Any, depth: int = 0) -> str:
         value = value.tolist()
     if _is_scalar(value) or depth > _MAX_DEPTH:
         return f"<p><code>{text(fmt(value))}</code></p>"
+    if not len(value):  # an empty heading would look like a rendering bug
+        return "<p>none</p>"
     if isinstance(value, Mapping):
         scalars = [(k, v) for k, v in value.items() if _is_scalar(v)]
         nested = [(k, v) for k, v in value.items() if not _is_scalar(v)]

@@ -153,10 +153,12 @@ def align_proba(proba: np.ndarray, model_classes: Any, classes: np.ndarray) -> n
 
 def fit_fold(
     estimator: Any, X: Any, y: np.ndarray, train: np.ndarray, test: np.ndarray, classes: Any
-) -> tuple[np.ndarray, np.ndarray | None, float]:
+) -> tuple[np.ndarray, np.ndarray | None, float, np.ndarray | None]:
     """Worker side: fit a clone on ``train`` rows, predict ``test`` rows.
 
-    Returns (predictions, class probabilities in ``classes`` order or None, fit seconds).
+    Returns (predictions, class probabilities in ``classes`` order or None, fit seconds, and for
+    a segmented model the predictions of its global model, fitted in the same fold: what the
+    report compares each segment with, at no extra fit).
     """
     started = time.perf_counter()
     model = clone(estimator).fit(take_rows(X, train), y[train])
@@ -166,7 +168,9 @@ def fit_fold(
     proba = None
     if classes is not None and hasattr(model, "predict_proba"):
         proba = align_proba(np.asarray(model.predict_proba(X_test)), model.classes_, classes)
-    return prediction, proba, fit_seconds
+    fallback = getattr(model, "fallback_", None)
+    global_prediction = np.asarray(fallback.predict(X_test)) if fallback is not None else None
+    return prediction, proba, fit_seconds, global_prediction
 
 
 def fit_all_rows(estimator: Any, X: Any, y: np.ndarray) -> Any:
@@ -177,7 +181,8 @@ def fit_all_rows(estimator: Any, X: Any, y: np.ndarray) -> Any:
 @dataclass
 class CVResult:
     """Out-of-fold predictions (in row order), metrics per fold and overall, and the model fitted
-    on all rows when it was asked for alongside the folds."""
+    on all rows when it was asked for alongside the folds; for a segmented model, the out-of-fold
+    predictions of its global model too."""
 
     prediction: np.ndarray
     proba: np.ndarray | None
@@ -185,6 +190,7 @@ class CVResult:
     folds: list[dict[str, Any]]
     overall: dict[str, Any]
     final_model: Any = None
+    global_prediction: np.ndarray | None = None
 
 
 def score(task: str, y_true: np.ndarray, prediction: np.ndarray, proba, classes) -> dict[str, Any]:
@@ -219,14 +225,19 @@ def cross_validate(
     final_model = outputs.pop(0) if final else None
     n = len(y)
     fold = np.full(n, -1, dtype=np.int32)
-    prediction = None
+    prediction = global_prediction = None
     has_proba = classes is not None and all(out[1] is not None for out in outputs)
     proba = np.zeros((n, len(classes)), dtype=np.float64) if has_proba else None
     folds = []
-    for i, ((_, test), (pred, fold_proba, seconds)) in enumerate(zip(splits, outputs, strict=True)):
+    for i, ((_, test), output) in enumerate(zip(splits, outputs, strict=True)):
+        pred, fold_proba, seconds, global_pred = output
         if prediction is None:
             prediction = np.empty(n, dtype=y.dtype if task == "classification" else np.float64)
         prediction[test] = pred
+        if global_pred is not None:
+            if global_prediction is None:
+                global_prediction = np.empty(n, dtype=prediction.dtype)
+            global_prediction[test] = global_pred
         fold[test] = i
         if proba is not None:
             proba[test] = fold_proba
@@ -242,4 +253,5 @@ def cross_validate(
         folds=folds,
         overall=overall,
         final_model=final_model,
+        global_prediction=global_prediction,
     )

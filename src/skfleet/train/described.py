@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 from sklearn.base import clone
 
 from skfleet.train.dataset import TrainingData
@@ -16,7 +17,10 @@ from skfleet.train.outputs import (
     stored_label_type,
 )
 from skfleet.train.search import search_summary
-from skfleet.train.segments import SegmentRouter
+from skfleet.train.segments import SegmentRouter, column_as_arrow
+
+#: Segments the report's table lists (the largest by training rows).
+SEGMENT_TABLE_ROWS = 200
 
 FALLBACK_NOTE = (
     "the global model, fitted on all rows, serves rows whose segment was not seen in training, "
@@ -98,10 +102,65 @@ def batch_metadata(fitted, estimator, prefix, config, data, task, cv_result, sea
             "fallback_segments": fitted.fallback_segments_,
             "null_rows": fitted.n_null_rows_,
             "fallback": FALLBACK_NOTE,
+            "table": segment_table(fitted, data, cv_result, task),
         }
     if notes:
         metadata["notes"] = notes
     return metadata
+
+
+def segment_table(router: SegmentRouter, data: TrainingData, cv_result, task: str) -> list[dict]:
+    """Per segment value, largest first: training rows, which model serves it, and (with CV) the
+    out-of-fold metric of the segment models next to that of the global model on the same rows.
+
+    >>> import numpy as np, pyarrow as pa
+    >>> from sklearn.linear_model import LinearRegression
+    >>> from skfleet.train.api import make_template
+    >>> from skfleet.train.config import TrainConfig
+    >>> from skfleet.train.dataset import load_training_data
+    >>> g = np.repeat(["a", "b", "c"], [40, 40, 5])
+    >>> x = np.tile(np.arange(5.0), 17)
+    >>> table = pa.table({"g": g, "x": x, "y": np.where(g == "a", x, 3 * x)})
+    >>> config = TrainConfig(target="y", group_by="g", min_segment_rows=10)
+    >>> data = load_training_data(table, config, "regression")
+    >>> router = make_template(LinearRegression(), config)[0].fit(data.features, data.y)
+    >>> [(r["segment"], r["train_rows"], r["model"]) for r in segment_table(router, data, None,
+    ...                                                                    "regression")]
+    [('a', 40, 'own'), ('b', 40, 'own'), ('c', 5, 'global: 5 rows < min_rows 10')]
+    """
+    from sklearn.metrics import accuracy_score, mean_squared_error, r2_score
+
+    column = column_as_arrow(data.features, router.by).combine_chunks()
+    encoded = column.dictionary_encode()
+    codes = encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False)
+    names = [str(v) for v in encoded.dictionary.to_pylist()]
+    own = {str(s) for s in router.segments_}
+    reasons = router.fallback_segments_
+    has_oof = cv_result is not None and cv_result.global_prediction is not None
+    rows = []
+    for code, name in [*enumerate(names), (-1, None)]:
+        where = codes == code
+        count = int(where.sum())
+        if not count:
+            continue
+        serving = "own" if name in own else f"global: {reasons.get(name, 'null segment value')}"
+        row = {"segment": name, "train_rows": count, "model": serving}
+        if has_oof:
+            y = data.y[where]
+            pairs = [
+                ("", cv_result.prediction[where]),
+                ("_global", cv_result.global_prediction[where]),
+            ]
+            for suffix, predicted in pairs:
+                if task == "classification":
+                    row[f"accuracy{suffix}"] = float(accuracy_score(y, predicted))
+                else:
+                    row[f"rmse{suffix}"] = float(np.sqrt(mean_squared_error(y, predicted)))
+                    varies = count > 1 and np.ptp(y) > 0
+                    row[f"r2{suffix}"] = float(r2_score(y, predicted)) if varies else None
+        rows.append(row)
+    rows.sort(key=lambda r: -r["train_rows"])
+    return rows[:SEGMENT_TABLE_ROWS]
 
 
 def input_importance(fitted, data: TrainingData, metadata: dict) -> tuple[dict | None, str | None]:
@@ -133,6 +192,7 @@ def batch_report(name, task, metadata, data, cv_result, search, importance, meth
         importance_method=method,
         search_results=metadata["search"]["cv_results"] if search is not None else None,
         search_scoring=str(metadata["search"]["scoring"]) if search is not None else None,
+        segments=(metadata.get("segments") or {}).get("table"),
         metadata=report_metadata(metadata),
     )
     return build_report(report)

@@ -114,7 +114,8 @@ def report_metadata(metadata: Mapping[str, Any]) -> dict[str, Any]:
         shown["params"] = estimator.get("params")
     segments = metadata.get("segments")
     if segments:
-        shown["segments"] = {k: v for k, v in segments.items() if k != "rows"}
+        # Rows and metrics per segment are the report's segment table.
+        shown["segments"] = {k: v for k, v in segments.items() if k not in ("rows", "table")}
     if metadata.get("notes"):
         shown["notes"] = metadata["notes"]
     return shown

@@ -208,6 +208,14 @@ class SegmentRouter(MetaEstimatorMixin, BaseEstimator):
     def predict(self, X: Any) -> np.ndarray:
         return self._routed(X, "predict", None)
 
+    def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
+        """Accuracy for a classifier, R2 for a regressor, as scikit-learn's own estimators score
+        (permutation importance scores with it)."""
+        from sklearn.metrics import accuracy_score, r2_score
+
+        metric = accuracy_score if is_classifier(self) else r2_score
+        return float(metric(y, self.predict(X), sample_weight=sample_weight))
+
     def predict_proba(self, X: Any) -> np.ndarray:
         if not hasattr(self, "classes_"):
             raise AttributeError("predict_proba is only available for classifiers")
