@@ -27,9 +27,8 @@ from skfleet.engine import Engine
 from skfleet.engine.session import EngineSession
 from skfleet.errors import UsageError
 from skfleet.util.api_module import make_callable
+from skfleet.util.choices import COPY_PARTITION_ROWS as DEFAULT_PARTITION_ROWS
 from skfleet.util.progress import Progress
-
-DEFAULT_PARTITION_ROWS = 500_000
 
 
 @dataclass(frozen=True)

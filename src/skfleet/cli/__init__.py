@@ -17,14 +17,32 @@ import click
 from skfleet.errors import SkfleetError
 from skfleet.util.redact import redact_text
 
-#: (module, command name) of every subcommand, imported lazily so ``skfleet --help`` stays fast.
-COMMANDS: dict[str, str] = {
-    "copy": "skfleet.cli.copy:copy",
-    "train": "skfleet.cli.train:train",
-    "train-stream": "skfleet.cli.train_stream:train_stream",
-    "predict": "skfleet.cli.predict:predict",
-    "models": "skfleet.cli.models:models",
-    "register": "skfleet.cli.models:register",
+#: Every subcommand: ``module:attribute`` and its one-line help. The module is imported only when
+#: the command is run (or asked for its own ``--help``), so ``skfleet --help`` imports no command;
+#: the help text is written here for that reason, and a test checks it matches the command's.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "copy": (
+        "skfleet.cli.copy:copy",
+        "Copy the table SRC to --out in parallel partitions (files, s3://, postgresql://).",
+    ),
+    "train": (
+        "skfleet.cli.train:train",
+        "Train MODEL on the table DATA to predict --target, with K-fold CV, and store it.",
+    ),
+    "train-stream": (
+        "skfleet.cli.train_stream:train_stream",
+        "Train MODEL out of core on DATA with partial_fit, in shuffled passes, and store it.",
+    ),
+    "predict": (
+        "skfleet.cli.predict:predict",
+        "Score DATA with MODEL[@VERSION] from the store and write the scores to --out.",
+    ),
+    "models": ("skfleet.cli.models:models", "List, inspect and delete stored models."),
+    "register": (
+        "skfleet.cli.models:register",
+        "Bring a fitted scikit-learn model (MODEL_FILE: .skops, or .pkl/.joblib with --trust) "
+        "into the store with its feature list.",
+    ),
 }
 
 
@@ -32,24 +50,23 @@ class SkfleetGroup(click.Group):
     """A click group with lazily imported subcommands and one-line errors."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted(name for name in COMMANDS if self._load(name) is not None)
+        return sorted(COMMANDS)
 
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
-        return self._load(name)
-
-    @staticmethod
-    def _load(name: str) -> click.Command | None:
-        target = COMMANDS.get(name)
-        if target is None:
+        if name not in COMMANDS:
             return None
-        module_name, _, attr = target.partition(":")
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name == module_name:  # that command is not built yet
-                return None
-            raise
-        return getattr(module, attr)
+        module_name, _, attr = COMMANDS[name][0].partition(":")
+        return getattr(importlib.import_module(module_name), attr)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        # click's own version asks every command for its help, which imports all of them.
+        width = formatter.width - 6 - max(len(name) for name in COMMANDS)
+        rows = [
+            (name, click.Command(name, help=text).get_short_help_str(width))
+            for name, (_, text) in COMMANDS.items()
+        ]
+        with formatter.section("Commands"):
+            formatter.write_dl(sorted(rows))
 
     def invoke(self, ctx: click.Context):
         try:

@@ -15,8 +15,7 @@ from skfleet.cli.options import (
     out_format_option,
     partition_rows_option,
 )
-from skfleet.copy import DEFAULT_PARTITION_ROWS
-from skfleet.copy import copy as copy_table
+from skfleet.util.choices import COPY_PARTITION_ROWS
 from skfleet.util.progress import for_terminal
 from skfleet.util.redact import redact_url
 
@@ -42,11 +41,13 @@ def copy(src, dst, if_exists, partition_rows, in_format, out_format, engine, res
 
     Each partition is committed once; a copy cut short is finished with --resume RUN_ID (the
     unfinished run's id, which reading or writing --out names)."""
+    from skfleet.copy import copy as copy_table  # here: --help never loads the data stack
+
     result = copy_table(
         src,
         dst,
         if_exists=if_exists,
-        partition_rows=partition_rows or DEFAULT_PARTITION_ROWS,
+        partition_rows=partition_rows or COPY_PARTITION_ROWS,
         engine=engine,
         run_id=resume,
         source_options=file_format(src, in_format, other="--out-format"),

@@ -20,8 +20,8 @@ from typing import Any
 
 import click
 
-from skfleet.data.base import IF_EXISTS_CHOICES
 from skfleet.engine import ENGINE_HELP
+from skfleet.util.choices import IF_EXISTS_CHOICES
 
 Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
 

@@ -25,10 +25,10 @@ from typing import Any, Literal
 import pyarrow as pa
 
 from skfleet.errors import DataError, UsageError
+from skfleet.util.choices import IF_EXISTS_CHOICES
 from skfleet.util.redact import redact_url
 
 IfExists = Literal["fail", "replace", "append"]
-IF_EXISTS_CHOICES: tuple[str, ...] = ("fail", "replace", "append")
 DEFAULT_BATCH_ROWS = 65_536
 
 IF_EXISTS_FLAG = "--if-exists"

@@ -12,8 +12,6 @@ import pyarrow as pa
 from skfleet.data.keyhash import key_text
 from skfleet.errors import SkfleetWarning
 
-DUPLICATE_KEY_CHOICES = ("warn", "error", "ignore")
-
 
 class DuplicateKeyWarning(SkfleetWarning):
     """The key columns do not identify the input rows uniquely."""

@@ -14,12 +14,9 @@ from skfleet.errors import (
     SkfleetError,
     UsageError,
 )
-from skfleet.predict.keys import DUPLICATE_KEY_CHOICES
 from skfleet.predict.runs import RunRecord, RunStore, check_run_id
+from skfleet.util.choices import DEFAULT_ENGINE, DUPLICATE_KEY_CHOICES
 from skfleet.util.redact import redact_url
-
-DEFAULT_ENGINE = "dask:local"
-
 
 #: Partition sizing: about this many cells (rows x columns read) per task, which is a few seconds
 #: of reading + scoring + writing for typical models, within these bounds...
