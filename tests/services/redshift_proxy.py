@@ -39,6 +39,7 @@ from tests.services.redshift_sql import SERVER_VERSION, Action, StatementError, 
 
 SSL_REQUEST, GSS_REQUEST, CANCEL_REQUEST = 80877103, 80877104, 80877102
 COPY_CHUNK = 1 << 20
+_HEADER = struct.Struct("!cI").unpack_from
 
 
 def frame(kind: bytes, body: bytes) -> bytes:
@@ -141,14 +142,17 @@ class Session:
                 if not data:
                     break
                 buf += data
-                out, pos, size = bytearray(), 0, len(buf)
+                out, pos, size, inbox = bytearray(), 0, len(buf), self.inbox
                 while size - pos >= 5:
-                    end = pos + 1 + int.from_bytes(buf[pos + 1 : pos + 5], "big")
+                    kind, length = _HEADER(buf, pos)
+                    end = pos + 1 + length
                     if end > size:
                         break
-                    kind = bytes(buf[pos : pos + 1])
-                    if self.inbox is not None:
-                        self.inbox.push(kind, bytes(buf[pos + 5 : end]))
+                    if inbox is not None:
+                        if kind == b"d":  # a COPY row: the hot path of an UNLOAD
+                            inbox.copy_data.append(buf[pos + 5 : end])
+                        else:
+                            inbox.push(kind, bytes(buf[pos + 5 : end]))
                     elif kind == b"S" and buf[pos + 5 : end].startswith(b"server_version\0"):
                         out += frame(b"S", b"server_version\0" + SERVER_VERSION.encode() + b"\0")
                     else:
