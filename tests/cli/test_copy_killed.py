@@ -105,10 +105,10 @@ def test_sigkilled_copy_into_postgres_leaves_no_table_and_resumes(tmp_path, pg, 
 
     def ledger() -> tuple[str | None, int]:
         with pg.connect() as conn:
-            if conn.execute("SELECT to_regclass('public.skfleet_ledger')").fetchone()[0] is None:
+            if conn.execute("SELECT to_regclass('skfleet.skfleet_ledger')").fetchone()[0] is None:
                 return None, 0
             row = conn.execute(
-                "SELECT max(run_id), count(*) FROM skfleet_ledger WHERE target = %s", [key]
+                "SELECT max(run_id), count(*) FROM skfleet.skfleet_ledger WHERE target = %s", [key]
             ).fetchone()
             return row[0], row[1]
 
@@ -140,7 +140,7 @@ def test_sigkilled_copy_into_postgres_leaves_no_table_and_resumes(tmp_path, pg, 
     with pg.connect() as conn:
         stages = conn.execute(
             "SELECT count(*) FROM pg_class WHERE relname LIKE '\\_skfleet\\_stage\\_%%' "
-            "AND relname IN (SELECT stage FROM skfleet_runs WHERE target = %s)",
+            "AND relname IN (SELECT stage FROM skfleet.skfleet_runs WHERE target = %s)",
             [key],
         ).fetchone()[0]
     assert stages == 0

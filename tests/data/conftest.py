@@ -67,10 +67,10 @@ def _pg_target(pg, new_url) -> ConformanceTarget:
 
     def leftovers(url: str) -> list[str]:
         with pg.connect() as conn:
-            if conn.execute("SELECT to_regclass('public.skfleet_runs')").fetchone()[0] is None:
+            if conn.execute("SELECT to_regclass('skfleet.skfleet_runs')").fetchone()[0] is None:
                 return []
             stages = conn.execute(
-                "SELECT stage FROM skfleet_runs WHERE target = %s AND stage IS NOT NULL",
+                "SELECT stage FROM skfleet.skfleet_runs WHERE target = %s AND stage IS NOT NULL",
                 [key(url)],
             ).fetchall()
             return [

@@ -150,12 +150,18 @@ def _classes(model: Any, metadata: Mapping[str, Any]) -> tuple:
 
 
 def proba_column(label: Any) -> str:
-    """The output column holding the probability of ``label``.
+    """The output column holding the probability of ``label``: in lower case, for every sink.
 
-    >>> proba_column("yes"), proba_column(1), proba_column(True)
-    ('proba_yes', 'proba_1', 'proba_True')
+    Lower case because PostgreSQL folds unquoted names: ``proba_True`` would need quoting in
+    every query. The same everywhere (Parquet and CSV too) because a column should not change
+    its name with ``--out``: ``--columns``, a model's listed output columns and ``skfleet copy``
+    between sinks all see one name. Classes that differ only in case collide, and
+    :func:`plan_scoring` refuses them.
+
+    >>> proba_column("yes"), proba_column(1), proba_column(True), proba_column("Late")
+    ('proba_yes', 'proba_1', 'proba_true', 'proba_late')
     """
-    return f"{PROBA_PREFIX}{label}"
+    return f"{PROBA_PREFIX}{label}".lower()
 
 
 def plan_scoring(
@@ -210,7 +216,8 @@ def plan_scoring(
     all_proba = [proba_column(c) for c in classes] if has_proba else []
     if len(set(all_proba)) != len(all_proba):
         raise UsageError(
-            f"{model_name} has classes whose names collide as output columns: {classes}"
+            f"{model_name} has classes whose names collide as output columns (proba_<class>, "
+            f"in lower case): {classes}"
         )
     available = [PREDICTION, *all_proba]
     clash = [k for k in keys if k in available]

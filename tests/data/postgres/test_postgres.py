@@ -288,7 +288,7 @@ def test_concurrent_write_of_one_partition_waits_then_writes_nothing(pg, pg_new_
     other.autocommit = False
     # Another writer is mid-way through the same partition: ledger row and data, uncommitted.
     other.execute(
-        "INSERT INTO skfleet_ledger (target, run_id, partition_id, rows) VALUES (%s, 'race', 'p0', 500)",
+        "INSERT INTO skfleet.skfleet_ledger (target, run_id, partition_id, rows) VALUES (%s, 'race', 'p0', 500)",
         [target_key],
     )
     other.execute(
@@ -544,3 +544,38 @@ def test_sink_refuses_duplicate_column_names_naming_one(pg_new_table_url):
     schema = pa.schema([("a", pa.int64()), ("a", pa.int64())])
     with pytest.raises(DataError, match="two columns named 'a'"):
         open_sink(pg_new_table_url()).open(schema)
+
+
+# -- bookkeeping in its own schema ------------------------------------------------------------------
+def _tables_in(pg, schema: str) -> list[str]:
+    with pg.connect() as conn:
+        rows = conn.execute(
+            "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE n.nspname = %s AND c.relkind = 'r' ORDER BY 1",
+            [schema],
+        ).fetchall()
+    return [r for (r,) in rows]
+
+
+def test_bookkeeping_tables_stay_out_of_the_users_schema(pg):
+    schema = f"user_{uuid.uuid4().hex[:8]}"
+    with pg.connect() as conn:
+        conn.execute(f"CREATE SCHEMA {schema}")
+    write(pg.table_url(f"{schema}.scores"), id_table(5))
+    assert _tables_in(pg, schema) == ["scores"]
+    assert {"skfleet_ledger", "skfleet_runs"} <= set(_tables_in(pg, "skfleet"))
+
+
+def test_bookkeeping_schema_is_configurable_and_created_on_first_use(pg):
+    books = f"books_{uuid.uuid4().hex[:8]}"
+    url = pg.table_url(f"public.t_{uuid.uuid4().hex[:8]}", bookkeeping=books)
+    write(url, id_table(5))
+    assert _tables_in(pg, books) == ["skfleet_ledger", "skfleet_runs"]
+    assert open_source(url).read_all().num_rows == 5
+
+
+def test_existing_target_names_the_cli_flag(pg_new_table_url):
+    url = pg_new_table_url()
+    write(url, id_table(2))
+    with pytest.raises(TargetExistsError, match="pass --if-exists replace or append"):
+        open_sink(url).open(id_table(1).schema, if_exists="fail")

@@ -58,10 +58,10 @@ def test_train_stream_then_predict(parquet_20k, tmp_path):
     assert code == 0, err
     with open_source(scores) as source:
         scored = source.read_all().sort_by("id")
-    assert scored.column_names == ["id", "prediction", "proba_False", "proba_True"]
+    assert scored.column_names == ["id", "prediction", "proba_false", "proba_true"]
     model = ModelStore(store).load("late-sgd-logistic").model
     expected = model.predict_proba(table(20_000).drop_columns(["late", "amount"]))[:, 1]
-    np.testing.assert_allclose(scored.column("proba_True").to_numpy(), expected)
+    np.testing.assert_allclose(scored.column("proba_true").to_numpy(), expected)
 
 
 def test_human_summary_and_bad_flag(parquet_20k, tmp_path):

@@ -1,4 +1,8 @@
-"""The bookkeeping tables of :class:`~skfleet.data.postgres.sink.PostgresSink`, next to its target.
+"""The bookkeeping tables of :class:`~skfleet.data.postgres.sink.PostgresSink`, in their own schema.
+
+They live in schema ``skfleet`` (the URL's ``bookkeeping=`` names another), created on first
+use, so the user's schema holds only the user's tables (and a run's staging table until it
+commits):
 
 ``skfleet_runs(target, run_id, mode, state, stage, ...)``
     one row per run: how it was opened, where its rows go (``stage``: its staging table),
@@ -15,6 +19,8 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+
+from skfleet.errors import UsageError
 
 LEDGER = "skfleet_ledger"
 RUNS = "skfleet_runs"
@@ -36,11 +42,24 @@ def keys_table_name(target_key: str, run_id: str) -> str:
     return staging_name(target_key, run_id).replace("_stage_", "_keys_")
 
 
-def ensure_bookkeeping(conn, nsp: str) -> None:
-    """Create both tables in schema ``nsp`` unless they exist (psycopg connection ``conn``)."""
+def ensure_bookkeeping(conn, nsp: str, where: str = "the database") -> None:
+    """Create schema ``nsp`` and both tables in it unless they exist (psycopg ``conn``)."""
     import psycopg
     from psycopg import sql
 
+    exists = conn.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", [nsp]).fetchone()
+    if exists is None:
+        try:
+            with conn.transaction():
+                conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(nsp)))
+        except psycopg.errors.InsufficientPrivilege:
+            raise UsageError(
+                f"cannot create schema {nsp!r} for skfleet's run records in {where} (permission "
+                "denied): create it once for this user, or add bookkeeping=<a schema you may "
+                "write> to the URL"
+            ) from None
+        except (psycopg.errors.UniqueViolation, psycopg.errors.DuplicateSchema):
+            pass  # created concurrently by another sink
     statements = [
         sql.SQL(
             "CREATE TABLE IF NOT EXISTS {} (target text NOT NULL, run_id text NOT NULL, "

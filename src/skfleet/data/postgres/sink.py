@@ -1,6 +1,7 @@
 """Write a PostgreSQL table, each partition exactly once.
 
-Two bookkeeping tables live next to the target (same schema), created on first use:
+Two bookkeeping tables live in their own schema, ``skfleet`` (the URL's ``bookkeeping=`` names
+another), created with it on first use:
 
 ``skfleet_runs(target, run_id, mode, state, stage, ...)``
     one row per run: how it was opened, where its rows go, whether it is committed.
@@ -10,7 +11,9 @@ Two bookkeeping tables live next to the target (same schema), created on first u
     one's uncommitted key, then sees the conflict).
 
 A partition's rows (binary COPY through ADBC) and its ledger row commit in ONE transaction.
-``replace`` and ``fail`` write to a staging table named from the run id and swap it in at
+Output columns are created under the names the table has (``proba_true``: lower case, so SQL
+needs no quotes; :func:`~skfleet.predict.scoring.proba_column`). ``replace`` and ``fail`` write
+to a staging table next to the target, named from the run id, and swap it in at
 :meth:`PostgresSink.commit` (one transaction: drop + rename), so the target is never visible
 half-written; ``append`` writes each partition straight into the target.
 
@@ -88,6 +91,12 @@ class PostgresSink(Sink):
 
         return sql.Identifier(self._nsp, name)
 
+    def _book(self, name: str):
+        """A bookkeeping table: in its own schema, not among the user's tables."""
+        from psycopg import sql
+
+        return sql.Identifier(self._target.bookkeeping, name)
+
     @property
     def _target_key(self) -> str:
         """The ledger's name for the target: its quoted, schema-qualified name."""
@@ -102,7 +111,7 @@ class PostgresSink(Sink):
 
     # -- bookkeeping tables ----------------------------------------------------------------------
     def _ensure_bookkeeping(self, conn) -> None:
-        ensure_bookkeeping(conn, self._nsp)
+        ensure_bookkeeping(conn, self._target.bookkeeping, self.display_name)
 
     def _resolve_schema(self, conn) -> tuple[str, str | None]:
         """(schema the target is or will be in, its relkind or None if absent)."""
@@ -161,7 +170,7 @@ class PostgresSink(Sink):
         name = self._target.table[1]
         run = conn.execute(
             sql.SQL("SELECT mode, state, stage FROM {} WHERE target = %s AND run_id = %s").format(
-                self._qualified(RUNS)
+                self._book(RUNS)
             ),
             [self._target_key, run_id],
         ).fetchone()
@@ -192,7 +201,7 @@ class PostgresSink(Sink):
         if relkind is not None and if_exists == "fail":
             raise TargetExistsError(
                 f"{self.label} already exists in {self.display_name}; "
-                "pass if_exists='replace' or 'append'"
+                "pass --if-exists replace or append"
             )
         stage = None
         if if_exists == "append":
@@ -210,7 +219,7 @@ class PostgresSink(Sink):
         conn.execute(
             sql.SQL(
                 "INSERT INTO {} (target, run_id, mode, state, stage) VALUES (%s, %s, %s, 'open', %s)"
-            ).format(self._qualified(RUNS)),
+            ).format(self._book(RUNS)),
             [self._target_key, run_id, if_exists, stage],
         )
 
@@ -277,7 +286,7 @@ class PostgresSink(Sink):
                 "ON CONFLICT DO NOTHING RETURNING 1"
             )
             .format(
-                self._qualified(LEDGER),
+                self._book(LEDGER),
                 sql.Literal(self._target_key),
                 sql.Literal(self._run_id),
                 sql.Literal(partition_id),
@@ -324,7 +333,7 @@ class PostgresSink(Sink):
                 rows = conn.execute(
                     sql.SQL(
                         "SELECT partition_id, rows FROM {} WHERE target = %s AND run_id = %s"
-                    ).format(self._qualified(LEDGER)),
+                    ).format(self._book(LEDGER)),
                     [self._target_key, self._run_id],
                 ).fetchall()
             except driver_errors() as exc:
@@ -337,7 +346,7 @@ class PostgresSink(Sink):
 
         self._require_open()
         name = self._target.table[1]
-        runs = self._qualified(RUNS)
+        runs = self._book(RUNS)
         with connect_psycopg(self._target) as conn:
             try:
                 if self._write_to != name and not self._done:
@@ -402,7 +411,7 @@ class PostgresSink(Sink):
                     conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [self._target_key])
                     state = conn.execute(
                         sql.SQL("SELECT state FROM {} WHERE target = %s AND run_id = %s").format(
-                            self._qualified(RUNS)
+                            self._book(RUNS)
                         ),
                         [self._target_key, self._run_id],
                     ).fetchone()
@@ -417,14 +426,14 @@ class PostgresSink(Sink):
                         )
                         conn.execute(
                             sql.SQL("DELETE FROM {} WHERE target = %s AND run_id = %s").format(
-                                self._qualified(LEDGER)
+                                self._book(LEDGER)
                             ),
                             [self._target_key, self._run_id],
                         )
                     conn.execute(
                         sql.SQL(
                             "UPDATE {} SET state = 'aborted' WHERE target = %s AND run_id = %s"
-                        ).format(self._qualified(RUNS)),
+                        ).format(self._book(RUNS)),
                         [self._target_key, self._run_id],
                     )
             except driver_errors() as exc:

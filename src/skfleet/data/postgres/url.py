@@ -2,7 +2,8 @@
 
 ``postgresql://[user[:password]@][host][:port]/db?table=schema.name`` names a table,
 ``?query=<url-encoded SQL>`` a query; ``key=col`` (or ``key=a,b``) names the columns to split
-views and queries by, and ``snapshot=false`` turns the exported snapshot off. Every other query
+views and queries by, ``snapshot=false`` turns the exported snapshot off, and ``bookkeeping=``
+names the schema of a sink's run records (default ``skfleet``). Every other query
 parameter (``sslmode``, ``host=/socket/dir``, ``connect_timeout``, ...) goes to libpq untouched.
 
 >>> u = parse_pg_url("postgres://ana:s3cret@db:5432/sales?table=public.orders&sslmode=require")
@@ -42,7 +43,9 @@ from skfleet.util.redact import redact_url
 
 SCHEMES = ("postgresql", "postgres")
 #: Query parameters skfleet consumes; everything else is a libpq connection parameter.
-OWN_PARAMS = ("table", "query", "key", "snapshot")
+OWN_PARAMS = ("table", "query", "key", "snapshot", "bookkeeping")
+#: Where a sink keeps its run and partition records (``bookkeeping=`` changes it).
+BOOKKEEPING_SCHEMA = "skfleet"
 #: Short by default: an unreachable host should fail in seconds, not minutes (libpq waits forever).
 DEFAULT_CONNECT_TIMEOUT = "10"
 #: NAMEDATALEN - 1: the server truncates longer identifiers without an error.
@@ -61,6 +64,8 @@ class PgURL:
     query: str | None
     key: tuple[str, ...]
     snapshot: bool
+    #: The schema of the sinks' bookkeeping tables (see :mod:`skfleet.data.postgres.ledger`).
+    bookkeeping: str = BOOKKEEPING_SCHEMA
 
     @property
     def display(self) -> str:
@@ -160,4 +165,7 @@ def parse_pg_url(url: str) -> PgURL:
     conninfo = urlunsplit(
         ("postgresql", parts.netloc, parts.path, urlencode(libpq, quote_via=quote, safe="/"), "")
     )
-    return PgURL(url, conninfo, table, query, key, snapshot_text in _TRUE)
+    bookkeeping = own.get("bookkeeping", BOOKKEEPING_SCHEMA).strip()
+    if not bookkeeping:
+        raise UsageError(f"{display}: bookkeeping= names no schema")
+    return PgURL(url, conninfo, table, query, key, snapshot_text in _TRUE, bookkeeping)
