@@ -26,7 +26,16 @@ from skfleet.store.store import (
     default_store_uri,
     main_metric,
 )
-from skfleet.store.trust import TRUSTED_PACKAGES
+
+
+def __getattr__(name: str):
+    # The trust policy imports skops and scikit-learn: loaded when first asked for, so that a
+    # client planning from model.json alone never imports them.
+    if name == "TRUSTED_PACKAGES":
+        from skfleet.store.trust import TRUSTED_PACKAGES
+
+        return TRUSTED_PACKAGES
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def load_model(

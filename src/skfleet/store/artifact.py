@@ -26,10 +26,7 @@ import json
 import zipfile
 from collections.abc import Iterator
 
-import skops.io
-
 from skfleet.errors import SkfleetError, UntrustedModelError, UsageError
-from skfleet.store import trust as policy
 
 _SCHEMA = "schema.json"
 
@@ -49,6 +46,8 @@ def content_hash(data: bytes) -> str:
 
 def dump_artifact(model: object) -> bytes:
     """Serialise ``model`` with skops; a model skops cannot write is a :class:`UsageError`."""
+    import skops.io  # here, not at the top: planning from model.json never loads skops
+
     try:
         data = skops.io.dumps(model)
     except Exception as exc:  # skops raises TypeError, UnsupportedTypeException, pickling errors
@@ -101,7 +100,9 @@ def untrusted_types(data: bytes) -> list[str]:
     return sorted({refusal.name for refusal in _audit(data)})
 
 
-def _audit(data: bytes) -> list[policy.Refusal]:
+def _audit(data: bytes) -> list:
+    from skfleet.store import trust as policy
+
     try:
         return policy.audit(data)
     except policy.ArtifactReadError as exc:
@@ -129,6 +130,12 @@ def load_artifact(data: bytes, expected_hash: str | None = None, trust: bool = F
     This is what a worker calls after fetching the artifact bytes once; it does not touch the
     store, so it can run anywhere.
     """
+    import skops.io
+
+    # The trust policy imports skops and the scikit-learn modules it judges names against: only
+    # a process that loads or writes an artifact pays for that.
+    from skfleet.store import trust as policy
+
     check_hash(data, expected_hash)
     if not trust:
         try:
