@@ -126,7 +126,8 @@ class FileSource(Source):
         self._schema: pa.Schema | None = None
         self._infos: dict[str, ParquetInfo] = {}
         self._density: tuple[float, float] | None = None
-        self._format, self._entries = self._discover(format)
+        self._format_option = format
+        self._format, self._entry_list = self._discover(format)
         if delimiter is not None and isinstance(self._format, CsvFormat):
             self._format.delimiter = delimiter
 
@@ -203,6 +204,12 @@ class FileSource(Source):
         ]
 
     # -- metadata -------------------------------------------------------------------------------
+    @property
+    def _entries(self) -> list[FileEntry]:
+        if self._entry_list is None:  # unpickled on a worker: listed again only if asked
+            self._entry_list = self._discover(self._format_option)[1]
+        return self._entry_list
+
     @property
     def format(self) -> FileFormat:
         return self._format
@@ -341,4 +348,9 @@ class FileSource(Source):
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
         state["_infos"] = {}  # planning-time footers: workers do not need them
+        if self._schema is not None:
+            # Nor the file list once the schema is known: read() needs only the partition's
+            # path, and every task carries the source, so a list of P files would travel (and
+            # sit in the scheduler) P times over.
+            state["_entry_list"] = None
         return state
