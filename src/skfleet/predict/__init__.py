@@ -9,7 +9,7 @@
 ``plan``        run options, partition sizing, the checks that make ``--resume`` safe
 ``runs``        run records (``_runs/<run_id>.json`` in the store)
 ``task``        what a worker receives, its model cache, scoring one partition
-``keys``        the duplicate-key check (per-partition key hashes)
+``keys``        the duplicate-key check's options and messages (the sink counts across partitions)
 ``execution``   partition tasks on the engine, bookkeeping, commit or keep for ``--resume``
 ==============  ==================================================================================
 """
