@@ -1,4 +1,4 @@
-"""``skfleet models list|show|report|delete`` and ``skfleet register``: thin wrappers over
+"""``skfleet models list|show|diff|report|delete`` and ``skfleet register``: thin wrappers over
 :mod:`skfleet.store`."""
 
 from __future__ import annotations
@@ -7,6 +7,7 @@ import json
 
 import click
 
+from skfleet.cli.model_summary import diff_rows, diff_text, summary_lines
 from skfleet.errors import SkfleetError, UsageError
 from skfleet.store import DEFAULT_STORE, ModelStore, parse_model_ref
 from skfleet.store.register import register_model
@@ -74,26 +75,32 @@ def list_models(store: str, as_json: bool) -> None:
 @models.command()
 @click.argument("ref", metavar="NAME[@V]")
 @store_option
-@click.option("--json", "as_json", is_flag=True, help="Print model.json as it is stored.")
+@click.option("--json", "as_json", is_flag=True, help="Print all of model.json as it is stored.")
 def show(ref: str, store: str, as_json: bool) -> None:
-    """The model.json of a model (the latest version unless @V is given)."""
+    """A model in a dozen lines (the latest version unless @V is given); --json for all of it."""
     model_store = ModelStore(store)
-    mref = model_store.resolve(ref)
-    meta = model_store.metadata(mref)
+    meta = model_store.metadata(model_store.resolve(ref))
     if as_json:
         click.echo(json.dumps(meta, indent=2))
         return
-    from rich.json import JSON
+    click.echo("\n".join(summary_lines(meta)))
 
-    console = _console()
-    estimator = meta.get("estimator")
-    estimator_class = estimator.get("class") if isinstance(estimator, dict) else estimator
-    artifact = meta.get("artifact") or {}
-    console.print(f"[bold]{mref}[/bold]  created {meta.get('created_at')}  {estimator_class}")
-    console.print(f"artifact sha256 {artifact.get('sha256')}  ({artifact.get('bytes')} bytes)")
-    if artifact.get("untrusted_types"):
-        console.print(f"needs --trust: {', '.join(artifact['untrusted_types'])}")
-    console.print(JSON(json.dumps(meta)))
+
+@models.command()
+@click.argument("first", metavar="NAME@V")
+@click.argument("second", metavar="NAME@W")
+@store_option
+@click.option("--json", "as_json", is_flag=True, help="Print the differences as JSON.")
+def diff(first: str, second: str, store: str, as_json: bool) -> None:
+    """What differs between two stored models (settings, input columns), and their metrics."""
+    model_store = ModelStore(store)
+    a_ref, b_ref = model_store.resolve(first), model_store.resolve(second)
+    rows = diff_rows(model_store.metadata(a_ref), model_store.metadata(b_ref))
+    if as_json:
+        keys = ("field", str(a_ref), str(b_ref), "change")
+        click.echo(json.dumps([dict(zip(keys, row, strict=True)) for row in rows], indent=2))
+        return
+    click.echo(diff_text(rows, str(a_ref), str(b_ref)))
 
 
 @models.command()
