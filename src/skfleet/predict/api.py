@@ -1,8 +1,9 @@
 """``predict``: score a table of any size with a stored model, in partitions, exactly once.
 
-The client loads the model once (to check it and plan the output), plans the source's partitions,
-records the plan as a run (:mod:`skfleet.predict.runs`), opens the sink and hands each worker a small task:
-a partition description plus the model's store URI, version and content hash. A worker fetches
+The client checks the model and plans the output from its ``model.json`` alone (no scikit-learn
+import, see :func:`_plan_model`), plans the source's partitions, records the plan as a run
+(:mod:`skfleet.predict.runs`), opens the sink and hands each worker a small task: a partition
+description plus the model's store URI, version and content hash. A worker fetches
 the artifact from the store the first time it meets that hash, keeps the model in a process-level
 cache, reads its partition straight from the source, scores it and commits it to the sink; a
 partition retried or resumed after it committed is a no-op. The client merges the drift reports,
@@ -41,10 +42,7 @@ from typing import Any
 from skfleet.data import open_sink, open_source
 from skfleet.data.base import Sink
 from skfleet.engine import Engine
-from skfleet.errors import (
-    SkfleetError,
-    UsageError,
-)
+from skfleet.errors import SkfleetError, UntrustedModelError, UsageError
 from skfleet.predict.execution import Execution, RunState
 from skfleet.predict.frame import is_in_memory, score_frame
 from skfleet.predict.plan import (
@@ -114,25 +112,48 @@ class PredictResult:
         }
 
 
-def _load_model(model_store: Any, model: str, trust: bool) -> Any:
-    """Load ``model`` on the client, reusing this process's cache when the hash matches.
+@dataclass(frozen=True)
+class _PlannedModel:
+    """The model as the client knows it: ``model.json``, and the estimator only when this process
+    already holds it or had to load it (a ``model.json`` from before the interface was recorded)."""
 
-    A repeated run in one process (a notebook, a benchmark) skips deserialising again; a model
-    with types outside the trusted list always goes through the full load so that ``trust`` is
-    checked every time.
+    ref: Any
+    metadata: dict
+    content_hash: str
+    model: Any = None
+
+
+def _plan_model(model_store: Any, model: str, trust: bool) -> _PlannedModel:
+    """Check ``model`` from its ``model.json`` without loading it (nor importing scikit-learn).
+
+    The client plans from the recorded interface (inputs, classes, label type, predict_proba);
+    whichever process scores, in-process or a worker, loads the artifact once, checks it against
+    ``content_hash`` and judges every name in it (:func:`~skfleet.store.load_artifact`). A model
+    whose ``model.json`` lists types outside the trusted list is refused here already, in one
+    line, before anything is written. A repeated run in one process reuses the model it holds.
     """
-    from skfleet.store import LoadedModel
-    from skfleet.store.metadata import check_library_versions
+    from skfleet.store.metadata import check_library_versions, recorded_interface
 
     ref = model_store.resolve(model)
     meta = model_store.metadata(ref)
     artifact = meta.get("artifact") or {}
     digest = artifact.get("sha256")
-    cached = cached_by_hash(digest) if isinstance(digest, str) else None
-    if cached is not None and (trust or not artifact.get("untrusted_types")):
-        check_library_versions(meta, "warn", label=f"model {ref}")
-        return LoadedModel(model=cached, metadata=meta, ref=ref, content_hash=digest)
-    return model_store.load(ref, trust=trust)
+    if not isinstance(digest, str):
+        raise SkfleetError(
+            f"model.json of {ref} in store {model_store.display} has no artifact hash"
+        )
+    untrusted = artifact.get("untrusted_types")
+    if untrusted and not trust:
+        raise UntrustedModelError(
+            f"model {ref} refers to {untrusted[0]!r}, outside the trusted types "
+            "(pass --trust / trust=True only for files you wrote)"
+        )
+    check_library_versions(meta, "warn", label=f"model {ref}")
+    held = cached_by_hash(digest)
+    if held is None and recorded_interface(meta) is None:
+        held = model_store.load(ref, trust=trust).model
+        remember_model(digest, held)
+    return _PlannedModel(ref, meta, digest, held)
 
 
 def predict(
@@ -199,12 +220,11 @@ def predict(
             )
     options.if_exists = options.if_exists or "fail"
 
-    loaded = _load_model(model_store, model, trust)
+    loaded = _plan_model(model_store, model, trust)
     if record is not None and loaded.content_hash != record.model["content_hash"]:
         raise SkfleetError(
             f"--resume: model {loaded.ref} in {model_store.display} changed since run {record.run_id}"
         )
-    remember_model(loaded.content_hash, loaded.model)
     handle = ModelHandle(
         # An absolute path: workers may run in another directory.
         model_store.root if model_store.local else model_store.uri,

@@ -34,7 +34,8 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from skfleet.errors import DataError, DriftWarning, MissingColumnError, UsageError
+from skfleet.errors import DataError, DriftWarning, MissingColumnError, SkfleetError, UsageError
+from skfleet.store.metadata import describe_interface, recorded_interface
 
 PREDICTION = "prediction"
 PROBA_PREFIX = "proba_"
@@ -100,14 +101,6 @@ def arrow_type(text: str | None) -> pa.DataType | None:
         return None
 
 
-def final_estimator(model: Any) -> Any:
-    """The last step of a Pipeline (the model itself otherwise)."""
-    steps = getattr(model, "steps", None)
-    if isinstance(steps, list) and steps:
-        return steps[-1][1]
-    return model
-
-
 def drift_encoder(model: Any) -> Any | None:
     """The first Pipeline step when it reports drift (skfleet's ``TableEncoder``), else None."""
     steps = getattr(model, "steps", None)
@@ -123,7 +116,7 @@ def side_drift_encoder(model: Any) -> Any | None:
     return drift_encoder(fallback) if fallback is not None else None
 
 
-def _label_type(model: Any, metadata: Mapping[str, Any], classes: tuple) -> pa.DataType:
+def _label_type(metadata: Mapping[str, Any], classes: tuple) -> pa.DataType:
     task = metadata.get("task")
     if task == "regression":
         # ``label_type`` is the type of class labels. A regressor trained on an int64 target
@@ -138,15 +131,6 @@ def _label_type(model: Any, metadata: Mapping[str, Any], classes: tuple) -> pa.D
     if task == "clustering":
         return pa.int64()
     return pa.float64()
-
-
-def _classes(model: Any, metadata: Mapping[str, Any]) -> tuple:
-    found = getattr(model, "classes_", None)
-    if found is None:
-        found = getattr(final_estimator(model), "classes_", None)
-    if found is None:
-        found = metadata.get("classes")
-    return tuple(np.asarray(found).tolist()) if found is not None else ()
 
 
 def proba_column(label: Any) -> str:
@@ -176,14 +160,19 @@ def plan_scoring(
 ) -> ScoringPlan:
     """Check the source against the model and decide the output schema.
 
-    Raises :class:`MissingColumnError` listing every required column the source lacks, and
+    ``model`` None plans from ``metadata`` alone (its recorded interface, see
+    :func:`~skfleet.store.metadata.describe_interface`): a client that hands scoring to workers
+    never loads the model. Raises :class:`MissingColumnError` listing every required column the source lacks, and
     :class:`UsageError` for a bad ``--key`` or ``--columns``. ``require_keys=False`` (scoring a
     table in memory, whose rows keep their order) allows an output without key columns.
     """
-    final = final_estimator(model)
-    if not hasattr(final, "predict"):
+    interface = describe_interface(model, metadata) if model is not None else None
+    interface = interface or recorded_interface(metadata)
+    if interface is None:
+        raise SkfleetError(f"{model_name}: model.json does not describe the model's interface")
+    if not interface["predict"]:
         raise UsageError(
-            f"{model_name} ({type(final).__name__}) has no predict(): nothing to score"
+            f"{model_name} ({interface['estimator']}) has no predict(): nothing to score"
         )
     keys = tuple(keys) if keys else tuple(metadata.get("key_columns") or ())
     if not require_keys and keys is not None:
@@ -211,8 +200,8 @@ def plan_scoring(
             )
     read = keys + tuple(c for c in (model_columns or source_schema.names) if c not in keys)
 
-    classes = _classes(model, metadata)
-    has_proba = bool(classes) and hasattr(final, "predict_proba")
+    classes = tuple(interface["classes"])
+    has_proba = bool(classes) and interface["predict_proba"]
     all_proba = [proba_column(c) for c in classes] if has_proba else []
     if len(set(all_proba)) != len(all_proba):
         raise UsageError(
@@ -241,7 +230,7 @@ def plan_scoring(
     fields = [source_schema.field(k) for k in keys]
     with_prediction = PREDICTION in wanted
     if with_prediction:
-        fields.append(pa.field(PREDICTION, _label_type(model, metadata, classes)))
+        fields.append(pa.field(PREDICTION, _label_type(metadata, classes)))
     fields += [pa.field(all_proba[i], pa.float64()) for i in proba]
     table_input = metadata.get("kind") != "registered"
     return ScoringPlan(

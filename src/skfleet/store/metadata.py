@@ -101,6 +101,69 @@ def _is_numpy_scalar(value: Any) -> bool:
     )
 
 
+#: The ``model.json`` key of :func:`describe_interface`.
+INTERFACE_KEY = "interface"
+
+
+def final_estimator(model: Any) -> Any:
+    """The last step of a Pipeline (the model itself otherwise)."""
+    steps = getattr(model, "steps", None)
+    if isinstance(steps, list) and steps:
+        return steps[-1][1]
+    return model
+
+
+def model_classes(model: Any, metadata: Mapping[str, Any]) -> tuple:
+    """The class labels the model predicts (the model's own, else the metadata's), or ``()``."""
+    found = getattr(model, "classes_", None)
+    if found is None:
+        found = getattr(final_estimator(model), "classes_", None)
+    if found is None:
+        found = metadata.get("classes")
+    if found is None:
+        return ()
+    import numpy as np  # here: a client reading model.json alone has no use for numpy
+
+    return tuple(np.asarray(found).tolist())
+
+
+def describe_interface(model: Any, metadata: Mapping[str, Any]) -> dict[str, Any]:
+    """What planning a prediction needs from the model object itself, as JSON: the store writes it
+    into ``model.json`` (under :data:`INTERFACE_KEY`) so that a client plans a run without
+    loading the model (and without importing scikit-learn); workers check the artifact's hash.
+
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> describe_interface(LogisticRegression().fit([[0], [1]], ["a", "b"]), {})
+    {'estimator': 'LogisticRegression', 'predict': True, 'predict_proba': True, 'classes': ['a', 'b']}
+    """
+    final = final_estimator(model)
+    return {
+        "estimator": type(final).__name__,
+        "predict": hasattr(final, "predict"),
+        "predict_proba": hasattr(final, "predict_proba"),
+        "classes": list(model_classes(model, metadata)),
+    }
+
+
+def recorded_interface(metadata: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The :func:`describe_interface` of a ``model.json``; None for a model stored before it was
+    recorded (or a damaged entry): the caller then loads the model to find out.
+
+    >>> recorded_interface({"interface": {"estimator": "Ridge", "predict": True,
+    ...                     "predict_proba": False, "classes": []}})["estimator"]
+    'Ridge'
+    >>> recorded_interface({}) is None
+    True
+    """
+    found = metadata.get(INTERFACE_KEY)
+    if not isinstance(found, Mapping):
+        return None
+    shape = {"estimator": str, "predict": bool, "predict_proba": bool, "classes": list}
+    if any(not isinstance(found.get(key), kind) for key, kind in shape.items()):
+        return None
+    return dict(found)
+
+
 def describe_estimator(model: Any) -> dict[str, Any]:
     """The estimator's class and its (shallow) parameters, values JSON-safe or their repr.
 

@@ -19,7 +19,13 @@ from typing import Any
 
 from skfleet.errors import SkfleetError, UsageError
 from skfleet.store.artifact import content_hash, dump_artifact, untrusted_types
-from skfleet.store.metadata import describe_estimator, library_versions, to_json_safe
+from skfleet.store.metadata import (
+    INTERFACE_KEY,
+    describe_estimator,
+    describe_interface,
+    library_versions,
+    to_json_safe,
+)
 from skfleet.store.refs import (
     ARTIFACT_FILE,
     METADATA_FILE,
@@ -35,7 +41,15 @@ from skfleet.util.redact import redact_text
 _CLAIM_FILE = ".claim"
 _RESERVED_FILES = {ARTIFACT_FILE, METADATA_FILE}
 #: Fields of ``model.json`` that the store itself writes; callers may not pass them.
-RESERVED_KEYS = ("name", "version", "created_at", "artifact", "library_versions", "files")
+RESERVED_KEYS = (
+    "name",
+    "version",
+    "created_at",
+    "artifact",
+    "library_versions",
+    "files",
+    INTERFACE_KEY,
+)
 _MAX_VERSION_TRIES = 1000
 
 
@@ -108,6 +122,7 @@ class StoreWriter:
             },
             "library_versions": library_versions(),
             "files": files,
+            INTERFACE_KEY: to_json_safe(describe_interface(model, user)),
         }
 
     def _next_version(self, name: str) -> int:
