@@ -39,7 +39,7 @@ RESTART_BOUND = 120
 @pytest.fixture(scope="module")
 def scored(testbed):
     """Input rows, a model, and the client's in-process scores of the rows (the reference)."""
-    urls = load_rows(testbed, ROWS)
+    urls = load_rows(testbed, ROWS, s3=False)
     model = train(testbed, urls["pg"])
     reference = new_table("reference")
     # The same partitions as the cluster runs: scores are then equal to the last bit (BLAS sums a

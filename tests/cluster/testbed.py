@@ -5,6 +5,8 @@ others but the installed environment.
 Fixtures (a pytest plugin, registered in ``tests/conftest.py``):
 
 * ``testbed`` (module): one bed for a test module whose tests leave it as they found it;
+* ``healed_testbed`` (function): the module's bed for a test that breaks things, healed after it
+  (links restored, killed hosts rebooted with their service, every worker connected again);
 * ``fresh_testbed`` (function): a bed of its own for a test that breaks things.
 
 Both skip with the reason where namespaces cannot be made (not root, no ``ip``), and fail instead
@@ -83,6 +85,8 @@ class TestBed:
     pg: services.BedPostgres | None = None
     s3_endpoint: str = ""
     worker_names: list[str] = field(default_factory=list)
+    #: What was broken since the last :meth:`heal` (host names; what heal checks is the same).
+    faults: set[str] = field(default_factory=set)
 
     @property
     def scheduler_address(self) -> str:
@@ -133,10 +137,12 @@ class TestBed:
     # -- faults ------------------------------------------------------------------------------
     def kill_host(self, name: str) -> None:
         """SIGKILL every process of host ``name`` at once (it stays down until rebooted)."""
+        self.faults.add(name)
         self.host(name).kill()
 
     def cut(self, name: str) -> None:
         """Take host ``name``'s link down (``ip link set DEV down``); nobody is told."""
+        self.faults.add(name)
         self.network.cut(name)
 
     def restore(self, name: str) -> None:
@@ -144,6 +150,7 @@ class TestBed:
 
     def restart_scheduler(self) -> None:
         """Kill the scheduler host and start a new, empty scheduler on it."""
+        self.faults.add("scheduler")
         host = self.host("scheduler")
         host.kill()
         host.boot()
@@ -160,6 +167,7 @@ class TestBed:
         """Kill the database host (server and backends at once), and bring it back on its data
         after ``down_seconds`` (crash recovery, as after a power cut)."""
         assert self.pg is not None
+        self.faults.add("db")
         host = self.host("db")
         host.kill()
         time.sleep(down_seconds)
@@ -178,7 +186,9 @@ class TestBed:
 
     def heal(self) -> None:
         """Undo what a test broke: links up, dead hosts rebooted with their service, every
-        worker connected again."""
+        worker connected again. Costs nothing when nothing was broken."""
+        if not self.faults:
+            return
         for name in self.network.hosts:
             self.restore(name)
         if not self.host("db").alive:
@@ -191,6 +201,7 @@ class TestBed:
             if name not in connected:
                 self.restart_worker(name)
         self.wait_for_workers()
+        self.faults.clear()
 
     def wait_for_workers(self, n: int | None = None, timeout: float = 90) -> None:
         n = len(self.worker_names) if n is None else n

@@ -55,15 +55,15 @@ def new_table(prefix: str) -> str:
     return f"public.{prefix}_{uuid.uuid4().hex[:8]}"
 
 
-def load_rows(bed: TestBed, n: int, table: str = "public.rows") -> dict[str, str]:
-    """``n`` rows as a PostgreSQL table and as Parquet files on S3; their data URLs."""
+def load_rows(bed: TestBed, n: int, table: str = "public.rows", s3: bool = True) -> dict[str, str]:
+    """``n`` rows as a PostgreSQL table and (``s3``) as Parquet files on S3; their data URLs."""
     group = str(max(1, n // 8))
     bed.client.run(["python", "-c", _MAKE_ROWS, str(n), "rows.parquet", group])  # in /tmp/work
-    urls = {"pg": bed.pg.url(table), "s3": f"s3://{BUCKET}/rows-{uuid.uuid4().hex[:6]}/"}
+    urls = {"pg": bed.pg.url(table)}
+    if s3:
+        urls["s3"] = f"s3://{BUCKET}/rows-{uuid.uuid4().hex[:6]}/"
     for url in urls.values():
-        done = bed.skfleet(
-            "copy", "rows.parquet", "--out", url, "--partition-rows", str(n // 4)
-        )
+        done = bed.skfleet("copy", "rows.parquet", "--out", url, "--partition-rows", str(n // 4))
         assert done.returncode == 0, done.stderr
     return urls
 
@@ -177,12 +177,3 @@ def wait_until(condition, timeout: float, what: str, interval: float = 0.2, deta
             extra = f":\n{detail()}" if detail is not None else ""
             raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}{extra}")
         time.sleep(interval)
-
-
-def committed_partitions(bed: TestBed, table: str) -> int:
-    """Partitions committed to ``table`` (append runs: the ledger's target is the table)."""
-    schema, name = table.split(".")
-    rows = bed.sql(
-        f'SELECT count(*) FROM public.skfleet_ledger WHERE target = \'"{schema}"."{name}"\''
-    )
-    return int(rows[0][0])
