@@ -155,3 +155,24 @@ def test_segmented_model(tmp_path, trained):
 
     model = ModelStore(trained).load("per_city").model
     np.testing.assert_allclose(got["prediction"].to_numpy(), model.predict(table))
+
+
+def test_the_client_keeps_no_drift_report_per_partition(tmp_path, trained, monkeypatch):
+    """Each partition's report is merged as it arrives; the results the engine session keeps
+    until the run ends no longer hold theirs (a report per partition grew with the partitions)."""
+    from skfleet.engine.session import EngineSession
+
+    kept = []
+    real_run = EngineSession.run
+
+    def run(self, fn, items, **options):
+        results = real_run(self, fn, items, **options)
+        kept.extend(results)
+        return results
+
+    monkeypatch.setattr(EngineSession, "run", run)
+    src = write_parquet_dir(tmp_path / "in", drifting_rows(), files=3, row_group_size=500)
+    result = predict("late", src, str(tmp_path / "o"), store=trained, partition_rows=500)
+    assert result.drift["unseen_levels"] == {"city": 300} and result.drift_partitions == 12
+    predicted = [r for r in kept if hasattr(r, "drift")]
+    assert len(predicted) == 12 and all(r.drift is None for r in predicted)

@@ -191,6 +191,8 @@ class Execution:
                     raise _InputError(result.error)
                 raise _named(result.error, result.partition_id)
             state.add(result)
+            # Merged: the session keeps every result until the run ends, not its report.
+            result.drift = None
 
         handle = self._handle_for(session.engine_for(len(todo), "predict"))
         tasks = [
