@@ -80,7 +80,11 @@ def merge_runs(
     if not paths:
         return 0, None, None
     fs = store.fs
-    headers = fs.cat_ranges(list(paths), [0] * len(paths), [HEADER_BYTES] * len(paths))
+    # One batch of ranged reads per step (concurrent on S3); a failed read raises, not returns.
+    with store.errors(paths[0]):
+        headers = fs.cat_ranges(
+            list(paths), [0] * len(paths), [HEADER_BYTES] * len(paths), on_error="raise"
+        )
     starts, ends = [], []
     for path, header in zip(paths, headers, strict=True):
         offsets = _offsets(store, path, header)
@@ -89,9 +93,13 @@ def merge_runs(
     wanted = [i for i in range(len(paths)) if ends[i] > starts[i]]
     if not wanted:
         return 0, None, None
-    chunks = fs.cat_ranges(
-        [paths[i] for i in wanted], [starts[i] for i in wanted], [ends[i] for i in wanted]
-    )
+    with store.errors(paths[wanted[0]]):
+        chunks = fs.cat_ranges(
+            [paths[i] for i in wanted],
+            [starts[i] for i in wanted],
+            [ends[i] for i in wanted],
+            on_error="raise",
+        )
     pieces = [np.frombuffer(chunk, "<u8") for chunk in chunks]
     # Each piece is sorted bucket by bucket: timsort ("stable") merges such runs in near-linear time.
     merged = np.sort(np.concatenate(pieces), kind="stable")
