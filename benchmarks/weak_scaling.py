@@ -15,8 +15,12 @@ On a ``dask scheduler`` with two ``dask worker`` processes on 127.0.0.1:
 3. **a worker per row**: ``skfleet.predict`` (Python API) of a Parquet folder on the two workers,
    read + score + write + key run: rows / busy seconds of a worker (wall, and CPU).
 
-Then wall(rows, W) = max(rows / (W * r_worker), P * c_scheduler, P * c_client) + start-up, for
-the partition sizes given, W = 100 and 1,000, naming the term that limits.
+4. **the key check** (file output) in this process: CPU per row of writing the key runs, and
+   rows per CPU-second of one merge task.
+
+Then wall(rows, W) = max(waves * (partition_rows / r_worker + c_task), P * c_scheduler,
+P * c_client) + key check + start-up, with waves = ceil(P / W), for partitions of 100k, 1M and
+10M rows on W = 100 and 1,000 workers, naming the term that limits.
 
 Run:  .venv/bin/python benchmarks/weak_scaling.py [--tasks 5000] [--partitions 200,2000]
       [--rows 2000000] [--model linear|hgb]
@@ -167,20 +171,63 @@ def per_row(address: str, store: Path, ref: str, data: str) -> dict:
     }
 
 
+def merge_rate(data: str, partitions: int = 20) -> dict:
+    """The file sink's key check by itself, in this process: key runs written per row, and rows
+    merged per second by one merge task (reading every run's range, sorting, counting)."""
+    from skfleet.data import open_source
+    from skfleet.data.files import keyruns
+    from skfleet.data.files.sink import FileSink
+
+    source = open_source(data)
+    ids = source.read_all(columns=["id"])
+    target = Path(tempfile.mkdtemp(prefix="skfleet-ws-keys-")) / "out"
+    sink = FileSink(str(target))
+    sink.open(ids.schema, run_id="bench")
+    sink.track_keys(["id"])
+    step = -(-ids.num_rows // partitions)
+    started = time.process_time()
+    for i in range(partitions):
+        sink.write(f"p{i:04d}", ids.slice(i * step, step))
+    written = time.process_time() - started
+    keyruns_cpu = time.process_time()
+    found = keyruns.check_keys(
+        sink, ["id"], sink.committed(), lambda fn, items: [fn(item) for item in items]
+    )
+    merged = time.process_time() - keyruns_cpu
+    sink.abort()
+    shutil.rmtree(target.parent, ignore_errors=True)
+    assert found.rows == 0
+    return {
+        "rows": ids.num_rows,
+        "write_cpu": written,
+        "merge_rows_per_cpu_second": ids.num_rows / merged,
+    }
+
+
 def model(rows: int, workers: int, partition_rows: int, r_worker: float, costs: dict) -> str:
     partitions = -(-rows // partition_rows)
+    waves = -(-partitions // workers)  # a worker's partitions run one after another
     terms = {
-        "workers": rows / (workers * r_worker),
+        "workers": waves * (partition_rows / r_worker + costs["worker_task"]),
         "scheduler": partitions * costs["scheduler"],
         "client": partitions * costs["client"],
     }
     limit = max(terms, key=terms.get)
-    wall = terms[limit] + costs["startup"]
+    check = rows / min(workers, keyruns_tasks(rows)) / costs["merge_rate"]
+    wall = terms[limit] + check + costs["startup"]
     shown = ", ".join(f"{k} {v:,.0f} s" for k, v in terms.items())
     return (
         f"W={workers:>5,}  partitions of {partition_rows:>10,} rows ({partitions:>6,}): "
-        f"{shown}; wall ~ {wall:,.0f} s ({wall / 60:,.1f} min), limited by {limit}"
+        f"{shown}; + key check {check:,.0f} s; wall ~ {wall:,.0f} s ({wall / 60:,.1f} min), "
+        f"limited by {limit}"
     )
+
+
+def keyruns_tasks(rows: int) -> int:
+    from skfleet.data.files import keyruns
+    from skfleet.data.keyhash import BUCKETS
+
+    return min(BUCKETS, -(-rows // keyruns.HASHES_PER_TASK))
 
 
 def main() -> None:
@@ -220,12 +267,25 @@ def main() -> None:
             f"{rows['rows_per_cpu_second']:,.0f} rows per CPU-second",
             flush=True,
         )
+        merge = merge_rate(data)
+        print(
+            f"4. key check, {merge['rows']:,} rows: writing the key runs "
+            f"{merge['write_cpu'] / merge['rows'] * 1e9:,.0f} CPU-ns per row; one merge task "
+            f"{merge['merge_rows_per_cpu_second']:,.0f} rows per CPU-second",
+            flush=True,
+        )
         costs = {
             "scheduler": slope["scheduler"],
             "client": slope["cpu"],
             "startup": startup["wall"],
+            # A worker's own cost per task, from the wall time per partition of two workers.
+            "worker_task": 2 * slope["wall"],
+            "merge_rate": merge["merge_rows_per_cpu_second"],
         }
-        print(f"4. the model for 1B rows, r_worker = {rows['rows_per_cpu_second']:,.0f} rows/s:")
+        print(
+            f"5. the model for 1B rows, r_worker = {rows['rows_per_cpu_second']:,.0f} rows/s, "
+            f"{costs['worker_task'] * 1e3:.0f} ms per task on a worker:"
+        )
         for workers in (100, 1_000):
             for partition_rows in (100_000, 1_000_000, 10_000_000):
                 print(
