@@ -96,6 +96,20 @@ def test_missing_target_rows_are_dropped_and_counted(tmp_path):
     assert json.loads(out)["dropped_missing_target"] == 3 and json.loads(out)["rows"] == 97
 
 
+def test_grid_alone_is_a_grid_search_and_no_encode_hands_a_frame(tmp_path):
+    path = write(regression_table(120), tmp_path)
+    store = str(tmp_path / "models")
+    code, out, err = run_cli(
+        "train", path, "--target", "y", "--model", "ridge", "--key", "id", "--exclude", "shop",
+        "--cv", "2", "--grid", "alpha=0.01,100", "--no-encode", "--name", "g", "--store", store,
+        "--json", "--no-report",
+    )  # fmt: skip
+    assert code == 0, err
+    meta = ModelStore(store).metadata("g")
+    assert meta["search"]["method"] == "grid" and len(meta["search"]["cv_results"]) == 2
+    assert meta["encoding"] == "frame"
+
+
 def _bad_tables(tmp_path):
     base = classification_table(60)
     constant = regression_table(40).set_column(3, "y", pa.array(np.full(40, 7.0)))
@@ -123,7 +137,6 @@ BAD_INPUTS = [
     ("base", ["--key", "missing"], "--key column 'missing' is missing"),
     ("base", ["--exclude", "label"], "column 'label' is given both as --target and --exclude"),
     ("base", ["--cv", "1"], "--cv must be 0 (no cross-validation) or at least 2"),
-    ("base", ["--grid", "C=1,2"], "--grid needs --search"),
     ("base", ["--search", "grid"], "--search needs at least one --grid"),
     ("base", ["--search", "grid", "--grid", "depth=1,2"], "--grid depth: LogisticRegression has"),
     ("base", ["--group-by", "nope"], "--group-by column 'nope' is missing"),

@@ -39,7 +39,13 @@ _SHOWN_METRICS = ("roc_auc", "accuracy", "log_loss", "brier", "r2", "rmse", "mae
     default=None,
     help="Hyperparameter search over the --grid values.",
 )
-@click.option("--grid", "grid", multiple=True, metavar="K=V1,V2,...", help="Search candidates.")
+@click.option(
+    "--grid",
+    "grid",
+    multiple=True,
+    metavar="K=V1,V2,...",
+    help="Search candidates (without --search: a grid search).",
+)
 @click.option("--n-iter", type=int, default=10, show_default=True, help="Candidates (random).")
 @click.option("--scoring", default=None, help="scikit-learn scorer name for the search.")
 @click.option("--group-by", default=None, metavar="COL", help="One model per value of COL.")
@@ -49,6 +55,12 @@ _SHOWN_METRICS = ("roc_auc", "accuracy", "log_loss", "brier", "r2", "rmse", "mae
     default=30,
     show_default=True,
     help="Smaller segments use the global model.",
+)
+@click.option(
+    "--no-encode",
+    is_flag=True,
+    help="Hand the model the table as a DataFrame (checked, not encoded): for an estimator that "
+    "encodes its columns itself.",
 )
 @run_options(no_report_help="Skip the HTML report (and feature importance).")
 def train(
@@ -65,6 +77,7 @@ def train(
     scoring,
     group_by,
     min_segment_rows,
+    no_encode,
     name,
     store,
     no_report,
@@ -74,14 +87,13 @@ def train(
 ):
     """Train MODEL on the table DATA to predict --target, with K-fold CV, and store it."""
     from skfleet.data import open_source
-    from skfleet.errors import UsageError
     from skfleet.train import SearchConfig
     from skfleet.train import train as run_train
     from skfleet.train.api import default_name
     from skfleet.train.presets import parse_grids, parse_params
 
     if grid and search is None:
-        raise UsageError("--grid needs --search grid|random|halving")
+        search = "grid"  # candidates to try are a search: every combination, unless told
     search_config = None
     if search is not None:
         search_config = SearchConfig(
@@ -106,6 +118,7 @@ def train(
             search=search_config,
             group_by=group_by,
             min_segment_rows=min_segment_rows,
+            encode=False if no_encode else None,
             report=not no_report,
         )
     if as_json:
