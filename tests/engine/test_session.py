@@ -112,3 +112,20 @@ def test_no_task_at_all_is_not_announced_as_one():
         assert session.engine_for(0).spec == "local"
         assert not session.started
     assert progress.notes == []
+
+
+def test_warm_up_hands_its_cluster_to_the_session_and_releases_an_unclaimed_one():
+    from skfleet.engine.session import _warming, warm_up
+
+    release = warm_up("dask:local:1")
+    assert warm_up("local")() is None  # nothing to start for an in-process engine
+    with EngineSession("dask:local:1") as session:
+        engine = session.engine  # the cluster started in the background, taken over
+        assert ("dask:local:1", None) not in _warming
+        # Workers imported the scoring stack as they started, before any task.
+        assert all(engine.client.run(lambda: "sklearn" in __import__("sys").modules).values())
+        assert session.run(abs, [-1, -2], description=None) == [1, 2]
+    release()  # claimed: the session closed it; releasing does nothing
+    unclaimed = warm_up("dask:local:1", workers=1)
+    unclaimed()
+    assert ("dask:local:1", 1) not in _warming

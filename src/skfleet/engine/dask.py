@@ -18,23 +18,33 @@ from skfleet.engine.shared import SharedRef
 from skfleet.errors import ConnectionFailedError, SkfleetError
 from skfleet.util.net import address_host, is_loopback
 
-#: Libraries whose versions must agree between client and workers for a model to load and score
-#: identically on both.
-CHECKED_LIBRARIES = ("skfleet", "sklearn", "numpy", "pyarrow", "skops")
+#: Libraries (import name: distribution) whose versions must agree between client and workers for
+#: a model to load and score identically on both.
+CHECKED_LIBRARIES = {
+    "skfleet": "skfleet",
+    "sklearn": "scikit-learn",
+    "numpy": "numpy",
+    "pyarrow": "pyarrow",
+    "skops": "skops",
+}
 
 #: The Active Memory Manager policies of a scheduler (set to none for clusters skfleet starts).
 AMM_POLICIES = "distributed.scheduler.active-memory-manager.policies"
 
 
 def library_versions() -> dict[str, str]:
-    """Versions of :data:`CHECKED_LIBRARIES` in this process (runs on workers too)."""
-    import importlib
+    """Versions of :data:`CHECKED_LIBRARIES` installed for this process (runs on workers too).
+
+    Read from the installed distributions, not by importing them: a client that only plans and
+    hands out tasks does not import scikit-learn to learn its version.
+    """
+    from importlib.metadata import PackageNotFoundError, version
 
     found = {}
-    for name in CHECKED_LIBRARIES:
+    for name, dist in CHECKED_LIBRARIES.items():
         try:
-            found[name] = getattr(importlib.import_module(name), "__version__", "unknown")
-        except ImportError:
+            found[name] = version(dist)
+        except PackageNotFoundError:
             found[name] = "missing"
     return found
 
@@ -96,6 +106,8 @@ class DaskEngine(Engine):
                     processes=True,
                     dashboard_address=":0",
                     silence_logs=logging.ERROR,
+                    # Each worker imports the scoring stack as it starts, not in its first task.
+                    preload=["skfleet.engine.preload"],
                 )
             self.client = Client(self._cluster)
         else:

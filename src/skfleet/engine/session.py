@@ -70,6 +70,53 @@ def engine_for(engine: str | Engine | None, tasks: int, default: str = "local") 
     return "local" if address is None else spec
 
 
+#: Local clusters being started in the background, by (spec, workers), for a session to take.
+_warming: dict[tuple[str, int | None], Any] = {}
+
+
+def warm_up(engine: str | Engine | None, workers: int | None = None) -> Callable[[], None]:
+    """Start the ``dask:local`` cluster ``engine`` names in a background thread, now.
+
+    A job calls this as soon as it knows it will run several tasks, then goes on planning; its
+    :class:`EngineSession` with the same spec and ``workers`` takes the cluster over when it first
+    needs it (waiting for the start-up to finish, or raising its error). Workers import the
+    scoring stack as they start (:mod:`skfleet.engine.preload`), so that cost overlaps the
+    client's planning too. Returns a function that closes the cluster if no session took it
+    (call it when the job ends, however it ends). Any other engine: nothing is started.
+    """
+    if not isinstance(engine, str) or parse_engine_spec(engine)[:2] != ("dask", None):
+        return lambda: None
+    import threading
+    from concurrent.futures import Future
+
+    key = (engine, workers)
+    if key in _warming:
+        return lambda: None
+    _warming[key] = future = Future()
+
+    def start() -> None:
+        try:
+            future.set_result(get_engine(engine, workers))
+        except BaseException as exc:  # raised in the session that claims it
+            future.set_exception(exc)
+
+    threading.Thread(target=start, name="skfleet-engine-start", daemon=True).start()
+
+    def release() -> None:
+        if _warming.get(key) is future:
+            del _warming[key]
+            with contextlib.suppress(Exception):
+                future.result().close()
+
+    return release
+
+
+def _claim(spec: str | Engine, workers: int | None) -> Engine | None:
+    """The cluster :func:`warm_up` is starting for ``spec``, once started; None if there is none."""
+    future = _warming.pop((spec, workers), None) if isinstance(spec, str) else None
+    return None if future is None else future.result()
+
+
 class TaskUserError:
     """What a task sends back instead of raising a user error (so the engine does not retry it)."""
 
@@ -148,7 +195,8 @@ class EngineSession:
     def engine(self) -> Engine:
         """The engine, started now if it is not yet."""
         if self._engine is None:
-            self._engine = get_engine(self.requested, self.workers)
+            claimed = _claim(self.requested, self.workers) if self._owned else None
+            self._engine = claimed or get_engine(self.requested, self.workers)
         if not self._announced:
             self._announced = True
             if self._engine.dashboard_link:

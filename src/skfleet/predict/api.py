@@ -34,6 +34,7 @@ run; a resumed run takes a fresh snapshot, so the source must not change in betw
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -42,6 +43,7 @@ from typing import Any
 from skfleet.data import open_sink, open_source
 from skfleet.data.base import Sink
 from skfleet.engine import Engine
+from skfleet.engine.session import warm_up
 from skfleet.errors import SkfleetError, UntrustedModelError, UsageError
 from skfleet.predict.execution import Execution, RunState
 from skfleet.predict.frame import is_in_memory, score_frame
@@ -233,7 +235,7 @@ def predict(
         loaded.content_hash,
         trust,
     )
-    with open_source(source, **(source_options or {})) as src:
+    with contextlib.ExitStack() as stack, open_source(source, **(source_options or {})) as src:
         plan = plan_scoring(
             loaded.model,
             loaded.metadata,
@@ -248,6 +250,10 @@ def predict(
                 src.count_estimate(), len(plan.read_columns), workers_hint(engine, workers)
             )
         partitions = src.partitions(options.partition_rows)
+        if len(partitions) > 1:
+            # Several tasks: a local cluster starts (its workers importing scikit-learn) while
+            # the run is recorded and the sink opens (one task runs in this process, no cluster).
+            stack.callback(warm_up(DEFAULT_ENGINE if engine is None else engine, workers))
         if record is None:
             options.keys = list(plan.keys)
             record = RunRecord.new(
