@@ -61,17 +61,8 @@ def classification_metrics(
         classes = sorted(set(np.concatenate(seen).tolist()))
     labels = plain_classes(classes)
     k = len(labels)
-    y_idx = encode_labels(y_true, labels, "target label")
+    y_idx, pred_idx, p = _encoded(y_true, y_pred, proba, labels, "classification_metrics")
     n = len(y_idx)
-    p = None if proba is None else as_proba(proba, n, k)
-    if y_pred is None:
-        if p is None:
-            raise ValueError("classification_metrics needs y_pred or proba")
-        pred_idx = p.argmax(axis=1)
-    else:
-        pred_idx = encode_labels(y_pred, labels, "predicted label")
-        if len(pred_idx) != n:
-            raise ValueError(f"y_true has {n} rows but y_pred has {len(pred_idx)}")
     notes: list[str] = []
     result: dict[str, Any] = {"accuracy": None, "roc_auc": None, "log_loss": None, "brier": None}
     codes = list(range(k))
@@ -102,6 +93,26 @@ def classification_metrics(
         ]
         result["brier"] = float(np.mean(per_class))
     return result
+
+
+def _encoded(y_true, y_pred, proba, labels: list[Any], caller: str):
+    """``(y_idx, pred_idx, p)``: the labels as indices into ``labels``, the predictions too (the
+    most probable class where only ``proba`` is given) and the probabilities (or ``None``).
+
+    >>> _encoded(["a", "b"], None, [[0.9, 0.1], [0.4, 0.6]], ["a", "b"], "update")[1]
+    array([0, 1])
+    """
+    y_idx = encode_labels(y_true, labels, "target label")
+    n = len(y_idx)
+    p = None if proba is None else as_proba(proba, n, len(labels))
+    if y_pred is None:
+        if p is None:
+            raise ValueError(f"{caller} needs y_pred or proba")
+        return y_idx, p.argmax(axis=1), p
+    pred_idx = encode_labels(y_pred, labels, "predicted label")
+    if len(pred_idx) != n:
+        raise ValueError(f"y_true has {n} rows but y_pred has {len(pred_idx)}")
+    return y_idx, pred_idx, p
 
 
 def _roc_auc(y_idx: np.ndarray, p: np.ndarray, labels: list[Any], notes: list[str]):
@@ -208,17 +219,8 @@ class ClassificationAccumulator:
     def update(self, y_true: Any, y_pred: Any = None, proba: Any = None):
         """Add one batch; ``y_pred`` may be omitted when ``proba`` is given. Returns ``self``."""
         k = len(self.classes)
-        y_idx = encode_labels(y_true, self.classes, "target label")
+        y_idx, pred_idx, p = _encoded(y_true, y_pred, proba, self.classes, "update")
         n = len(y_idx)
-        p = None if proba is None else as_proba(proba, n, k)
-        if y_pred is None:
-            if p is None:
-                raise ValueError("update needs y_pred or proba")
-            pred_idx = p.argmax(axis=1)
-        else:
-            pred_idx = encode_labels(y_pred, self.classes, "predicted label")
-            if len(pred_idx) != n:
-                raise ValueError(f"y_true has {n} rows but y_pred has {len(pred_idx)}")
         self.n_ += n
         self.confusion_ += np.bincount(y_idx * k + pred_idx, minlength=k * k).reshape(k, k)
         if p is None or n == 0:
