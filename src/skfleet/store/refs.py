@@ -58,6 +58,16 @@ class ParsedRef(NamedTuple):
     version: int | None
 
 
+def _plain(name: object, pattern: re.Pattern) -> bool:
+    """A string of at most ``MAX_NAME_LENGTH`` characters, no ``..``, matching ``pattern``."""
+    return (
+        isinstance(name, str)
+        and len(name) <= MAX_NAME_LENGTH
+        and ".." not in name
+        and pattern.match(name) is not None
+    )
+
+
 def validate_name(name: object) -> str:
     """Return ``name`` if it is a valid model name, else raise :class:`UsageError` naming it.
 
@@ -68,12 +78,7 @@ def validate_name(name: object) -> str:
     ...
     skfleet.errors.UsageError: model name 'a/b' is not allowed: use letters, digits, '_', '.' or '-', starting with a letter or digit, without '..' (at most 100 characters)
     """
-    if (
-        not isinstance(name, str)
-        or len(name) > MAX_NAME_LENGTH
-        or ".." in name
-        or not _NAME.match(name)
-    ):
+    if not _plain(name, _NAME):
         raise UsageError(
             f"model name {name!r} is not allowed: use letters, digits, '_', '.' or '-', "
             f"starting with a letter or digit, without '..' (at most {MAX_NAME_LENGTH} characters)"
@@ -91,12 +96,7 @@ def validate_file_name(file_name: object) -> str:
     ...
     skfleet.errors.UsageError: file name '../model.json' is not allowed in a model version: use a plain name such as 'report.html'
     """
-    if (
-        not isinstance(file_name, str)
-        or len(file_name) > MAX_NAME_LENGTH
-        or ".." in file_name
-        or not _FILE_NAME.match(file_name)
-    ):
+    if not _plain(file_name, _FILE_NAME):
         raise UsageError(
             f"file name {file_name!r} is not allowed in a model version: "
             "use a plain name such as 'report.html'"
