@@ -73,15 +73,29 @@ def _defined(positive: np.ndarray) -> bool:
     return bool(positive.any() and not positive.all())
 
 
+def _drawable(y_idx, classes, columns, skipped: list):
+    """The one-vs-rest columns that have a curve, each with its positive rows; the classes of the
+    others go to ``skipped`` (the caption names them).
+
+    >>> skipped = []
+    >>> [c for c, _ in _drawable(np.array([0, 1, 0]), ["a", "b", "c"], [0, 1, 2], skipped)]
+    [0, 1]
+    >>> skipped
+    ['c']
+    """
+    for c in columns:
+        positive = y_idx == c
+        if _defined(positive):
+            yield c, positive
+        else:
+            skipped.append(classes[c])
+
+
 def _roc(y_idx, p, classes, columns, caption) -> Plot:
     fig, ax = new_figure(5.5, 4.5)
     ax.plot([0, 1], [0, 1], linestyle="--", color="grey", linewidth=1)
     skipped = []
-    for c in columns:
-        positive = y_idx == c
-        if not _defined(positive):
-            skipped.append(classes[c])
-            continue
+    for c, positive in _drawable(y_idx, classes, columns, skipped):
         fpr, tpr, _ = roc_curve(positive, p[:, c])
         # The area under the full curve is what roc_auc_score computes, without a second sort.
         auc = trapezoid_area(fpr, tpr)
@@ -95,11 +109,7 @@ def _roc(y_idx, p, classes, columns, caption) -> Plot:
 def _precision_recall(y_idx, p, classes, columns, caption) -> Plot:
     fig, ax = new_figure(5.5, 4.5)
     skipped = []
-    for c in columns:
-        positive = y_idx == c
-        if not _defined(positive):
-            skipped.append(classes[c])
-            continue
+    for c, positive in _drawable(y_idx, classes, columns, skipped):
         precision, recall, _ = precision_recall_curve(positive, p[:, c])
         # average_precision_score's step-wise sum, taken from the curve already computed.
         ap = -float(np.sum(np.diff(recall) * precision[:-1]))
@@ -118,11 +128,7 @@ def _calibration(y_idx, p, classes, columns, caption) -> Plot:
     fig, ax = new_figure(5.5, 4.5)
     ax.plot([0, 1], [0, 1], linestyle="--", color="grey", linewidth=1, label="perfectly calibrated")
     skipped = []
-    for c in columns:
-        positive = y_idx == c
-        if not _defined(positive):
-            skipped.append(classes[c])
-            continue
+    for c, positive in _drawable(y_idx, classes, columns, skipped):
         observed, predicted = calibration_curve(
             positive.astype(int), p[:, c], n_bins=10, pos_label=1
         )
