@@ -118,15 +118,21 @@ def where_clause(spec: dict):
         upper = sql.SQL("ctid < {}::tid").format(sql.Literal(f"({int(spec['stop'])},0)"))
         return sql.SQL("{} AND {}").format(lower, upper)
     if kind == "keys":
-        return _key_range(spec["keys"], spec.get("lower"), spec.get("upper"))
+        return key_range(spec["keys"], spec.get("lower"), spec.get("upper"))
     if kind in ("all", None):
         return None
     raise UsageError(f"unknown partition kind {kind!r}")
 
 
-def _key_range(keys: Sequence[str], lower: tuple | None, upper: tuple | None):
+def key_range(keys: Sequence[str], lower: tuple | None, upper: tuple | None):
     """``lower <= (keys) < upper``; the first range also takes rows with a NULL key part, and the
-    others exclude them, because a row comparison can be true despite a NULL component."""
+    others exclude them, because a row comparison can be true despite a NULL component.
+
+    The Redshift source plans its key ranges with this too (its SQL is PostgreSQL's here).
+
+    >>> key_range(["id"], None, None) is None
+    True
+    """
     from psycopg import sql
 
     idents = [sql.Identifier(k) for k in keys]

@@ -47,7 +47,7 @@ from skfleet.data.postgres.plan import (  # noqa: F401  (MAX_SAMPLE...: the reds
     pick_boundaries,
     where_clause,
 )
-from skfleet.data.postgres.types import arrow_type_for, conform_batch, conform_table
+from skfleet.data.postgres.types import conform_batch, conform_table, schema_of
 from skfleet.data.postgres.url import parse_pg_url
 from skfleet.errors import MissingColumnError, SkfleetError, SourceNotFoundError, UsageError
 
@@ -139,23 +139,11 @@ class PostgresSource(Source):
                 description = cur.description or []
             except driver_errors() as exc:
                 raise self._error(exc) from None
-            fields, text_columns, seen = [], set(), set()
-            for column in description:
-                if column.name in seen:
-                    raise UsageError(
-                        f"{self.label} in {self.display_name} has two columns named "
-                        f"{column.name!r}; give them distinct aliases"
-                    )
-                seen.add(column.name)
-                arrow = arrow_type_for(column.type_code, column.precision, column.scale)
-                if arrow is None:
-                    text_columns.add(column.name)
-                    arrow = pa.string()
-                fields.append(pa.field(column.name, arrow))
+            schema, text_columns = schema_of(description, f"{self.label} in {self.display_name}")
             self._relation = _Relation(
                 from_sql,
-                pa.schema(fields),
-                frozenset(text_columns),
+                schema,
+                text_columns,
                 relkind,
                 oid,
                 conn.info.server_version,

@@ -64,9 +64,36 @@ def arrow_type_for(
     return _BY_OID.get(oid)
 
 
-def _unsupported(field: pa.Field) -> UsageError:
+def schema_of(description, where: str) -> tuple[pa.Schema, frozenset[str]]:
+    """The Arrow schema of a query's result (a driver's ``cursor.description``) and the names of
+    the columns read as their text form; ``where`` names the relation when two columns share a
+    name (a query may repeat one; a schema may not).
+
+    >>> from collections import namedtuple
+    >>> Column = namedtuple("Column", "name type_code precision scale")
+    >>> schema_of([Column("id", 20, None, None), Column("u", 2950, None, None)], "query")
+    (id: int64
+    u: string, frozenset({'u'}))
+    """
+    fields, text_columns, seen = [], set(), set()
+    for column in description:
+        if column.name in seen:
+            raise UsageError(
+                f"{where} has two columns named {column.name!r}; give them distinct aliases"
+            )
+        seen.add(column.name)
+        arrow = arrow_type_for(column.type_code, column.precision, column.scale)
+        if arrow is None:
+            text_columns.add(column.name)
+            arrow = pa.string()
+        fields.append(pa.field(column.name, arrow))
+    return pa.schema(fields), frozenset(text_columns)
+
+
+def unsupported(field: pa.Field, system: str = "PostgreSQL") -> UsageError:
+    """The one-line refusal of a column whose Arrow type ``system`` has no column type for."""
     return UsageError(
-        f"column {field.name!r} has Arrow type {field.type}, which skfleet cannot write to PostgreSQL"
+        f"column {field.name!r} has Arrow type {field.type}, which skfleet cannot write to {system}"
     )
 
 
@@ -99,7 +126,7 @@ def wire_type(field: pa.Field) -> pa.DataType:
         return pa.large_binary() if pa.types.is_large_binary(t) else pa.binary()
     if pa.types.is_decimal(t):
         if t.precision > 1000:
-            raise _unsupported(field)
+            raise unsupported(field)
         return t
     if pa.types.is_timestamp(t):
         return UTC_US if t.tz is not None else pa.timestamp("us")
@@ -111,7 +138,7 @@ def wire_type(field: pa.Field) -> pa.DataType:
         return pa.duration("us")
     if pa.types.is_null(t):
         return pa.string()
-    raise _unsupported(field)
+    raise unsupported(field)
 
 
 def pg_type_for(field: pa.Field) -> str:

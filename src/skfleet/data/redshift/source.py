@@ -30,8 +30,9 @@ import pyarrow as pa
 
 from skfleet.data.base import Partition, Source
 from skfleet.data.postgres.conn import driver_errors
+from skfleet.data.postgres.plan import key_range
 from skfleet.data.postgres.source import MAX_SAMPLE, SAMPLE_PER_PARTITION, pick_boundaries
-from skfleet.data.postgres.types import arrow_type_for, conform_table
+from skfleet.data.postgres.types import conform_table, schema_of
 from skfleet.data.redshift.conn import connect, error_of
 from skfleet.data.redshift.staging import Staging, authorization
 from skfleet.data.redshift.unload import max_file_mb, read_manifest, unload_sql
@@ -88,17 +89,9 @@ class RedshiftSource(Source):
                 description = conn.execute(f"SELECT * FROM {from_sql} LIMIT 0").description or []
             except driver_errors() as exc:
                 raise self._error(exc) from None
-        fields, seen = [], set()
-        for column in description:
-            if column.name in seen:
-                raise UsageError(
-                    f"{self.label} in {self.display_name} has two columns named "
-                    f"{column.name!r}; give them distinct aliases"
-                )
-            seen.add(column.name)
-            arrow = arrow_type_for(column.type_code, column.precision, column.scale)
-            fields.append(pa.field(column.name, arrow if arrow is not None else pa.string()))
-        self._from_sql, self._schema = from_sql, pa.schema(fields)
+        where = f"{self.label} in {self.display_name}"
+        schema, _ = schema_of(description, where)
+        self._from_sql, self._schema = from_sql, schema
         return self._schema
 
     def schema(self) -> pa.Schema:
@@ -260,7 +253,7 @@ class RedshiftSource(Source):
         raise UsageError(f"unknown partition kind {kind!r}")
 
     def _read_select(self, bounds, names, schema: pa.Schema, where: str) -> pa.Table:
-        clause = None if bounds is None else _key_range(*bounds)
+        clause = None if bounds is None else key_range(*bounds)
         query = self.select_sql(names, clause)
         with connect(self._target.pg) as conn:
             try:
@@ -281,31 +274,3 @@ class RedshiftSource(Source):
         staging, self._staging = self._staging, None
         if staging is not None and self._owner_pid == os.getpid() and not self._target.keep_staging:
             staging.remove()
-
-
-def _key_range(keys: Sequence[str], lower: tuple | None, upper: tuple | None):
-    """``lower <= (keys) < upper``; the first range also takes rows with a NULL key part (as the
-    PostgreSQL source does)."""
-    from psycopg import sql
-
-    idents = [sql.Identifier(k) for k in keys]
-    cols = idents[0] if len(keys) == 1 else sql.SQL("({})").format(sql.SQL(", ").join(idents))
-
-    def values(bound):
-        if len(keys) == 1:
-            return sql.Literal(bound[0])
-        return sql.SQL("({})").format(sql.SQL(", ").join(sql.Literal(v) for v in bound))
-
-    parts = []
-    if lower is not None:
-        parts.append(sql.SQL("{} >= {}").format(cols, values(lower)))
-        parts += [sql.SQL("{} IS NOT NULL").format(i) for i in idents]
-    if upper is not None:
-        parts.append(sql.SQL("{} < {}").format(cols, values(upper)))
-    if not parts:
-        return None
-    clause = sql.SQL(" AND ").join(parts)
-    if lower is None:
-        nulls = sql.SQL(" OR ").join(sql.SQL("{} IS NULL").format(i) for i in idents)
-        clause = sql.SQL("({}) OR {}").format(clause, nulls)
-    return clause

@@ -17,56 +17,44 @@ from __future__ import annotations
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from skfleet.data.postgres.types import unsupported
+from skfleet.data.postgres.types import wire_type as pg_wire_type
 from skfleet.errors import DataError, UsageError
 
 VARCHAR_MAX = 65_535
-UTC_US = pa.timestamp("us", tz="UTC")
 
-
-def _unsupported(field: pa.Field) -> UsageError:
-    return UsageError(
-        f"column {field.name!r} has Arrow type {field.type}, which skfleet cannot write to Redshift"
-    )
+#: Redshift's column type for each wire type but decimals and timestamps.
+_COLUMN_TYPES = {
+    pa.bool_(): "BOOLEAN",
+    pa.int16(): "SMALLINT",
+    pa.int32(): "INTEGER",
+    pa.int64(): "BIGINT",
+    pa.float32(): "REAL",
+    pa.float64(): "DOUBLE PRECISION",
+    pa.string(): f"VARCHAR({VARCHAR_MAX})",
+    pa.date32(): "DATE",
+}
 
 
 def wire_type(field: pa.Field) -> pa.DataType:
-    """The Arrow type a column is staged as in the Parquet object the COPY loads."""
-    t = field.type
-    if pa.types.is_dictionary(t):
-        return wire_type(pa.field(field.name, t.value_type))
-    if pa.types.is_boolean(t) or t in (
-        pa.int16(),
-        pa.int32(),
-        pa.int64(),
-        pa.float32(),
-        pa.float64(),
-    ):
-        return t
-    if t in (pa.int8(), pa.uint8()):
-        return pa.int16()
-    if t == pa.uint16():
-        return pa.int32()
-    if t == pa.uint32():
-        return pa.int64()
-    if t == pa.uint64():
-        return pa.decimal128(20, 0)
-    if t == pa.float16():
-        return pa.float32()
-    if pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_string_view(t):
+    """The Arrow type a column is staged as in the Parquet object the COPY loads: PostgreSQL's
+    (:func:`skfleet.data.postgres.types.wire_type`), less the types Redshift has no column for."""
+    t = field.type.value_type if pa.types.is_dictionary(field.type) else field.type
+    if pa.types.is_decimal(t) and t.precision > 38:
+        raise UsageError(
+            f"column {field.name!r} is {t}: Redshift's DECIMAL holds at most 38 digits"
+        )
+    try:
+        wire = pg_wire_type(field)
+    except UsageError:
+        raise unsupported(field, "Redshift") from None
+    if pa.types.is_decimal(wire):
+        return pa.decimal128(wire.precision, wire.scale)
+    if wire == pa.large_string():
         return pa.string()
-    if pa.types.is_null(t):
-        return pa.string()
-    if pa.types.is_decimal(t):
-        if t.precision > 38:
-            raise UsageError(
-                f"column {field.name!r} is {t}: Redshift's DECIMAL holds at most 38 digits"
-            )
-        return pa.decimal128(t.precision, t.scale)
-    if pa.types.is_timestamp(t):
-        return UTC_US if t.tz is not None else pa.timestamp("us")
-    if pa.types.is_date(t):
-        return pa.date32()
-    raise _unsupported(field)
+    if wire not in _COLUMN_TYPES and not pa.types.is_timestamp(wire):
+        raise unsupported(field, "Redshift")  # binary, time of day, duration
+    return wire
 
 
 def redshift_type(field: pa.Field) -> str:
@@ -76,16 +64,7 @@ def redshift_type(field: pa.Field) -> str:
         return f"DECIMAL({t.precision},{t.scale})"
     if pa.types.is_timestamp(t):
         return "TIMESTAMPTZ" if t.tz is not None else "TIMESTAMP"
-    return {
-        pa.bool_(): "BOOLEAN",
-        pa.int16(): "SMALLINT",
-        pa.int32(): "INTEGER",
-        pa.int64(): "BIGINT",
-        pa.float32(): "REAL",
-        pa.float64(): "DOUBLE PRECISION",
-        pa.string(): f"VARCHAR({VARCHAR_MAX})",
-        pa.date32(): "DATE",
-    }[t]
+    return _COLUMN_TYPES[t]
 
 
 def check_text_width(array, name: str, where: str, limit: int = VARCHAR_MAX) -> None:
