@@ -125,25 +125,37 @@ def _check_authority(netloc: str, path: str, display: str) -> None:
         )
 
 
-def parse_pg_url(url: str) -> PgURL:
-    """Split a data URL into skfleet's parameters and a libpq connection URI."""
+def split_url(url: str, schemes: tuple[str, ...], own_params: tuple[str, ...]):
+    """``(display, parts, own, rest)``: the URL as messages show it (no password), its
+    :func:`~urllib.parse.urlsplit` parts, skfleet's own query parameters (each at most once) and
+    the others in their order, for the driver. The Redshift URL parser starts with this too.
+
+    >>> split_url("postgres://h/db?table=t&sslmode=require", SCHEMES, OWN_PARAMS)[2:]
+    ({'table': 't'}, [('sslmode', 'require')])
+    """
     display = redact_url(url)
     try:
         parts = urlsplit(url)
     except ValueError as exc:
         raise UsageError(f"{display} is not a valid URL: {exc}") from None
-    if parts.scheme.lower() not in SCHEMES:
-        raise UsageError(f"{display} is not a postgresql:// URL")
-    _check_authority(parts.netloc, parts.path, display)
+    if parts.scheme.lower() not in schemes:
+        raise UsageError(f"{display} is not a {schemes[0]}:// URL")
     own: dict[str, str] = {}
-    libpq: list[tuple[str, str]] = []
+    rest: list[tuple[str, str]] = []
     for name, value in parse_qsl(parts.query, keep_blank_values=True):
-        if name in OWN_PARAMS:
+        if name in own_params:
             if name in own:
                 raise UsageError(f"{display} gives {name}= twice")
             own[name] = value
         else:
-            libpq.append((name, value))
+            rest.append((name, value))
+    return display, parts, own, rest
+
+
+def parse_pg_url(url: str) -> PgURL:
+    """Split a data URL into skfleet's parameters and a libpq connection URI."""
+    display, parts, own, libpq = split_url(url, SCHEMES, OWN_PARAMS)
+    _check_authority(parts.netloc, parts.path, display)
     if "table" in own and "query" in own:
         raise UsageError(f"{display} gives both table= and query=; pick one")
     table = query = None

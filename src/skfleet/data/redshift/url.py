@@ -28,9 +28,9 @@ from __future__ import annotations
 import dataclasses
 import re
 from dataclasses import dataclass
-from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
+from urllib.parse import quote, urlencode, urlunsplit
 
-from skfleet.data.postgres.url import PgURL, parse_pg_url
+from skfleet.data.postgres.url import PgURL, parse_pg_url, split_url
 from skfleet.errors import UsageError
 from skfleet.util.redact import redact_url
 
@@ -107,22 +107,7 @@ def _split_table(value: str, display: str) -> tuple[str | None, str]:
 
 def parse_redshift_url(url: str) -> RedshiftURL:
     """Split a ``redshift://`` URL into the connection, the staging options and the table."""
-    display = redact_url(url)
-    try:
-        parts = urlsplit(url)
-    except ValueError as exc:
-        raise UsageError(f"{display} is not a valid URL: {exc}") from None
-    if parts.scheme.lower() != SCHEME:
-        raise UsageError(f"{display} is not a redshift:// URL")
-    own: dict[str, str] = {}
-    rest: list[tuple[str, str]] = []
-    for name, value in parse_qsl(parts.query, keep_blank_values=True):
-        if name in OWN_PARAMS:
-            if name in own:
-                raise UsageError(f"{display} gives {name}= twice")
-            own[name] = value
-        else:
-            rest.append((name, value))
+    display, parts, own, rest = split_url(url, (SCHEME,), OWN_PARAMS)
     # table= is parsed here, not by the PostgreSQL URL parser: Redshift's names hold 127 bytes,
     # PostgreSQL's 63.
     table = None
