@@ -42,6 +42,27 @@ def keys_table_name(target_key: str, run_id: str) -> str:
     return staging_name(target_key, run_id).replace("_stage_", "_keys_")
 
 
+def resumed(mode: str, state: str, if_exists: str, run: str) -> bool:
+    """Check that the run recorded as ``(mode, state)`` may be resumed with ``if_exists``;
+    ``True`` if it is already committed (only no-op writes remain). ``run`` names it in
+    messages. The Redshift sink keeps the same run records.
+
+    >>> resumed("append", "open", "append", "run 'r1'")
+    False
+    >>> resumed("append", "open", "replace", "run 'r1'")
+    Traceback (most recent call last):
+    ...
+    skfleet.errors.UsageError: run 'r1' was opened with if_exists='append'; resume it with the same, not 'replace'
+    """
+    if mode != if_exists:
+        raise UsageError(
+            f"{run} was opened with if_exists={mode!r}; resume it with the same, not {if_exists!r}"
+        )
+    if state == "aborted":
+        raise UsageError(f"{run} was aborted; start a new run")
+    return state == "committed"
+
+
 def ensure_bookkeeping(conn, nsp: str, where: str = "the database") -> None:
     """Create schema ``nsp`` and both tables in it unless they exist (psycopg ``conn``)."""
     import psycopg

@@ -47,6 +47,7 @@ from skfleet.data.postgres.ledger import (
     RUNS,
     ensure_bookkeeping,
     keys_table_name,
+    resumed,
     staging_name,
 )
 from skfleet.data.postgres.types import arrow_type_for, cast_column, pg_type_for, wire_type
@@ -176,14 +177,7 @@ class PostgresSink(Sink):
         ).fetchone()
         if run is not None:
             mode, state, stage = run
-            if mode != if_exists:
-                raise UsageError(
-                    f"run {run_id!r} of {self.label} was opened with if_exists={mode!r}; "
-                    f"resume it with the same, not {if_exists!r}"
-                )
-            if state == "aborted":
-                raise UsageError(f"run {run_id!r} of {self.label} was aborted; start a new run")
-            self._done = state == "committed"
+            self._done = resumed(mode, state, if_exists, f"run {run_id!r} of {self.label}")
             self._write_to = stage or name
             if self._done:  # only no-op writes remain; the staging table was renamed away
                 self._wire = wire

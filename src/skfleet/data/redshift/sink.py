@@ -33,7 +33,7 @@ import pyarrow as pa
 from skfleet.data.base import DuplicateKeys, Sink, check_if_exists, check_partition_id
 from skfleet.data.postgres.conn import driver_errors
 from skfleet.data.postgres.keycheck import repeated_keys
-from skfleet.data.postgres.sink import LEDGER, RUNS, staging_name
+from skfleet.data.postgres.ledger import LEDGER, RUNS, resumed, staging_name
 from skfleet.data.postgres.types import arrow_type_for, cast_column
 from skfleet.data.redshift.conn import connect, error_of
 from skfleet.data.redshift.copy import copy_sql, stage_partition
@@ -182,14 +182,7 @@ class RedshiftSink(Sink):
         ).fetchone()
         if run is not None:
             mode, state, stage = run
-            if mode != if_exists:
-                raise UsageError(
-                    f"run {run_id!r} of {self.label} was opened with if_exists={mode!r}; "
-                    f"resume it with the same, not {if_exists!r}"
-                )
-            if state == "aborted":
-                raise UsageError(f"run {run_id!r} of {self.label} was aborted; start a new run")
-            self._done = state == "committed"
+            self._done = resumed(mode, state, if_exists, f"run {run_id!r} of {self.label}")
             self._write_to = stage or name
             if self._done:
                 self._wire = wire
@@ -330,6 +323,16 @@ class RedshiftSink(Sink):
                 raise self._error(exc) from None
         return {partition: int(n) for partition, n in rows}
 
+    def _locked_state(self, conn) -> tuple[str] | None:
+        """This run's state row, under ``LOCK skfleet_runs`` (held until the transaction ends:
+        open, commit and abort of one schema's runs take turns)."""
+        runs = self._q(RUNS)
+        conn.execute(f"LOCK {runs}")
+        return conn.execute(
+            f"SELECT state FROM {runs} WHERE target = %s AND run_id = %s",
+            [self._target_key, self._run_id],
+        ).fetchone()
+
     def commit(self) -> None:
         """Publish: swap the staging table in (replace/fail) in one transaction. Idempotent."""
         self._require_open()
@@ -338,11 +341,7 @@ class RedshiftSink(Sink):
         with connect(self._target.pg) as conn:
             try:
                 with conn.transaction():
-                    conn.execute(f"LOCK {runs}")
-                    state = conn.execute(
-                        f"SELECT state FROM {runs} WHERE target = %s AND run_id = %s",
-                        [self._target_key, self._run_id],
-                    ).fetchone()
+                    state = self._locked_state(conn)
                     if state is None or state[0] == "aborted":
                         raise UsageError(f"run {self._run_id!r} of {self.label} is not open")
                     if state[0] != "committed":
@@ -384,11 +383,7 @@ class RedshiftSink(Sink):
         with connect(self._target.pg) as conn:
             try:
                 with conn.transaction():
-                    conn.execute(f"LOCK {runs}")
-                    state = conn.execute(
-                        f"SELECT state FROM {runs} WHERE target = %s AND run_id = %s",
-                        [self._target_key, self._run_id],
-                    ).fetchone()
+                    state = self._locked_state(conn)
                     if state is None or state[0] != "open":
                         return
                     if self._write_to != self._target.table[1]:
