@@ -79,7 +79,7 @@ def test_scores_equal_plain_scikit_learn_on_the_same_folds(trained):
 def test_contract_is_recorded_without_encoding(trained):
     df, store, result = trained
     meta = ModelStore(store).metadata("gems")
-    assert meta["encoded"] is False
+    assert meta["encoding"] == "frame"
     assert meta["input_columns"] == CATEGORICAL + NUMERIC  # fit order; key and target are not
     columns = {c["name"]: c for c in meta["features"]["columns"]}
     assert sorted(columns["cut"]["levels"]) == sorted(df["cut"].unique())
@@ -130,10 +130,22 @@ def test_encode_false_hands_a_plain_estimator_the_frame():
     df = diamonds(300)[NUMERIC + ["log_price"]]
     result = train("ridge", df, target="log_price", encode=False, cv=3, report=False)
     assert isinstance(result.model.steps[0][1], TableFrame)
-    assert result.metadata["encoded"] is False
+    assert result.metadata["encoding"] == "frame"
     expected = cross_val_score(
         clone(result.model.named_steps["model"]), df[NUMERIC], df["log_price"],
         cv=KFold(3, shuffle=True, random_state=0), scoring="r2",
     )  # fmt: skip
     got = [fold["r2"] for fold in result.metadata["metrics"]["folds"]]
     np.testing.assert_allclose(got, expected, rtol=1e-9)
+
+
+def test_notebook_view_of_the_result(trained):
+    df, _, result = trained
+    assert isinstance(result.oof, pd.DataFrame)
+    assert result.oof.columns.tolist() == ["id", "fold", "y_true", "prediction"]
+    np.testing.assert_allclose(result.oof.sort_values("id")["y_true"], df["log_price"])
+    r2 = result.metrics["overall"]["r2"]
+    assert repr(result).startswith(f"<TrainResult gems@1: log_price, r2={r2:.4g}, ")
+    html = result._repr_html_()
+    assert f"<th style='text-align:left'>r2 (5-fold CV)</th><td>{r2:.4g}</td>" in html
+    assert result.report_path and f"href='{result.report_path}'" in html

@@ -144,5 +144,5 @@ def test_train_group_by_classifier_with_grid_search():
         result.metadata["search"]["best_params"]["C"]
         == result.model.estimator.named_steps["model"].C
     )
-    assert result.oof.column_names[-2:] == ["proba_late", "proba_on_time"]
+    assert result.oof_table.column_names[-2:] == ["proba_late", "proba_on_time"]
     assert result.metadata["classes"] == ["late", "on_time"]

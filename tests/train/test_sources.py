@@ -44,8 +44,8 @@ def test_train_from_postgres_keeps_the_password_out(pg, tmp_path):
         assert pg.password.encode() not in path.read_bytes(), path.name
     # Same rows, same model as from the in-memory table (row order may differ: compare by id).
     here = train("logistic", table, target="label", keys=["id"], cv=3, report=False)
-    by_id = result.oof.sort_by("id")
-    assert by_id["y_true"].to_pylist() == here.oof.sort_by("id")["y_true"].to_pylist()
+    by_id = result.oof_table.sort_by("id")
+    assert by_id["y_true"].to_pylist() == here.oof_table.sort_by("id")["y_true"].to_pylist()
     meta = ModelStore(str(store)).metadata("from-pg")
     assert meta["label_type"] == "string" and meta["key_columns"] == ["id"]
     json.dumps(meta)

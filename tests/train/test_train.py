@@ -121,9 +121,9 @@ def test_regression_with_missing_targets_dropped_and_counted(tmp_path):
     assert meta["task"] == "regression" and meta["classes"] is None
     assert meta["label_type"] == "double"
     assert set(meta["metrics"]["overall"]) >= {"r2", "rmse", "mae"}
-    assert result.oof.column_names == ["id", "fold", "y_true", "prediction"]
-    assert result.oof.schema.field("prediction").type == pa.float64()
-    assert not {3, 7, 50} & set(result.oof["id"].to_pylist())
+    assert result.oof_table.column_names == ["id", "fold", "y_true", "prediction"]
+    assert result.oof_table.schema.field("prediction").type == pa.float64()
+    assert not {3, 7, 50} & set(result.oof_table["id"].to_pylist())
     with pytest.raises(DataError, match="target column 'y' is missing in 3 of 200 rows"):
         train("ridge", table, target="y", keys=["id"], cv=4, report=False, missing_target="error")
 
@@ -135,12 +135,12 @@ def test_dask_result_equals_in_process_result(dask_engine):
     recorder = Recorder()
     there = train("logistic", table, engine=dask_engine, progress=recorder, **options)
     assert there.metadata["engine"].startswith("dask:local")
-    assert there.oof["prediction"].to_pylist() == here.oof["prediction"].to_pylist()
+    assert there.oof_table["prediction"].to_pylist() == here.oof_table["prediction"].to_pylist()
     for column in ("proba_late", "proba_on_time"):
         np.testing.assert_allclose(
             there.oof[column].to_numpy(), here.oof[column].to_numpy(), rtol=1e-12
         )
-    assert there.oof["fold"].equals(here.oof["fold"])
+    assert there.oof_table["fold"].equals(here.oof_table["fold"])
     for a, b in zip(there.metrics["folds"], here.metrics["folds"], strict=True):
         assert a["roc_auc"] == pytest.approx(b["roc_auc"], rel=1e-12)
         assert a["confusion_matrix"] == b["confusion_matrix"]

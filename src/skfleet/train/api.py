@@ -19,17 +19,21 @@ The steps of a run, in order:
 >>> x = rng.normal(size=200)
 >>> table = pa.table({"id": np.arange(200), "x": x, "late": x + rng.normal(size=200) > 0})
 >>> result = train("logistic", table, target="late", keys=["id"], cv=3, report=False)
->>> result.metadata["kind"], result.metadata["classes"], result.oof.num_rows
+>>> result.metadata["kind"], result.metadata["classes"], len(result.oof)
 ('batch', [False, True], 200)
+>>> result.oof.columns.tolist()
+['id', 'fold', 'y_true', 'prediction', 'proba_False', 'proba_True']
 >>> result.metrics["overall"]["accuracy"] > 0.6
 True
 """
 
 from __future__ import annotations
 
+import html
 import re
 import time
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -61,15 +65,51 @@ from skfleet.util.redact import redact_url
 
 @dataclass
 class TrainResult(StoredModelAccessors):
-    """A finished run: the fitted model, its ``model.json`` content and where it was stored."""
+    """A finished run: the fitted model, its ``model.json`` content and where it was stored.
+
+    ``oof`` is the out-of-fold predictions as a pandas DataFrame (None without CV);
+    ``oof_table`` the same rows as Arrow, with the target's own types (``oof.parquet``).
+    """
 
     model: Any
     metadata: dict[str, Any]
-    oof: Any
+    oof_table: Any
     report_html: str | None
     seconds: float
     ref: Any = None
     report_path: str | None = None
+
+    @cached_property
+    def oof(self) -> Any:
+        return None if self.oof_table is None else self.oof_table.to_pandas()
+
+    def _summary(self) -> list[tuple[str, str]]:
+        named = f"{self.name}@{self.version}" if self.ref is not None else "not stored"
+        rows = [("model", named), ("target", str(self.metadata["target"]))]
+        folds = self.metadata["cv"]["folds"]
+        overall = self.metrics.get("overall") or {}
+        for key, value in overall.items():
+            if isinstance(value, int | float) and not isinstance(value, bool) and key != "n":
+                rows.append((f"{key} ({folds}-fold CV)", f"{value:.4g}"))
+        rows += [("rows", f"{self.metadata['rows']['train']:,}"), ("seconds", f"{self.seconds}")]
+        return rows
+
+    def __repr__(self) -> str:
+        headline = self.metadata.get("main_metric")
+        metric = f", {headline['name']}={headline['value']:.4g}" if headline else ""
+        named = self._summary()[0][1]
+        return f"<TrainResult {named}: {self.metadata['target']}{metric}, {self.seconds}s>"
+
+    def _repr_html_(self) -> str:
+        """A notebook cell: the metrics table and the link to the report."""
+        cells = "".join(
+            f"<tr><th style='text-align:left'>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>"
+            for k, v in self._summary()
+        )
+        link = ""
+        if self.report_path:
+            link = f"<p><a href='{html.escape(self.report_path)}'>report</a></p>"
+        return f"<table>{cells}</table>{link}"
 
     def to_dict(self) -> dict[str, Any]:
         """The ``--json`` summary: name, version, overall metrics, rows, seconds."""
@@ -165,15 +205,42 @@ def encodes(estimator: Any, config: TrainConfig) -> bool:
     return config.encode
 
 
+def handles_categories(estimator: Any) -> bool:
+    """Whether ``estimator`` splits on categories natively when given pandas categoricals
+    (scikit-learn's HistGradientBoosting models with ``categorical_features="from_dtype"``).
+
+    >>> from sklearn.ensemble import HistGradientBoostingRegressor
+    >>> handles_categories(HistGradientBoostingRegressor())
+    True
+    >>> handles_categories(HistGradientBoostingRegressor(categorical_features=None))
+    False
+    """
+    from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
+
+    return (
+        isinstance(estimator, HistGradientBoostingClassifier | HistGradientBoostingRegressor)
+        and estimator.categorical_features == "from_dtype"
+    )
+
+
 def make_template(estimator: Any, config: TrainConfig) -> tuple[Any, str]:
-    """The unfitted model skfleet stores, and the prefix that reaches ``estimator`` inside it."""
+    """The unfitted model skfleet stores, and the prefix that reaches ``estimator`` inside it.
+
+    The first step learns the feature contract and checks tables against it: a
+    :class:`~skfleet.features.TableEncoder`; a ``TableCodes`` for a model that handles
+    categories itself (categoricals over every level seen, unscaled numbers); a ``TableFrame``
+    (the checked table as a DataFrame) when the estimator encodes its input itself.
+    """
     from skfleet.features import TableEncoder
+    from skfleet.features.codes import TableCodes
     from skfleet.features.frame import TableFrame
 
     encoder_options = dict(config.encoder)
     if config.group_by:
         encoder_options["exclude"] = [*encoder_options.pop("exclude", ()), config.group_by]
-    if encodes(estimator, config):
+    if encodes(estimator, config) and handles_categories(estimator):
+        step = ("encode", TableCodes(**encoder_options))
+    elif encodes(estimator, config):
         step = ("encode", TableEncoder(**encoder_options))
     else:
         step = ("check", TableFrame(**encoder_options))
@@ -240,6 +307,9 @@ def train(
                 template, prefix, config, data, task, classes, splits, jobs, progress
             )
 
+    from skfleet.features.codes import without_check_partials
+
+    without_check_partials(fitted)
     metadata = batch_metadata(
         fitted, estimator, prefix, config, data, task, cv_result, search, pool
     )
@@ -275,7 +345,7 @@ def train(
     return TrainResult(
         model=fitted,
         metadata=metadata,
-        oof=oof,
+        oof_table=oof,
         report_html=report_html,
         seconds=round(time.perf_counter() - started, 3),
         ref=ref,

@@ -44,6 +44,7 @@ def fitted_contract(model: Any) -> Any:
 
 def batch_metadata(fitted, estimator, prefix, config, data, task, cv_result, search, pool) -> dict:
     """The ``model.json`` fields a training run writes (the store adds its own)."""
+    from skfleet.features.codes import TableCodes
     from skfleet.features.frame import TableFrame
     from skfleet.store.metadata import describe_estimator
 
@@ -51,6 +52,7 @@ def batch_metadata(fitted, estimator, prefix, config, data, task, cv_result, sea
     contract = step.contract_
     encoded = not isinstance(step, TableFrame)
     input_columns = list(contract.input_columns if encoded else step.output_columns)
+    encoding = "encoded" if encoded else "categories" if isinstance(step, TableCodes) else "frame"
     if config.group_by:
         input_columns.append(config.group_by)
     final_estimator = clone(estimator)
@@ -71,7 +73,7 @@ def batch_metadata(fitted, estimator, prefix, config, data, task, cv_result, sea
         "key_columns": list(config.keys),
         "input_columns": input_columns,
         "features": contract.to_dict(),
-        "encoded": encoded,
+        "encoding": encoding,
         "estimator": describe_estimator(final_estimator),
         "metrics": metrics,
         "rows": {"train": data.rows, "dropped_missing_target": data.dropped_missing_target},
