@@ -16,7 +16,7 @@
 
 from __future__ import annotations
 
-from skfleet.util.api_module import make_callable, resolve
+from skfleet.util.api_module import lazy_names, make_callable
 
 _LAZY = {
     "predict": "skfleet.predict.api:predict",
@@ -25,15 +25,6 @@ _LAZY = {
 
 __all__ = sorted(_LAZY)
 
-
-def __getattr__(name: str):
-    if name in _LAZY:
-        return resolve(_LAZY[name])
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *_LAZY})
-
+__getattr__, __dir__ = lazy_names(__name__, _LAZY)
 
 make_callable(__name__, _LAZY["predict"])

@@ -16,7 +16,7 @@ Names are imported on first use, so ``import skfleet.train`` does not import sci
 
 from __future__ import annotations
 
-from skfleet.util.api_module import make_callable, resolve
+from skfleet.util.api_module import lazy_names, make_callable
 
 #: Types defined here that a stored model may hold (for the store's trusted-type list).
 TRUSTED_TYPES: tuple[str, ...] = ("skfleet.train.segments.SegmentRouter",)
@@ -32,15 +32,6 @@ _LAZY = {
 
 __all__ = ["TRUSTED_TYPES", *sorted(_LAZY)]
 
-
-def __getattr__(name: str):
-    if name in _LAZY:
-        return resolve(_LAZY[name])
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *_LAZY})
-
+__getattr__, __dir__ = lazy_names(__name__, _LAZY)
 
 make_callable(__name__, _LAZY["train"])

@@ -29,6 +29,26 @@ def resolve(target: str) -> Any:
     return getattr(importlib.import_module(module_name), attr)
 
 
+def lazy_names(module_name: str, names: dict[str, str]):
+    """``(__getattr__, __dir__)`` for a module whose public ``names`` (name -> ``"module:attr"``)
+    are imported on first use, so that importing the package stays cheap.
+
+    >>> getattr_, dir_ = lazy_names("skfleet.predict", {"predict": "skfleet.predict.api:predict"})
+    >>> getattr_("predict").__name__, "predict" in dir_()
+    ('predict', True)
+    """
+
+    def __getattr__(name: str) -> Any:
+        if name in names:
+            return resolve(names[name])
+        raise AttributeError(f"module {module_name!r} has no attribute {name!r}")
+
+    def __dir__() -> list[str]:
+        return sorted({*vars(sys.modules[module_name]), *names})
+
+    return __getattr__, __dir__
+
+
 class CallableModule(types.ModuleType):
     """A module whose call is forwarded to the function named by its ``__entry_point__``."""
 
