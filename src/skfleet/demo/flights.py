@@ -33,6 +33,20 @@ def delay_table(parquet_path: str) -> pa.Table:
     return table.drop_columns(["arr_delay"]).append_column(TARGET, late)
 
 
+def write_delay_parquet(parquet_path: str, out_dir: str) -> str:
+    """The training table (key, features, ``late``) as Parquet in ``out_dir``: what the demo
+    trains on, kept so that ``skfleet train DIR --target late`` runs on it as well."""
+    from pathlib import Path
+
+    import pyarrow.parquet as pq
+
+    folder = Path(out_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    table = delay_table(parquet_path)
+    pq.write_table(table, folder / "delays.parquet", row_group_size=50_000)
+    return str(folder)
+
+
 def train_delay_model(
     parquet_path: str,
     store: str,
