@@ -146,17 +146,11 @@ class TrainConfig:
 
     def _check_roles(self) -> None:
         """A column plays one role: target, key, excluded or segment."""
-        roles: dict[str, str] = {}
         named = [("--target", self.target)]
         named += [("--key", k) for k in self.keys] + [("--exclude", c) for c in self.exclude]
         if self.group_by is not None:
             named.append(("--group-by", self.group_by))
-        for flag, column in named:
-            if column in roles:
-                if roles[column] == flag:
-                    raise UsageError(f"{flag} {column!r} is given more than once")
-                raise UsageError(f"column {column!r} is given both as {roles[column]} and {flag}")
-            roles[column] = flag
+        check_roles(named)
 
     @classmethod
     def build(cls, config: TrainConfig | None = None, **options: Any) -> TrainConfig:
@@ -183,6 +177,25 @@ class TrainConfig:
         """Every column named by the configuration."""
         named = {self.target, *self.keys, *self.exclude}
         return named | ({self.group_by} if self.group_by else set())
+
+
+def check_roles(named: list[tuple[str, str]]) -> None:
+    """Each column plays one role: ``named`` holds ``(flag, column)`` pairs such as
+    ``("--key", "id")``; a column named twice is refused, naming both flags (or the one).
+
+    >>> check_roles([("--target", "y"), ("--key", "id")])
+    >>> check_roles([("--target", "y"), ("--exclude", "y")])
+    Traceback (most recent call last):
+    ...
+    skfleet.errors.UsageError: column 'y' is given both as --target and --exclude
+    """
+    roles: dict[str, str] = {}
+    for flag, column in named:
+        if column in roles:
+            if roles[column] == flag:
+                raise UsageError(f"{flag} {column!r} is given more than once")
+            raise UsageError(f"column {column!r} is given both as {roles[column]} and {flag}")
+        roles[column] = flag
 
 
 def _construct(cls, values: Mapping[str, Any], what: str):

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 from skfleet.errors import UsageError
+from skfleet.train.config import check_roles
 
 DEFAULT_PARTITION_ROWS = 250_000
 DEFAULT_BATCH_ROWS = 20_000
@@ -109,15 +110,9 @@ class StreamConfig:
 
     def _check_roles(self) -> None:
         """A column plays one role: target, key or excluded."""
-        roles: dict[str, str] = {}
         named = [("--target", self.target)] if self.target else []
         named += [("--key", k) for k in self.keys] + [("--exclude", c) for c in self.exclude]
-        for flag, column in named:
-            if column in roles:
-                if roles[column] == flag:
-                    raise UsageError(f"{flag} {column!r} is given more than once")
-                raise UsageError(f"column {column!r} is given both as {roles[column]} and {flag}")
-            roles[column] = flag
+        check_roles(named)
         if self.holdout_key is not None and self.holdout_key == self.target:
             raise UsageError(f"--holdout-key {self.holdout_key!r} is the target column")
 
