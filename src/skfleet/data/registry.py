@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import importlib
 import threading
-from abc import ABC, abstractmethod
 from importlib.metadata import entry_points
 from typing import Any
 
@@ -37,18 +36,25 @@ _lock = threading.Lock()
 _entry_points_loaded = False
 
 
-class Backend(ABC):
-    """Opens sources and sinks for the URLs of one or more schemes."""
+class Backend:
+    """Opens sources and sinks for the URLs of one or more schemes.
+
+    A backend names its two classes, ``source_class`` and ``sink_class``, each called with the
+    URL and the options; one that picks a class by URL overrides :meth:`source` or :meth:`sink`.
+    """
+
+    source_class: type[Source]
+    sink_class: type[Sink]
 
     @classmethod
-    @abstractmethod
     def source(cls, url: str, **options: Any) -> Source:
         """A :class:`Source` reading ``url``."""
+        return cls.source_class(url, **options)
 
     @classmethod
-    @abstractmethod
     def sink(cls, url: str, **options: Any) -> Sink:
         """A :class:`Sink` writing ``url``."""
+        return cls.sink_class(url, **options)
 
 
 def scheme_of(url: str) -> str:

@@ -38,12 +38,13 @@ __all__ = ["FileBackend", "FileSink", "FileSource", "SingleFileSink"]
 class FileBackend(Backend):
     """Opens :class:`FileSource` / :class:`FileSink` for plain paths, ``file://`` and ``s3://``."""
 
-    @classmethod
-    def source(cls, url: str, **options: Any) -> FileSource:
-        return FileSource(url, **options)
+    source_class = FileSource
+    sink_class = FileSink
 
     @classmethod
     def sink(cls, url: str, **options: Any) -> FileSink:
+        # A URL naming one data file (``scores.csv``) gets that file, written whole at commit;
+        # anything else is a folder of parts.
         if names_one_file(url, options.get("storage_options")):
             return SingleFileSink(url, **options)
-        return FileSink(url, **options)
+        return super().sink(url, **options)

@@ -23,8 +23,6 @@ True
 
 from __future__ import annotations
 
-from typing import Any
-
 from skfleet.data.postgres.conn import SnapshotGoneError
 from skfleet.data.postgres.sink import PostgresSink
 from skfleet.data.postgres.source import PostgresSource
@@ -34,13 +32,8 @@ from skfleet.data.registry import Backend
 class PostgresBackend(Backend):
     """Opens ``postgresql://`` and ``postgres://`` URLs (connections are made lazily)."""
 
-    @classmethod
-    def source(cls, url: str, **options: Any) -> PostgresSource:
-        return PostgresSource(url, **options)
-
-    @classmethod
-    def sink(cls, url: str, **options: Any) -> PostgresSink:
-        return PostgresSink(url, **options)
+    source_class = PostgresSource
+    sink_class = PostgresSink
 
 
 __all__ = ["PostgresBackend", "PostgresSink", "PostgresSource", "SnapshotGoneError"]

@@ -24,8 +24,6 @@ RedshiftSource('redshift://ana:***@wh.example/dev?table=public.orders')
 
 from __future__ import annotations
 
-from typing import Any
-
 from skfleet.data.redshift.sink import RedshiftSink
 from skfleet.data.redshift.source import RedshiftSource, SlowReadWarning
 from skfleet.data.registry import Backend
@@ -34,13 +32,8 @@ from skfleet.data.registry import Backend
 class RedshiftBackend(Backend):
     """Opens ``redshift://`` URLs (connections are made lazily)."""
 
-    @classmethod
-    def source(cls, url: str, **options: Any) -> RedshiftSource:
-        return RedshiftSource(url, **options)
-
-    @classmethod
-    def sink(cls, url: str, **options: Any) -> RedshiftSink:
-        return RedshiftSink(url, **options)
+    source_class = RedshiftSource
+    sink_class = RedshiftSink
 
 
 __all__ = ["RedshiftBackend", "RedshiftSink", "RedshiftSource", "SlowReadWarning"]
