@@ -24,8 +24,9 @@ from typing import Any, Literal
 
 import pyarrow as pa
 
-from skfleet.errors import DataError, UsageError
+from skfleet.errors import DataError, MissingColumnError, UsageError
 from skfleet.util.choices import IF_EXISTS_CHOICES
+from skfleet.util.closing import Closing
 from skfleet.util.redact import redact_url
 
 IfExists = Literal["fail", "replace", "append"]
@@ -79,6 +80,30 @@ def check_if_exists(if_exists: str) -> str:
     return if_exists
 
 
+def selected_columns(schema: pa.Schema, columns: Sequence[str] | None, where: str) -> list[str]:
+    """The columns a read asks for: all of ``schema``'s for ``None``, a bare string as one
+    column; one not in ``schema`` is refused, naming ``where`` and the columns it has.
+
+    >>> schema = pa.schema([("id", pa.int64()), ("x", pa.float64())])
+    >>> selected_columns(schema, None, "t.csv"), selected_columns(schema, "x", "t.csv")
+    (['id', 'x'], ['x'])
+    >>> selected_columns(schema, ["y"], "t.csv")
+    Traceback (most recent call last):
+    ...
+    skfleet.errors.MissingColumnError: column 'y' is not in t.csv (it has: id, x)
+    """
+    if columns is None:
+        return list(schema.names)
+    if isinstance(columns, str):
+        columns = [columns]
+    names = set(schema.names)  # once: ``schema.names`` builds a list per access
+    for name in columns:
+        if name not in names:
+            shown = ", ".join(schema.names[:20]) + (", ..." if len(schema) > 20 else "")
+            raise MissingColumnError(f"column {name!r} is not in {where} (it has: {shown})")
+    return list(columns)
+
+
 def check_unique_columns(names: Sequence[str], where: str) -> None:
     """Refuse a table with two columns of one name, naming the column and ``where`` it is.
 
@@ -105,12 +130,8 @@ def check_partition_id(partition_id: str) -> str:
     return partition_id
 
 
-class Source(ABC):
-    """A table to read, in partitions.
-
-    Subclasses must stay picklable (hold a URL and options, connect lazily) so that a task can carry
-    the source to a worker together with a :class:`Partition`.
-    """
+class _AtURL:
+    """A source or sink: where it is (``url``) and how messages name it."""
 
     def __init__(self, url: str):
         self.url = url
@@ -122,6 +143,14 @@ class Source(ABC):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.display_name!r})"
+
+
+class Source(_AtURL, Closing, ABC):
+    """A table to read, in partitions; ``with source:`` closes it.
+
+    Subclasses must stay picklable (hold a URL and options, connect lazily) so that a task can carry
+    the source to a worker together with a :class:`Partition`.
+    """
 
     @abstractmethod
     def schema(self) -> pa.Schema:
@@ -146,6 +175,11 @@ class Source(ABC):
         batch_rows: int = DEFAULT_BATCH_ROWS,
     ) -> Iterator[pa.RecordBatch]:
         """Stream one partition as record batches of at most ``batch_rows`` rows."""
+        return self._batches(partition, columns, batch_rows)
+
+    def _batches(self, partition: Partition, columns: Sequence[str] | None, batch_rows: int):
+        """What :meth:`iter_batches` yields. This default reads the partition whole; a source
+        that can stream overrides it (the public signature and its defaults stay here)."""
         yield from self.read(partition, columns).to_batches(max_chunksize=batch_rows)
 
     def read_all(
@@ -164,12 +198,6 @@ class Source(ABC):
         """Release client-side resources (an exported snapshot, a connection)."""
         return None
 
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
 
 @dataclass(frozen=True)
 class DuplicateKeys:
@@ -183,18 +211,8 @@ class DuplicateKeys:
     example: str | None = None
 
 
-class Sink(ABC):
+class Sink(_AtURL, ABC):
     """A table to write, partition by partition, each committed exactly once."""
-
-    def __init__(self, url: str):
-        self.url = url
-
-    @property
-    def display_name(self) -> str:
-        return redact_url(self.url)
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.display_name!r})"
 
     @abstractmethod
     def open(

@@ -13,9 +13,10 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any, ClassVar
 
 from skfleet.engine.shared import SharedRef
+from skfleet.util.closing import Closing
 
 
-class Engine(ABC):
+class Engine(Closing, ABC):
     """A pool of workers (possibly just this process)."""
 
     #: A string such as ``local`` or ``dask:local`` that :func:`skfleet.engine.get_engine` accepts.
@@ -59,12 +60,6 @@ class Engine(ABC):
     def close(self) -> None:
         """Release workers started by this engine (not those of an external cluster)."""
         return None
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.spec!r}, workers={self.workers})"
