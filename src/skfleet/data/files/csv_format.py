@@ -111,25 +111,24 @@ class CsvFormat(FileFormat):
         fields = [f.with_type(pa.string()) if pa.types.is_null(f.type) else f for f in schema]
         return pa.schema(fields)
 
+    def _options(self, schema, columns) -> dict:
+        """What reading a file of ``schema`` takes, whole or in batches: only ``columns``, each
+        parsed as its schema type."""
+        return {
+            "read_options": self._read_options(schema),
+            "parse_options": self._parse_options(),
+            "convert_options": self._convert_options(schema, columns),
+        }
+
     def read(self, store, path, schema, columns, row_groups=None):
         with self._stream(store, path) as stream, self._errors(store, path, schema):
-            table = pacsv.read_csv(
-                stream,
-                read_options=self._read_options(schema),
-                parse_options=self._parse_options(),
-                convert_options=self._convert_options(schema, columns),
-            )
+            table = pacsv.read_csv(stream, **self._options(schema, columns))
         return conform(table, schema, columns, store.url(path))
 
     def iter_batches(self, store, path, schema, columns, batch_rows, row_groups=None):
         where = store.url(path)
         with self._stream(store, path) as stream, self._errors(store, path, schema):
-            reader = pacsv.open_csv(
-                stream,
-                read_options=self._read_options(schema),
-                parse_options=self._parse_options(),
-                convert_options=self._convert_options(schema, columns),
-            )
+            reader = pacsv.open_csv(stream, **self._options(schema, columns))
             for batch in rebatch(reader, batch_rows):
                 yield from conform(
                     pa.Table.from_batches([batch]), schema, columns, where

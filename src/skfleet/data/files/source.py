@@ -32,13 +32,13 @@ import hashlib
 import posixpath
 import re
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, NamedTuple
 
 import pyarrow as pa
 
-from skfleet.data.base import DEFAULT_BATCH_ROWS, Partition, Source, check_unique_columns
+from skfleet.data.base import Partition, Source, check_unique_columns, selected_columns
 from skfleet.data.files.csv_format import CsvFormat
 from skfleet.data.files.formats import (
     FORMAT_FLAG,
@@ -51,7 +51,7 @@ from skfleet.data.files.ledger import RunLedger
 from skfleet.data.files.manifest import read_manifest
 from skfleet.data.files.parquet_format import ParquetFormat, ParquetInfo
 from skfleet.data.files.store import FileStore, glob_base, is_glob
-from skfleet.errors import DataError, MissingColumnError, SourceNotFoundError, UsageError
+from skfleet.errors import DataError, SourceNotFoundError, UsageError
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.=-]")
 
@@ -312,19 +312,7 @@ class FileSource(Source):
 
     # -- reading --------------------------------------------------------------------------------
     def _columns(self, columns: Sequence[str] | None) -> list[str]:
-        schema = self.schema()
-        if columns is None:
-            return list(schema.names)
-        if isinstance(columns, str):
-            columns = [columns]
-        names = set(schema.names)  # once: ``schema.names`` builds a list per access
-        for name in columns:
-            if name not in names:
-                shown = ", ".join(schema.names[:20]) + (", ..." if len(schema) > 20 else "")
-                raise MissingColumnError(
-                    f"column {name!r} is not in {self.display_name} (it has: {shown})"
-                )
-        return list(columns)
+        return selected_columns(self.schema(), columns, self.display_name)
 
     def read(self, partition: Partition, columns: Sequence[str] | None = None) -> pa.Table:
         names = self._columns(columns)
@@ -333,12 +321,7 @@ class FileSource(Source):
             self._store, spec["path"], self.schema(), names, spec.get("row_groups")
         )
 
-    def iter_batches(
-        self,
-        partition: Partition,
-        columns: Sequence[str] | None = None,
-        batch_rows: int = DEFAULT_BATCH_ROWS,
-    ) -> Iterator[pa.RecordBatch]:
+    def _batches(self, partition: Partition, columns: Sequence[str] | None, batch_rows: int):
         names = self._columns(columns)
         spec = partition.spec
         yield from self._format.iter_batches(

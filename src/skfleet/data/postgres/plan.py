@@ -88,22 +88,27 @@ def key_partitions(
     """Key ranges between ``bounds`` (one partition of everything when there are none)."""
     if not bounds:
         return [Partition("all", total, {"kind": "all", "snapshot": snapshot})]
-    edges = [None, *bounds, None]
-    n = len(edges) - 1
+    ranges = key_ranges(bounds)
     return [
         Partition(
-            f"keys-{i:05d}-of-{n:05d}",
-            total // n,
-            {
-                "kind": "keys",
-                "keys": keys,
-                "lower": edges[i],
-                "upper": edges[i + 1],
-                "snapshot": snapshot,
-            },
+            name,
+            total // len(ranges),
+            {"kind": "keys", "keys": keys, "lower": lower, "upper": upper, "snapshot": snapshot},
         )
-        for i in range(n)
+        for name, lower, upper in ranges
     ]
+
+
+def key_ranges(bounds: list[tuple]) -> list[tuple[str, tuple | None, tuple | None]]:
+    """``(partition id, lower, upper)`` of each key range that ``bounds`` cut: the first open
+    below, the last open above (the Redshift source names its partitions so too).
+
+    >>> key_ranges([(10,)])
+    [('keys-00000-of-00002', None, (10,)), ('keys-00001-of-00002', (10,), None)]
+    """
+    edges = [None, *bounds, None]
+    n = len(edges) - 1
+    return [(f"keys-{i:05d}-of-{n:05d}", edges[i], edges[i + 1]) for i in range(n)]
 
 
 def where_clause(spec: dict):

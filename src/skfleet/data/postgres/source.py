@@ -23,13 +23,13 @@ import contextlib
 import json
 import math
 import weakref
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import pyarrow as pa
 
-from skfleet.data.base import DEFAULT_BATCH_ROWS, Partition, Source
+from skfleet.data.base import Partition, Source, selected_columns
 from skfleet.data.postgres.conn import (
     SnapshotGoneError,
     adbc_cursor,
@@ -283,18 +283,8 @@ class PostgresSource(Source):
 
     # -- reading ---------------------------------------------------------------------------------
     def _selected(self, columns: Sequence[str] | None) -> list[str]:
-        relation = self._describe()
-        if columns is None:
-            return list(relation.schema.names)
-        if isinstance(columns, str):
-            columns = [columns]
-        names = set(relation.schema.names)
-        for column in columns:
-            if column not in names:
-                raise MissingColumnError(
-                    f"column {column!r} is not in {self.label} ({self.display_name})"
-                )
-        return list(columns)
+        where = f"{self.label} ({self.display_name})"
+        return selected_columns(self._describe().schema, columns, where)
 
     def select_sql(self, partition: Partition, columns: Sequence[str] | None = None) -> str:
         """The SELECT a worker runs for ``partition`` (inside its snapshot)."""
@@ -357,12 +347,7 @@ class PostgresSource(Source):
             raise self._error(exc) from None
         return conform_table(table, schema, f"{self.label} ({self.display_name})")
 
-    def iter_batches(
-        self,
-        partition: Partition,
-        columns: Sequence[str] | None = None,
-        batch_rows: int = DEFAULT_BATCH_ROWS,
-    ) -> Iterator[pa.RecordBatch]:
+    def _batches(self, partition: Partition, columns: Sequence[str] | None, batch_rows: int):
         """Stream one partition; memory stays at about one driver batch."""
         names = self._selected(columns)
         schema = pa.schema([self._describe().schema.field(n) for n in names])

@@ -28,16 +28,16 @@ from typing import Any
 
 import pyarrow as pa
 
-from skfleet.data.base import Partition, Source
+from skfleet.data.base import Partition, Source, selected_columns
 from skfleet.data.postgres.conn import driver_errors
-from skfleet.data.postgres.plan import key_range
+from skfleet.data.postgres.plan import key_range, key_ranges
 from skfleet.data.postgres.source import MAX_SAMPLE, SAMPLE_PER_PARTITION, pick_boundaries
 from skfleet.data.postgres.types import conform_table, schema_of
 from skfleet.data.redshift.conn import connect, error_of
 from skfleet.data.redshift.staging import Staging, authorization
 from skfleet.data.redshift.unload import max_file_mb, read_manifest, unload_sql
 from skfleet.data.redshift.url import parse_redshift_url
-from skfleet.errors import DataError, MissingColumnError, SkfleetWarning, UsageError
+from skfleet.errors import DataError, SkfleetWarning, UsageError
 
 
 class SlowReadWarning(SkfleetWarning):
@@ -111,17 +111,7 @@ class RedshiftSource(Source):
         return self._count
 
     def _selected(self, columns: Sequence[str] | None) -> list[str]:
-        schema = self._describe()
-        if columns is None:
-            return list(schema.names)
-        if isinstance(columns, str):
-            columns = [columns]
-        for column in columns:
-            if column not in schema.names:
-                raise MissingColumnError(
-                    f"column {column!r} is not in {self.label} ({self.display_name})"
-                )
-        return list(columns)
+        return selected_columns(self._describe(), columns, f"{self.label} ({self.display_name})")
 
     def select_sql(self, columns: Sequence[str] | None = None, where=None) -> str:
         from psycopg import sql
@@ -223,15 +213,10 @@ class RedshiftSource(Source):
                     bounds = pick_boundaries(conn.execute(query).fetchall(), n_parts)
                 except driver_errors() as exc:
                     raise self._error(exc) from None
-        edges = [None, *bounds, None]
-        n = len(edges) - 1
+        ranges = key_ranges(bounds)
         return [
-            Partition(
-                f"keys-{i:05d}-of-{n:05d}",
-                total // n,
-                {"kind": "select", "where": (keys, edges[i], edges[i + 1])},
-            )
-            for i in range(n)
+            Partition(name, total // len(ranges), {"kind": "select", "where": (keys, lower, upper)})
+            for name, lower, upper in ranges
         ]
 
     # -- reading ---------------------------------------------------------------------------------
