@@ -144,11 +144,6 @@ def test_scheduler_restarted_then_resumed(healed_testbed, scored):
     assert recovery < RESTART_BOUND, f"{recovery:.1f}s"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a lost scheduler cancels the futures (FutureCancelledError), which predict does not "
-    "count as an engine failure: a traceback and exit status 1 instead of one line and --resume",
-)
 def test_scheduler_restarted_client_says_so_in_one_line(healed_testbed, scored):
     if not _SCHEDULER_LOST:
         _run_through_scheduler_restart(healed_testbed, scored)

@@ -5,7 +5,6 @@ the client's in-process scoring of the same rows, row by row."""
 
 from __future__ import annotations
 
-import re
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
@@ -82,33 +81,29 @@ def test_local_store_on_the_client(testbed, bed_data):
     assert_same_rows(testbed, out, reference, ROWS)
 
 
-def _with_host(url: str, host: str) -> str:
-    parts = urlsplit(url)
-    netloc = parts.netloc.rpartition("@")
-    return urlunsplit(parts._replace(netloc=f"{netloc[0]}@{host}:{parts.port}"))
-
-
-@pytest.mark.parametrize(
-    ("role", "why"),
-    [("output", "relative path"), ("output", "localhost"), ("source", "127.0.0.1")],
-)
-def test_urls_the_workers_cannot_reach_are_refused_before_any_task(testbed, bed_data, role, why):
-    """A URL that means each worker's own folder or host: one line naming it, exit 2, nothing
-    scored (no task ran on a worker) and nothing written."""
+@pytest.mark.parametrize("case", ["relative output", "127.0.0.1 source"])
+def test_urls_the_workers_cannot_reach_are_refused_before_any_task(testbed, bed_data, case):
+    """A URL that would mean each worker's own folder or host: one line naming it, exit 2, no
+    task run on any worker. (A loopback PostgreSQL URL is refused on the client already, which
+    has no server on its own loopback either; the relative path is the case only the workers'
+    view catches: the client could write it.)"""
     urls, model = bed_data
     data, out = urls["pg"], testbed.pg.url(new_table("scores"))
-    if why == "relative path":
+    if case == "relative output":
         out = "scores-here/"
-    elif role == "output":
-        out = _with_host(out, why)
     else:
-        data = _with_host(data, why)
+        parts = urlsplit(data)
+        userinfo = parts.netloc.rpartition("@")[0]
+        data = urlunsplit(parts._replace(netloc=f"{userinfo}@127.0.0.1:{parts.port}"))
     before = tasks_per_worker(testbed)
     args = predict_args(model, data, out, "--partition-rows", PARTITION_ROWS)
     done = testbed.skfleet(*args, "--engine", testbed.scheduler_address)
     assert done.returncode == 2, done.stderr
-    lines = done.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), done.stderr
-    assert f"the {role} " in lines[0] and "other machines" in lines[0], lines[0]
-    assert re.search(re.escape(why.split()[0]), lines[0]), lines[0]
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1 and "Traceback" not in done.stderr, done.stderr
+    if case == "relative output":
+        assert "the output scores-here/ cannot be used by the workers" in errors[0], errors[0]
+        assert "relative path" in errors[0], errors[0]
+    else:
+        assert "127.0.0.1" in errors[0], errors[0]
     assert tasks_per_worker(testbed) == before

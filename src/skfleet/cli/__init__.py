@@ -81,6 +81,13 @@ class SkfleetGroup(click.Group):
             sys.exit(2)
 
 
+def _quiet_dask(record: logging.LogRecord) -> bool:
+    """Keep Dask's own log lines out of a run's output unless they are critical."""
+    if record.name.split(".", 1)[0] in ("distributed", "tornado", "bokeh"):
+        return record.levelno >= logging.CRITICAL
+    return True
+
+
 @click.group(cls=SkfleetGroup)
 @click.version_option(package_name="skfleet")
 @click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
@@ -89,9 +96,18 @@ def main(verbose: int) -> None:
     level = logging.WARNING - 10 * min(verbose, 2)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     # Dask sets its own loggers to INFO when it is imported (later, lazily): about 45 lines per
-    # run of cluster start-up chatter that buries the progress and the result. Its config is read
-    # from the environment at import, so this reaches the scheduler and workers we start too.
-    os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", logging.getLevelName(level).lower())
+    # run of cluster start-up chatter that buries the progress and the result, and when a
+    # scheduler or worker goes away it logs tracebacks of every failed reconnect before skfleet
+    # says in one line what happened and how to finish. Without -v only its critical messages
+    # show. Its config is read from the environment at import, so this reaches the scheduler and
+    # workers we start too.
+    dask_level = "critical" if verbose == 0 else logging.getLevelName(level).lower()
+    os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", dask_level)
+    if verbose == 0:
+        # Dask's config also gives some of its loggers levels of their own (distributed.client:
+        # warning), which the variable above does not reach: filter at our one handler instead.
+        for handler in logging.getLogger().handlers:
+            handler.addFilter(_quiet_dask)
 
 
 __all__ = ["main"]

@@ -288,9 +288,17 @@ class Execution:
 
 def _engine_failures() -> tuple[type[BaseException], ...]:
     """Exceptions that mean the engine broke rather than a partition failing."""
+    from concurrent.futures import CancelledError
     from concurrent.futures.process import BrokenProcessPool
 
-    found: list[type[BaseException]] = [BrokenProcessPool, TimeoutError, ConnectionError]
+    # CancelledError: a Dask client that loses its scheduler cancels every pending future
+    # (FutureCancelledError, "scheduler-connection-lost"); no partition failed, the engine did.
+    found: list[type[BaseException]] = [
+        BrokenProcessPool,
+        CancelledError,
+        TimeoutError,
+        ConnectionError,
+    ]
     try:
         from distributed import TimeoutError as DaskTimeoutError
         from distributed.comm.core import CommClosedError
