@@ -149,18 +149,52 @@ def _load(table_or_source: Any, name: str, config: TrainConfig, task: str) -> Tr
 
 
 def _check_columns(config: TrainConfig, columns: list[str], name: str) -> None:
-    available = set(columns)
-    listing = ", ".join(columns[:30]) + (", ..." if len(columns) > 30 else "")
     named = [("target column", config.target)]
     named += [("--key column", c) for c in config.keys]
     named += [("--exclude column", c) for c in config.exclude]
     if config.group_by:
         named.append(("--group-by column", config.group_by))
+    check_named_columns(named, columns, name)
+
+
+def check_named_columns(named: list[tuple[str, str]], columns: list[str], name: str) -> None:
+    """Every ``(what, column)`` a run names (``("--key column", "id")``) is among the
+    ``columns`` of the table ``name``; the first that is not is refused, with the columns there
+    are. Streaming training checks its columns with this too.
+
+    >>> check_named_columns([("target column", "y")], ["x"], "t.csv")
+    Traceback (most recent call last):
+    ...
+    skfleet.errors.MissingColumnError: target column 'y' is missing from t.csv (columns: x)
+    """
+    available = set(columns)
+    listing = ", ".join(columns[:30]) + (", ..." if len(columns) > 30 else "")
     for what, column in named:
         if column not in available:
             raise MissingColumnError(
                 f"{what} {column!r} is missing from {name} (columns: {listing})"
             )
+
+
+def check_numeric_target(column: str, arrow_type: pa.DataType) -> None:
+    """A regressor's target is numbers (booleans and decimals count); else one line saying so.
+
+    >>> check_numeric_target("y", pa.decimal128(10, 2))
+    >>> check_numeric_target("y", pa.string())
+    Traceback (most recent call last):
+    ...
+    skfleet.errors.DataError: target column 'y' is string, not numeric: a regressor needs numbers (use a classifier for labels)
+    """
+    if not (
+        pa.types.is_integer(arrow_type)
+        or pa.types.is_floating(arrow_type)
+        or pa.types.is_decimal(arrow_type)
+        or pa.types.is_boolean(arrow_type)
+    ):
+        raise DataError(
+            f"target column {column!r} is {arrow_type}, not numeric: a regressor needs numbers "
+            "(use a classifier for labels)"
+        )
 
 
 def _missing_mask(target: pa.ChunkedArray) -> np.ndarray:
@@ -195,16 +229,7 @@ def _check_target(y: np.ndarray, arrow_type: pa.DataType, column: str, task: str
                 "needs classes: use a regressor (e.g. --model hgb-regressor) or a column of labels"
             )
     else:
-        if not (
-            pa.types.is_integer(arrow_type)
-            or pa.types.is_floating(arrow_type)
-            or pa.types.is_decimal(arrow_type)
-            or pa.types.is_boolean(arrow_type)
-        ):
-            raise DataError(
-                f"target column {column!r} is {arrow_type}, not numeric: a regressor needs numbers "
-                "(use a classifier for labels)"
-            )
+        check_numeric_target(column, arrow_type)
         # Checked here: scikit-learn would blame "Input y" after the folds were already planned.
         infinite = int(np.isinf(y).sum()) if y.dtype.kind == "f" else 0
         if infinite:

@@ -40,7 +40,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import pyarrow as pa
 from sklearn.pipeline import Pipeline
 
 from skfleet.data import open_source
@@ -48,6 +47,7 @@ from skfleet.data.base import Source
 from skfleet.engine import Engine
 from skfleet.engine.session import EngineSession
 from skfleet.errors import DataError, UsageError
+from skfleet.train.dataset import check_numeric_target
 from skfleet.train.outputs import StoredModelAccessors, open_model_store
 from skfleet.train.stream.checks import (
     check_fingerprint,
@@ -218,16 +218,8 @@ def _run(
     from skfleet.train.stream.scoring import Scorer, label_array
 
     columns, label_type = read_columns(src, config)
-    if task == "regression" and not (
-        pa.types.is_integer(label_type)
-        or pa.types.is_floating(label_type)
-        or pa.types.is_decimal(label_type)
-        or pa.types.is_boolean(label_type)
-    ):
-        raise DataError(
-            f"target column {config.target!r} is {label_type}, not numeric: a regressor needs "
-            "numbers (use a classifier for labels)"
-        )
+    if task == "regression":
+        check_numeric_target(config.target, label_type)
     partitions = src.partitions(config.partition_rows)
     if not partitions:
         raise DataError(f"{src.display_name} has no rows to train on")

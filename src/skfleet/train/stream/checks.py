@@ -11,7 +11,8 @@ from typing import Any
 import pyarrow as pa
 
 from skfleet.data.base import Source
-from skfleet.errors import DataError, MissingColumnError, UsageError
+from skfleet.errors import DataError, UsageError
+from skfleet.train.dataset import check_named_columns
 from skfleet.train.stream.config import StreamConfig
 from skfleet.train.stream.estimators import needs_target
 from skfleet.train.stream.profile import StreamProfile
@@ -43,17 +44,12 @@ def read_columns(src: Source, config: StreamConfig) -> tuple[list[str], pa.DataT
     """The columns to read (features, target, holdout key) and the target's Arrow type."""
     schema = src.schema()
     names = schema.names
-    listing = ", ".join(names[:30]) + (", ..." if len(names) > 30 else "")
     named = [("target column", config.target)] if config.target else []
     named += [("--key column", c) for c in config.keys]
     named += [("--exclude column", c) for c in config.exclude]
     if config.holdout_key:
         named.append(("--holdout-key column", config.holdout_key))
-    for what, column in named:
-        if column not in names:
-            raise MissingColumnError(
-                f"{what} {column!r} is missing from {src.display_name} (columns: {listing})"
-            )
+    check_named_columns(named, names, src.display_name)
     dropped = set(config.keys) | set(config.exclude)
     wanted = [c for c in names if c not in dropped or c == config.holdout_key]
     label_type = None
