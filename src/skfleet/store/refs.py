@@ -29,8 +29,8 @@ MAX_NAME_LENGTH = 100
 #: version exist (it is written last).
 ARTIFACT_FILE = "model.skops"
 METADATA_FILE = "model.json"
-_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*\Z")
-_FILE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*\Z")
+#: A model name and a file kept next to a version: letters, digits, ``_.-``, no leading dot.
+_PLAIN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*\Z")
 
 
 @dataclass(frozen=True)
@@ -58,13 +58,13 @@ class ParsedRef(NamedTuple):
     version: int | None
 
 
-def _plain(name: object, pattern: re.Pattern) -> bool:
-    """A string of at most ``MAX_NAME_LENGTH`` characters, no ``..``, matching ``pattern``."""
+def _plain(name: object) -> bool:
+    """A string of at most ``MAX_NAME_LENGTH`` characters, no ``..``, matching ``_PLAIN``."""
     return (
         isinstance(name, str)
         and len(name) <= MAX_NAME_LENGTH
         and ".." not in name
-        and pattern.match(name) is not None
+        and _PLAIN.match(name) is not None
     )
 
 
@@ -78,7 +78,7 @@ def validate_name(name: object) -> str:
     ...
     skfleet.errors.UsageError: model name 'a/b' is not allowed: use letters, digits, '_', '.' or '-', starting with a letter or digit, without '..' (at most 100 characters)
     """
-    if not _plain(name, _NAME):
+    if not _plain(name):
         raise UsageError(
             f"model name {name!r} is not allowed: use letters, digits, '_', '.' or '-', "
             f"starting with a letter or digit, without '..' (at most {MAX_NAME_LENGTH} characters)"
@@ -96,7 +96,7 @@ def validate_file_name(file_name: object) -> str:
     ...
     skfleet.errors.UsageError: file name '../model.json' is not allowed in a model version: use a plain name such as 'report.html'
     """
-    if not _plain(file_name, _FILE_NAME):
+    if not _plain(file_name):
         raise UsageError(
             f"file name {file_name!r} is not allowed in a model version: "
             "use a plain name such as 'report.html'"
