@@ -34,7 +34,7 @@ def test_the_tour_has_commands():
     assert len(commands) >= 6
 
 
-@pytest.mark.timeout(300)
+@pytest.mark.timeout(900)
 def test_readme_quick_tour_runs_in_order_on_the_demo(tmp_path, pg):
     bin_dir = os.path.dirname(sys.executable)
     env = {k: v for k, v in os.environ.items() if not k.startswith("SKFLEET_")}
