@@ -11,6 +11,10 @@ commits):
     one row per written partition, committed in the same transaction as its rows; the primary
     key makes a second write of the same partition a no-op, also when two workers race.
 
+:class:`LedgerSink` is what the PostgreSQL and Redshift sinks share around these records (the
+target, the run, resuming it, publishing its staging table); each keeps its own SQL for the
+rest (Redshift has no ``ON CONFLICT`` and no advisory locks).
+
 >>> staging_name('"public"."scores"', "run1")
 '_skfleet_stage_c657959271608111'
 """
@@ -19,11 +23,114 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+from abc import abstractmethod
+from collections.abc import Callable
+from typing import Any
 
-from skfleet.errors import UsageError
+import pyarrow as pa
+
+from skfleet.data.base import Sink
+from skfleet.errors import SkfleetError, TargetExistsError, UsageError
 
 LEDGER = "skfleet_ledger"
 RUNS = "skfleet_runs"
+
+
+class LedgerSink(Sink):
+    """What the PostgreSQL and Redshift sinks share: a ``?table=`` target in some schema, and a
+    run (its id, mode, the table its partitions go to) kept in the two tables above."""
+
+    def __init__(self, url: str, options: dict[str, Any], parse: Callable[[str], Any]):
+        super().__init__(url)
+        if options:
+            raise UsageError(f"unknown option(s) {sorted(options)} for {self.display_name}")
+        self._target = parse(url)
+        if self._target.table is None:
+            raise UsageError(f"{self.display_name} is a query; write to a ?table= URL")
+        self._run_id: str | None = None
+        self._mode: str | None = None
+        self._nsp: str | None = None  # resolved schema of the target
+        self._write_to: str | None = None  # table partitions go to (staging or target)
+        self._wire: pa.Schema | None = None  # Arrow types sent, in the order written
+        self._done = False  # the run is committed: only no-op writes remain
+
+    @property
+    def label(self) -> str:
+        return f"table {self._target.relation_label!r}"
+
+    @property
+    def run_id(self) -> str | None:
+        return self._run_id
+
+    def _qualified(self, name: str):
+        from psycopg import sql
+
+        return sql.Identifier(self._nsp, name)
+
+    def _require_open(self) -> None:
+        if self._run_id is None:
+            raise UsageError(f"open() the sink for {self.display_name} before writing")
+
+    @abstractmethod
+    def _relkind_of(self, conn, name: str) -> str | None:
+        """The ``pg_class.relkind`` of table ``name`` in the target's schema; None: absent."""
+
+    def _swap(self, conn, name: str) -> None:
+        """Publish the staging table as ``name`` (in the caller's transaction); a ``fail`` run
+        refuses if ``name`` appeared meanwhile, the others replace it."""
+        from psycopg import sql
+
+        exists = self._relkind_of(conn, name) is not None
+        if exists and self._mode == "fail":
+            raise TargetExistsError(
+                f"{self.label} was created in {self.display_name} while this run was writing; "
+                f"nothing was published (run {self._run_id!r} can be aborted)"
+            )
+        if exists:
+            conn.execute(sql.SQL("DROP TABLE {}").format(self._qualified(name)))
+        conn.execute(
+            sql.SQL("ALTER TABLE {} RENAME TO {}").format(
+                self._qualified(self._write_to), sql.Identifier(name)
+            )
+        )
+
+    @abstractmethod
+    def _wire_for_existing(self, conn, name: str, wire: pa.Schema) -> pa.Schema:
+        """The Arrow types to send to the existing table ``name`` for data of ``wire``."""
+
+    def _resume(self, conn, run: tuple, wire: pa.Schema, if_exists: str, run_id: str) -> None:
+        """Pick up the run recorded as ``run`` (its mode, state and staging table)."""
+        mode, state, stage = run
+        self._done = resumed(mode, state, if_exists, f"run {run_id!r} of {self.label}")
+        self._write_to = stage or self._target.table[1]
+        if self._done:  # only no-op writes remain; the staging table was renamed away
+            self._wire = wire
+            return
+        if self._relkind_of(conn, self._write_to) is None:
+            raise SkfleetError(
+                f"the staging table of run {run_id!r} for {self.label} is gone; start a new run"
+            )
+        self._wire = self._wire_for_existing(conn, self._write_to, wire)
+
+    def _check_target(self, relkind: str | None, if_exists: str, tables: str = "r") -> None:
+        """A new run's target, of ``relkind`` (None: absent), is a table (a relkind among
+        ``tables``) that ``if_exists`` allows writing."""
+        if relkind is not None and relkind not in tables:
+            raise UsageError(
+                f"{self.label} in {self.display_name} is not a table (relkind {relkind})"
+            )
+        if relkind is not None and if_exists == "fail":
+            raise TargetExistsError(
+                f"{self.label} already exists in {self.display_name}; "
+                "pass --if-exists replace or append"
+            )
+
+    def _not_in_run(self, partition_id: str) -> UsageError:
+        """A write to a committed run of a partition the ledger does not have."""
+        return UsageError(
+            f"run {self._run_id!r} of {self.label} is already committed; "
+            f"partition {partition_id!r} was not part of it"
+        )
 
 
 def staging_name(target_key: str, run_id: str) -> str:

@@ -34,7 +34,6 @@ import pyarrow as pa
 from skfleet.data.base import (
     DuplicateKeys,
     RunTasks,
-    Sink,
     check_if_exists,
     check_partition_id,
     check_unique_columns,
@@ -45,17 +44,17 @@ from skfleet.data.postgres.ingest import ingest
 from skfleet.data.postgres.ledger import (
     LEDGER,
     RUNS,
+    LedgerSink,
     ensure_bookkeeping,
     keys_table_name,
-    resumed,
     staging_name,
 )
 from skfleet.data.postgres.types import arrow_type_for, cast_column, pg_type_for, wire_type
 from skfleet.data.postgres.url import parse_pg_url
-from skfleet.errors import MissingColumnError, SkfleetError, TargetExistsError, UsageError
+from skfleet.errors import MissingColumnError, SkfleetError, UsageError
 
 
-class PostgresSink(Sink):
+class PostgresSink(LedgerSink):
     """A PostgreSQL table to write (``postgresql://.../db?table=schema.name``).
 
     Picklable once opened (it holds names and the Arrow schema, no connection): workers call
@@ -63,35 +62,11 @@ class PostgresSink(Sink):
     """
 
     def __init__(self, url: str, **options: Any):
-        super().__init__(url)
-        if options:
-            raise UsageError(f"unknown option(s) {sorted(options)} for {self.display_name}")
-        self._target = parse_pg_url(url)
-        if self._target.table is None:
-            raise UsageError(f"{self.display_name} is a query; write to a ?table= URL")
-        self._run_id: str | None = None
-        self._mode: str | None = None
-        self._nsp: str | None = None  # resolved schema of the target
-        self._write_to: str | None = None  # table partitions go to (staging or target)
-        self._wire: pa.Schema | None = None  # Arrow types sent, in the order written
-        self._done = False  # the run is committed: only no-op writes remain
+        super().__init__(url, options, parse_pg_url)
         self._keys: tuple[str, ...] | None = None  # track_keys() of an append: copied to...
         self._keys_table: str | None = None  # ...this table of the run, with each partition
 
     # -- names -----------------------------------------------------------------------------------
-    @property
-    def label(self) -> str:
-        return f"table {self._target.relation_label!r}"
-
-    @property
-    def run_id(self) -> str | None:
-        return self._run_id
-
-    def _qualified(self, name: str):
-        from psycopg import sql
-
-        return sql.Identifier(self._nsp, name)
-
     def _book(self, name: str):
         """A bookkeeping table: in its own schema, not among the user's tables."""
         from psycopg import sql
@@ -105,10 +80,6 @@ class PostgresSink(Sink):
 
     def _error(self, exc: BaseException) -> SkfleetError:
         return translate(exc, self.label, self.display_name)
-
-    def _require_open(self) -> None:
-        if self._run_id is None:
-            raise UsageError(f"open() the sink for {self.display_name} before writing")
 
     # -- bookkeeping tables ----------------------------------------------------------------------
     def _ensure_bookkeeping(self, conn) -> None:
@@ -176,27 +147,9 @@ class PostgresSink(Sink):
             [self._target_key, run_id],
         ).fetchone()
         if run is not None:
-            mode, state, stage = run
-            self._done = resumed(mode, state, if_exists, f"run {run_id!r} of {self.label}")
-            self._write_to = stage or name
-            if self._done:  # only no-op writes remain; the staging table was renamed away
-                self._wire = wire
-                return
-            if self._relkind_of(conn, self._write_to) is None:
-                raise SkfleetError(
-                    f"the staging table of run {run_id!r} for {self.label} is gone; start a new run"
-                )
-            self._wire = self._wire_for_existing(conn, self._write_to, wire)
+            self._resume(conn, run, wire, if_exists, run_id)
             return
-        if relkind is not None and relkind not in ("r", "p"):
-            raise UsageError(
-                f"{self.label} in {self.display_name} is not a table (relkind {relkind})"
-            )
-        if relkind is not None and if_exists == "fail":
-            raise TargetExistsError(
-                f"{self.label} already exists in {self.display_name}; "
-                "pass --if-exists replace or append"
-            )
+        self._check_target(relkind, if_exists, tables="rp")  # a partitioned table is one too
         stage = None
         if if_exists == "append":
             if relkind is None:
@@ -299,10 +252,7 @@ class PostgresSink(Sink):
                     return 0
                 if self._done:
                     cursor.execute("ROLLBACK")
-                    raise UsageError(
-                        f"run {self._run_id!r} of {self.label} is already committed; "
-                        f"partition {partition_id!r} was not part of it"
-                    )
+                    raise self._not_in_run(partition_id)
                 if data.num_rows:
                     self._ingest(cursor, data)
                     if self._keys_table is not None:
@@ -374,23 +324,6 @@ class PostgresSink(Sink):
             except driver_errors() as exc:
                 raise self._error(exc) from None
         self._done = True
-
-    def _swap(self, conn, name: str) -> None:
-        from psycopg import sql
-
-        exists = self._relkind_of(conn, name) is not None
-        if exists and self._mode == "fail":
-            raise TargetExistsError(
-                f"{self.label} was created in {self.display_name} while this run was writing; "
-                f"nothing was published (run {self._run_id!r} can be aborted)"
-            )
-        if exists:
-            conn.execute(sql.SQL("DROP TABLE {}").format(self._qualified(name)))
-        conn.execute(
-            sql.SQL("ALTER TABLE {} RENAME TO {}").format(
-                self._qualified(self._write_to), sql.Identifier(name)
-            )
-        )
 
     def abort(self) -> None:
         """Drop the staging table. Partitions already appended to a target stay (each was its

@@ -30,54 +30,30 @@ from typing import Any
 
 import pyarrow as pa
 
-from skfleet.data.base import DuplicateKeys, Sink, check_if_exists, check_partition_id
+from skfleet.data.base import DuplicateKeys, check_if_exists, check_partition_id
 from skfleet.data.postgres.conn import driver_errors
 from skfleet.data.postgres.keycheck import repeated_keys
-from skfleet.data.postgres.ledger import LEDGER, RUNS, resumed, staging_name
+from skfleet.data.postgres.ledger import LEDGER, RUNS, LedgerSink, staging_name
 from skfleet.data.postgres.types import arrow_type_for, cast_column
 from skfleet.data.redshift.conn import connect, error_of
 from skfleet.data.redshift.copy import copy_sql, stage_partition
 from skfleet.data.redshift.staging import Staging, authorization
 from skfleet.data.redshift.types import check_text_width, redshift_type, wire_type
 from skfleet.data.redshift.url import check_identifier, parse_redshift_url
-from skfleet.errors import MissingColumnError, SkfleetError, TargetExistsError, UsageError
+from skfleet.errors import MissingColumnError, SkfleetError, UsageError
 
 
-class RedshiftSink(Sink):
+class RedshiftSink(LedgerSink):
     """A Redshift table to write (``redshift://.../db?table=schema.name&staging=s3://...``).
 
     Picklable once opened (names, the Arrow schema, the staging prefix; no connection).
     """
 
     def __init__(self, url: str, **options: Any):
-        super().__init__(url)
-        if options:
-            raise UsageError(f"unknown option(s) {sorted(options)} for {self.display_name}")
-        self._target = parse_redshift_url(url)
-        if self._target.table is None:
-            raise UsageError(f"{self.display_name} is a query; write to a ?table= URL")
-        self._run_id: str | None = None
-        self._mode: str | None = None
-        self._nsp: str | None = None
-        self._write_to: str | None = None
-        self._wire: pa.Schema | None = None  # the table's columns, in its order, as staged
+        super().__init__(url, options, parse_redshift_url)
         self._staging: Staging | None = None
-        self._done = False
 
     # -- names -----------------------------------------------------------------------------------
-    @property
-    def label(self) -> str:
-        return f"table {self._target.relation_label!r}"
-
-    @property
-    def run_id(self) -> str | None:
-        return self._run_id
-
-    def _qualified(self, name: str):
-        from psycopg import sql
-
-        return sql.Identifier(self._nsp, name)
-
     def _q(self, name: str) -> str:
         return self._qualified(name).as_string(None)
 
@@ -88,12 +64,8 @@ class RedshiftSink(Sink):
     def _error(self, exc: BaseException) -> SkfleetError:
         return error_of(exc, self.label, self.display_name)
 
-    def _require_open(self) -> None:
-        if self._run_id is None:
-            raise UsageError(f"open() the sink for {self.display_name} before writing")
-
     # -- catalog ---------------------------------------------------------------------------------
-    def _relkind(self, conn, name: str) -> str | None:
+    def _relkind_of(self, conn, name: str) -> str | None:
         row = conn.execute(
             "SELECT c.relkind FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n "
             "ON n.oid = c.relnamespace WHERE n.nspname = %s AND c.relname = %s",
@@ -181,28 +153,10 @@ class RedshiftSink(Sink):
             [self._target_key, run_id],
         ).fetchone()
         if run is not None:
-            mode, state, stage = run
-            self._done = resumed(mode, state, if_exists, f"run {run_id!r} of {self.label}")
-            self._write_to = stage or name
-            if self._done:
-                self._wire = wire
-                return
-            if self._relkind(conn, self._write_to) is None:
-                raise SkfleetError(
-                    f"the staging table of run {run_id!r} for {self.label} is gone; start a new run"
-                )
-            self._wire = self._wire_for_existing(conn, self._write_to, wire)
+            self._resume(conn, run, wire, if_exists, run_id)
             return
-        relkind = self._relkind(conn, name)
-        if relkind is not None and relkind != "r":
-            raise UsageError(
-                f"{self.label} in {self.display_name} is not a table (relkind {relkind})"
-            )
-        if relkind is not None and if_exists == "fail":
-            raise TargetExistsError(
-                f"{self.label} already exists in {self.display_name}; "
-                "pass if_exists='replace' or 'append'"
-            )
+        relkind = self._relkind_of(conn, name)
+        self._check_target(relkind, if_exists)
         stage = None
         if if_exists == "append" and relkind is not None:
             self._wire = self._wire_for_existing(conn, name, wire)
@@ -289,10 +243,7 @@ class RedshiftSink(Sink):
                         return 0
                     if self._done:
                         conn.rollback()
-                        raise UsageError(
-                            f"run {self._run_id!r} of {self.label} is already committed; "
-                            f"partition {partition_id!r} was not part of it"
-                        )
+                        raise self._not_in_run(partition_id)
                     if url is not None:
                         auth = authorization(self._target.iam_role, self.display_name)
                         conn.execute(copy_sql(self._q(self._write_to), url, auth))
@@ -358,21 +309,6 @@ class RedshiftSink(Sink):
                 raise self._error(exc) from None
         self._done = True
         self._cleanup()
-
-    def _swap(self, conn, name: str) -> None:
-        from psycopg import sql
-
-        exists = self._relkind(conn, name) is not None
-        if exists and self._mode == "fail":
-            raise TargetExistsError(
-                f"{self.label} was created in {self.display_name} while this run was writing; "
-                f"nothing was published (run {self._run_id!r} can be aborted)"
-            )
-        if exists:
-            conn.execute(f"DROP TABLE {self._q(name)}")
-        conn.execute(
-            f"ALTER TABLE {self._q(self._write_to)} RENAME TO {sql.Identifier(name).as_string(None)}"
-        )
 
     def abort(self) -> None:
         """Drop the staging table and the staged objects; partitions already appended to a
