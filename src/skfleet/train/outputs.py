@@ -22,6 +22,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from skfleet.predict.scoring import proba_column
+
 #: Columns the out-of-fold table adds after the key columns.
 OOF_COLUMNS = ("fold", "y_true", "prediction")
 PROBA_PREFIX = "proba_"
@@ -55,7 +57,8 @@ def oof_table(
         columns["prediction"] = pa.array(prediction, type=pa.float64())
     if proba is not None and classes is not None:
         for j, label in enumerate(plain_list(classes)):
-            columns[f"{PROBA_PREFIX}{label}"] = pa.array(proba[:, j], type=pa.float64())
+            # Named as predict names its columns, so out-of-fold and scored tables line up.
+            columns[proba_column(label)] = pa.array(proba[:, j], type=pa.float64())
     return pa.table(columns)
 
 
