@@ -132,6 +132,10 @@ def split_url(url: str, schemes: tuple[str, ...], own_params: tuple[str, ...]):
 
     >>> split_url("postgres://h/db?table=t&sslmode=require", SCHEMES, OWN_PARAMS)[2:]
     ({'table': 't'}, [('sslmode', 'require')])
+    >>> split_url("redshift://u:p@ss@h:5439/db?table=t", ("redshift",), OWN_PARAMS)
+    Traceback (most recent call last):
+    ...
+    skfleet.errors.UsageError: redshift://u:***@h:5439/db?table=t cannot be read unambiguously: its user name or password holds '@', '/', '?' or '#'; percent-encode them (%40, %2F, %3F, %23)
     """
     display = redact_url(url)
     try:
@@ -140,6 +144,7 @@ def split_url(url: str, schemes: tuple[str, ...], own_params: tuple[str, ...]):
         raise UsageError(f"{display} is not a valid URL: {exc}") from None
     if parts.scheme.lower() not in schemes:
         raise UsageError(f"{display} is not a {schemes[0]}:// URL")
+    _check_authority(parts.netloc, parts.path, display)
     own: dict[str, str] = {}
     rest: list[tuple[str, str]] = []
     for name, value in parse_qsl(parts.query, keep_blank_values=True):
@@ -155,7 +160,6 @@ def split_url(url: str, schemes: tuple[str, ...], own_params: tuple[str, ...]):
 def parse_pg_url(url: str) -> PgURL:
     """Split a data URL into skfleet's parameters and a libpq connection URI."""
     display, parts, own, libpq = split_url(url, SCHEMES, OWN_PARAMS)
-    _check_authority(parts.netloc, parts.path, display)
     if "table" in own and "query" in own:
         raise UsageError(f"{display} gives both table= and query=; pick one")
     table = query = None
