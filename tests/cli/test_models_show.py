@@ -62,7 +62,5 @@ def test_diff_names_changed_settings_columns_and_metrics(tmp_path):
     assert rows["input_columns"] == ["-b", "-"]
     assert rows["roc_auc"] == ["0.9", "0.95", "+0.05"]
     assert "accuracy" in rows and "n" not in rows
-    as_json = json.loads(
-        run("models", "diff", "late@1", "late@2", "--json", "--store", store.uri)
-    )
+    as_json = json.loads(run("models", "diff", "late@1", "late@2", "--json", "--store", store.uri))
     assert {"field": "params.C", "late@1": "0.5", "late@2": "2", "change": ""} in as_json

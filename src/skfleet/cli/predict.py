@@ -80,7 +80,11 @@ def _split(values: tuple[str, ...]) -> list[str] | None:
 @int_option(
     "--retries", minimum=0, default=2, help="Retries of a failing partition before the run fails."
 )
-@click.option("--trust", is_flag=True, help="Load a model whose file names things outside the allowed lists (only files you wrote).")
+@click.option(
+    "--trust",
+    is_flag=True,
+    help="Load a model whose file names things outside the allowed lists (only files you wrote).",
+)
 @format_option
 @out_format_option
 @json_option

@@ -151,10 +151,10 @@ def _plan_model(model_store: Any, model: str, trust: bool) -> _PlannedModel:
             "(pass --trust / trust=True only for files you wrote)"
         )
     check_library_versions(meta, "warn", label=f"model {ref}")
-    held = cached_by_hash(digest)
+    held = cached_by_hash(digest, trust)
     if held is None and recorded_interface(meta) is None:
         held = model_store.load(ref, trust=trust).model
-        remember_model(digest, held)
+        remember_model(digest, held, trust)
     return _PlannedModel(ref, meta, digest, held)
 
 

@@ -161,14 +161,35 @@ class Execution:
             state.save("interrupted", "interrupted")
             raise PredictInterrupted(run_id) from None
         except SkfleetError as exc:
-            state.save("failed", str(exc))
+            # A partition or the engine failing says "finish with --resume": keep the run.
+            self._failed(str(exc), resumable=isinstance(exc, PartitionFailedError))
             raise
         except BaseException as exc:
-            state.save("failed", f"{type(exc).__name__}: {exc}")
+            self._failed(f"{type(exc).__name__}: {exc}", resumable=True)
             raise
         ids = [p.id for p in self.partitions]
         rows_in = state.rows_read + sum(done.get(p, 0) for p in ids)
         return Counts(rows_in, rows_out, len(self.partitions) - len(todo), duplicates)
+
+    def _failed(self, reason: str, resumable: bool) -> None:
+        """Record a failed run for ``--resume``, or, when a first run fails on the input before
+        it committed anything (a version mismatch at connect, a model the workers refuse, bad
+        data in the first partition), leave no trace: no staging, no run record, the output as
+        it was."""
+        state = self.state
+        try:
+            started = resumable or state.record.attempts > 1 or bool(self.sink.committed())
+        except Exception:  # the sink cannot even say: keep everything for --resume
+            started = True
+        if started:
+            state.save("failed", reason)
+            return
+        try:
+            self.sink.abort()
+        except Exception:
+            state.save("failed", reason)
+            return
+        state.runs.delete(state.record.run_id)
 
     def _announce(self, todo: int) -> None:
         total, run_id = len(self.partitions), self.state.record.run_id

@@ -60,25 +60,38 @@ class ModelHandle:
         return f"{self.name}@{self.version}"
 
 
-_models: collections.OrderedDict[str, Any] = collections.OrderedDict()
+#: content hash -> (model, whether it was loaded with ``trust=True``). A model loaded with trust is
+#: served again only to a caller that also passes trust: trust is given per run, not per process.
+_models: collections.OrderedDict[str, tuple[Any, bool]] = collections.OrderedDict()
 
 
 _models_lock = threading.Lock()
 
 
-def remember_model(content_hash: str, model: Any) -> None:
-    """Put an already loaded model in this process's cache (the in-process engine reuses it)."""
-    with _models_lock:
-        _models[content_hash] = model
-        _models.move_to_end(content_hash)
-        while len(_models) > MODEL_CACHE_SIZE:
-            _models.popitem(last=False)
+def _keep(content_hash: str, model: Any, trusted: bool) -> None:
+    _models[content_hash] = (model, trusted)
+    _models.move_to_end(content_hash)
+    while len(_models) > MODEL_CACHE_SIZE:
+        _models.popitem(last=False)
 
 
-def cached_by_hash(content_hash: str) -> Any:
-    """The model this process already holds for ``content_hash``, or None."""
+def remember_model(content_hash: str, model: Any, trusted: bool = False) -> None:
+    """Put an already loaded model in this process's cache (the in-process engine reuses it).
+
+    ``trusted``: it was loaded with ``trust=True`` (its file names things outside the lists).
+    """
     with _models_lock:
-        return _models.get(content_hash)
+        _keep(content_hash, model, trusted)
+
+
+def cached_by_hash(content_hash: str, trust: bool = False) -> Any:
+    """The model this process already holds for ``content_hash``, or None (also when it was
+    loaded with trust and ``trust`` is not given now)."""
+    with _models_lock:
+        entry = _models.get(content_hash)
+    if entry is None or (entry[1] and not trust):
+        return None
+    return entry[0]
 
 
 def cached_model(handle: ModelHandle) -> tuple[Any, bool]:
@@ -87,21 +100,20 @@ def cached_model(handle: ModelHandle) -> tuple[Any, bool]:
     The lock makes the threads of one worker wait for a single fetch instead of each fetching.
     """
     with _models_lock:
-        model = _models.get(handle.content_hash)
-        if model is not None:
+        entry = _models.get(handle.content_hash)
+        if entry is not None and (handle.trust or not entry[1]):
             _models.move_to_end(handle.content_hash)
-            return model, False
+            return entry[0], False
         from skfleet.store import ModelStore, load_artifact
 
         if handle.artifact is not None:
             data = handle.artifact.fetch()
         else:
             data = ModelStore(handle.store).artifact_bytes(handle.ref)
-        # Verified against the hash the client read from model.json, whichever way it came.
+        # Verified against the hash the client read from model.json, whichever way it came, and
+        # judged without trust unless this run gives it.
         model = load_artifact(data, handle.content_hash, trust=handle.trust)
-        _models[handle.content_hash] = model
-        while len(_models) > MODEL_CACHE_SIZE:
-            _models.popitem(last=False)
+        _keep(handle.content_hash, model, handle.trust)
         return model, True
 
 
