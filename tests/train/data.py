@@ -58,13 +58,16 @@ class Recorder(Progress):
 
     def __init__(self):
         self.phases: list[list] = []
+        self.rows: list[int] = []  # rows reported per phase
         self.notes: list[str] = []
 
     def start(self, total, description=""):
         self.phases.append([description, total, 0])
+        self.rows.append(0)
 
     def advance(self, rows=0, tasks=1):
         self.phases[-1][2] += tasks
+        self.rows[-1] += rows
 
     def note(self, message):
         self.notes.append(message)

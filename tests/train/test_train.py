@@ -187,6 +187,8 @@ def test_grid_search_picks_the_best_candidate_on_dask(dask_engine, tmp_path):
     assert any("optimistic" in n for n in result.metadata["notes"])
     # 6 candidates x 3 folds + the refit, then 3 CV fits; no separate final fit.
     assert [(p[0], p[2]) for p in recorder.phases] == [("search", 19), ("cross-validation", 3)]
+    # Each phase counts the table's rows once, not once per fit.
+    assert recorder.rows == [300, 300]
     stored = ModelStore(str(tmp_path / "m")).metadata("searched")
     assert stored["search"]["best_params"] == search["best_params"]
     json.dumps(stored)

@@ -21,12 +21,22 @@ from skfleet.util.progress import Progress
 
 
 @contextlib.contextmanager
-def fit_phase(progress: Progress, description: str, total: int, rows_per_fit: int) -> Iterator:
-    """One progress bar (``total`` fits); yields the listener that advances it."""
-    progress.start(total=max(total, 1), description=description)
+def fit_phase(progress: Progress, description: str, total: int, table_rows: int) -> Iterator:
+    """One progress bar (``total`` fits); yields the listener that advances it.
+
+    Rows count the table once over the phase (a share of its rows per fit done), not once per
+    fit: five folds of a 327k-row table show 327k rows, not 1.3M.
+    """
+    total = max(total, 1)
+    progress.start(total=total, description=description)
+    done = shown = 0
 
     def listener(n: int) -> None:
-        progress.advance(rows=n * rows_per_fit, tasks=n)
+        nonlocal done, shown
+        done = min(total, done + n)
+        rows = table_rows * done // total - shown
+        shown += rows
+        progress.advance(rows=rows, tasks=n)
 
     try:
         yield listener
@@ -40,7 +50,6 @@ def fit_all(template, prefix, config, data: TrainingData, task, classes, splits,
     search = None
     if config.search is not None:
         total = planned_fits(config.search, config.cv.folds, data.rows)
-        rows_per_fit = data.rows * (config.cv.folds - 1) // config.cv.folds
         # Halving re-splits row subsamples, so it needs the splitter itself; the other searches
         # replay the run's folds (the arrays already on the engine).
         halving = config.search.method == "halving"
@@ -58,7 +67,7 @@ def fit_all(template, prefix, config, data: TrainingData, task, classes, splits,
                 n_classes=0 if classes is None else len(classes),
                 **jobs,
             )
-            with fit_phase(progress, "search", total + 1, rows_per_fit) as listener:
+            with fit_phase(progress, "search", total + 1, data.rows) as listener:
                 with counting_search_fits(listener) as counted:
                     sklearn_call(search.fit, X, y)
                 listener(1 if counted else total + 1)  # the refit (and, if uncounted, all fits)
@@ -68,10 +77,9 @@ def fit_all(template, prefix, config, data: TrainingData, task, classes, splits,
     # Without a search (whose refit is the final model), the final fit joins the folds' tasks.
     final_with_folds = search is None and not segmented
     if splits is not None:
-        rows_per_fit = len(splits[0][0])
         tasks = len(splits) + (1 if final_with_folds else 0)
         label = "cross-validation and final fit" if final_with_folds else "cross-validation"
-        phase = fit_phase(progress, label, tasks, rows_per_fit)
+        phase = fit_phase(progress, label, tasks, data.rows)
         with phase as listener, counting_fits(listener):
             cv_result = sklearn_call(
                 cross_validate,
