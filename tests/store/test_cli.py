@@ -128,6 +128,29 @@ def test_register_skops_model(runner, store_dir, tmp_path, xy):
     )
 
 
+def test_register_takes_the_columns_a_dataframe_fit_recorded_and_a_key(
+    runner, store_dir, tmp_path, xy
+):
+    X, y = xy
+    frame = pd.DataFrame(X, columns=["a", "b", "c"])
+    model = LogisticRegression().fit(frame, y)
+    path = _dump(model, tmp_path / "ext.skops")
+    result = _run(runner, "register", path, "--name", "ext", "--key", "id", "--store", store_dir)
+    assert result.exit_code == 0, result.output
+    meta = ModelStore(store_dir).metadata("ext")
+    assert meta["input_columns"] == ["a", "b", "c"] and meta["key_columns"] == ["id"]
+    # predict copies the recorded key without being told, and scores as the model does.
+    rows = frame.assign(id=np.arange(len(frame)) * 10)
+    rows.to_parquet(tmp_path / "rows.parquet")
+    out = tmp_path / "scores.parquet"
+    result = _run(runner, "predict", "ext", str(tmp_path / "rows.parquet"), "--out", str(out),
+                  "--store", store_dir, "--engine", "local")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    scores = pd.read_parquet(out).sort_values("id", ignore_index=True)
+    assert scores["id"].tolist() == rows["id"].tolist()
+    np.testing.assert_array_equal(scores["prediction"].to_numpy(), model.predict(frame))
+
+
 def test_register_pickle_needs_trust(runner, store_dir, tmp_path, xy):
     X, y = xy
     path = tmp_path / "ext.pkl"
@@ -202,6 +225,8 @@ def test_register_bad_inputs(runner, store_dir, tmp_path, xy):
         ([not_model, "--name", "m", "--features", "a"], "not a scikit-learn estimator"),
         ([str(other), "--name", "m", "--features", "a"], "model.txt is not a model file"),
         ([str(tmp_path / "missing.skops"), "--name", "m", "--features", "a"], "does not exist"),
+        ([fitted, "--name", "m"], "--features is needed"),  # fitted on an array: no names
+        ([named, "--name", "m", "--key", "a"], "--key a is also an input column"),
     ]
     for args, expected in cases:
         line = _one_line_error(_run(runner, "register", *args, "--store", store_dir))

@@ -148,9 +148,15 @@ def delete(ref: str, store: str) -> None:
 @click.argument("model_file")
 @click.option("--name", required=True, help="Model name in the store.")
 @click.option(
-    "--features", required=True, help="Comma-separated input columns, in the model's order."
+    "--features",
+    default=None,
+    help="Comma-separated input columns, in the model's order (default: the columns a model "
+    "fitted on a DataFrame records).",
 )
 @click.option("--target", default=None, help="Target column the model predicts (recorded only).")
+@click.option(
+    "--key", "keys", default=None, help="Comma-separated key columns predict copies to its output."
+)
 @store_option
 @click.option(
     "--trust",
@@ -159,9 +165,17 @@ def delete(ref: str, store: str) -> None:
     "code it holds, so only pass this for files whose origin you trust.",
 )
 def register(
-    model_file: str, name: str, features: str, target: str | None, store: str, trust: bool
+    model_file: str,
+    name: str,
+    features: str | None,
+    target: str | None,
+    keys: str | None,
+    store: str,
+    trust: bool,
 ) -> None:
     """Bring a fitted scikit-learn model (MODEL_FILE: .skops, or .pkl/.joblib with --trust) into
     the store with its feature list."""
-    ref = register_model(model_file, name, features, target=target, store=store, trust=trust)
+    ref = register_model(
+        model_file, name, features, target=target, store=store, trust=trust, keys=keys
+    )
     click.echo(f"registered {ref} in {redact_text(ModelStore(store).display)}")

@@ -123,19 +123,37 @@ def _task(model: object) -> str | None:
 def register_model(
     path: str | os.PathLike,
     name: str,
-    features: str | Sequence[str],
+    features: str | Sequence[str] | None = None,
     target: str | None = None,
     store: str | ModelStore | None = None,
     trust: bool = False,
+    keys: str | Sequence[str] | None = None,
 ) -> ModelRef:
-    """Store the fitted model in ``path`` as the next version of ``name``."""
+    """Store the fitted model in ``path`` as the next version of ``name``.
+
+    ``features`` may be left out when the model knows the columns it was fitted on
+    (``feature_names_in_``: a model fitted on a DataFrame). ``keys`` are the columns ``predict``
+    copies to its output by default (they are not features).
+    """
     path = os.fspath(path)
     validate_name(name)
+    model = read_model_file(path, trust=trust)
+    label = os.path.basename(path)
+    if features is None or features == "":
+        fitted_names = getattr(model, "feature_names_in_", None)
+        if fitted_names is None:
+            raise UsageError(
+                f"--features is needed: the model in {label} does not record the columns it was "
+                "fitted on (fit it on a DataFrame, or list them)"
+            )
+        features = [str(c) for c in fitted_names]
     columns = parse_features(features)
     if target is not None and target in columns:
         raise UsageError(f"--target {target} is also listed in --features")
-    model = read_model_file(path, trust=trust)
-    label = os.path.basename(path)
+    key_columns = parse_features(keys) if keys else []
+    both = [k for k in key_columns if k in columns]
+    if both:
+        raise UsageError(f"--key {both[0]} is also an input column of the model")
     check_model(model, columns, label)
     classes = getattr(model, "classes_", None)
     metadata: dict = {
@@ -147,6 +165,7 @@ def register_model(
         "input_columns": columns,
         "features": {"input_columns": columns},
         "target": target,
+        "key_columns": key_columns,
         "training_source": {"file": os.path.abspath(path)},
     }
     if classes is not None:
