@@ -22,7 +22,7 @@ The steps of a run, in order:
 >>> result.metadata["kind"], result.metadata["classes"], len(result.oof)
 ('batch', [False, True], 200)
 >>> result.oof.columns.tolist()
-['id', 'fold', 'y_true', 'prediction', 'proba_False', 'proba_True']
+['id', 'fold', 'y_true', 'prediction', 'proba_false', 'proba_true']
 >>> result.metrics["overall"]["accuracy"] > 0.6
 True
 """
