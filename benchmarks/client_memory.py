@@ -56,6 +56,17 @@ def write_rows(folder: Path, rows: int) -> str:
     return str(folder)
 
 
+#: model.json of the registered regressor on x0..x2 the benchmarks score.
+REGRESSOR_META = {
+    "kind": "registered",
+    "task": "regression",
+    "target": "y",
+    "key_columns": ["id"],
+    "input_columns": ["x0", "x1", "x2"],
+    "label_type": "double",
+}
+
+
 def save_model(store_dir: Path) -> str:
     from sklearn.linear_model import LinearRegression
 
@@ -63,15 +74,7 @@ def save_model(store_dir: Path) -> str:
 
     x = np.random.default_rng(0).normal(size=(1_000, 3))
     model = LinearRegression().fit(x, x @ [3.0, -1.0, 0.5] + 1.0)
-    meta = {
-        "kind": "registered",
-        "task": "regression",
-        "target": "y",
-        "key_columns": ["id"],
-        "input_columns": ["x0", "x1", "x2"],
-        "label_type": "double",
-    }
-    return str(ModelStore(str(store_dir)).save("reg", model, meta))
+    return str(ModelStore(str(store_dir)).save("reg", model, REGRESSOR_META))
 
 
 def peak_kb(time_output: str) -> int:

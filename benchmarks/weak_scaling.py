@@ -45,7 +45,7 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 import numpy as np  # noqa: E402
 import pyarrow as pa  # noqa: E402
 import pyarrow.parquet as pq  # noqa: E402
-from client_memory import write_rows  # noqa: E402
+from client_memory import REGRESSOR_META, write_rows  # noqa: E402
 
 from tests.services.dask import start_process_cluster  # noqa: E402
 
@@ -73,15 +73,7 @@ def save_model(store_dir: Path, kind: str) -> str:
     x = pd.DataFrame(np.random.default_rng(0).normal(size=(20_000, 3)), columns=["x0", "x1", "x2"])
     y = x["x0"] * 3 - x["x1"] + np.sin(x["x2"])
     model = LinearRegression() if kind == "linear" else HistGradientBoostingRegressor()
-    meta = {
-        "kind": "registered",
-        "task": "regression",
-        "target": "y",
-        "key_columns": ["id"],
-        "input_columns": ["x0", "x1", "x2"],
-        "label_type": "double",
-    }
-    return str(ModelStore(str(store_dir)).save(kind, model.fit(x, y), meta))
+    return str(ModelStore(str(store_dir)).save(kind, model.fit(x, y), REGRESSOR_META))
 
 
 def bare_tasks(address: str, scheduler_pid: int, tasks: int) -> tuple[float, float, float]:
