@@ -223,6 +223,17 @@ def cross_validate(
         jobs.insert(0, delayed(fit_all_rows)(estimator, X, y))
     outputs = CountingParallel(n_jobs=n_jobs, pre_dispatch=pre_dispatch)(jobs)
     final_model = outputs.pop(0) if final else None
+    result = collect_folds(outputs, y, splits, task, classes)
+    result.final_model = final_model
+    return result
+
+
+def collect_folds(
+    outputs: list, y: np.ndarray, splits: list[Split], task: str, classes: np.ndarray | None
+) -> CVResult:
+    """The :class:`CVResult` of the :func:`fit_fold` ``outputs`` of ``splits`` (in that order):
+    out-of-fold predictions in row order, metrics per fold and overall."""
+    classes = classes if task == "classification" else None
     n = len(y)
     fold = np.full(n, -1, dtype=np.int32)
     prediction = global_prediction = None
@@ -252,6 +263,5 @@ def cross_validate(
         fold=fold,
         folds=folds,
         overall=overall,
-        final_model=final_model,
         global_prediction=global_prediction,
     )
