@@ -49,28 +49,7 @@ def fit_all(template, prefix, config, data: TrainingData, task, classes, splits,
     X, y = data.features, data.y
     search = None
     if config.search is not None:
-        total = planned_fits(config.search, config.cv.folds, data.rows)
-        # Halving re-splits row subsamples, so it needs the splitter itself; the other searches
-        # replay the run's folds (the arrays already on the engine).
-        halving = config.search.method == "halving"
-        with contextlib.ExitStack() as stack:
-            splitter = (
-                make_splitter(task, config.cv)
-                if halving
-                else stack.enter_context(ReplaySplits.holding(splits))
-            )
-            search = build_search(
-                template,
-                config.search,
-                splitter,
-                prefix=prefix,
-                n_classes=0 if classes is None else len(classes),
-                **jobs,
-            )
-            with fit_phase(progress, "search", total + 1, data.rows) as listener:
-                with counting_search_fits(listener) as counted:
-                    sklearn_call(search.fit, X, y)
-                listener(1 if counted else total + 1)  # the refit (and, if uncounted, all fits)
+        search = run_search(template, prefix, config, data, task, classes, splits, jobs, progress)
         template = clone(template).set_params(**search.best_params_)
     cv_result: CVResult | None = None
     segmented = isinstance(template, SegmentRouter)
@@ -109,6 +88,34 @@ def fit_all(template, prefix, config, data: TrainingData, task, classes, splits,
             else:
                 fitted.set_params(n_jobs=None)  # a fitting setting, not part of the model
     return fitted, search, cv_result
+
+
+def run_search(template, prefix, config, data, task, classes, splits, jobs, progress, label=None):
+    """The fitted scikit-learn search of ``config.search`` over ``template`` (refit included),
+    one progress phase (``label``, "search" unless told)."""
+    total = planned_fits(config.search, config.cv.folds, data.rows)
+    # Halving re-splits row subsamples, so it needs the splitter itself; the other searches
+    # replay the run's folds (the arrays already on the engine).
+    halving = config.search.method == "halving"
+    with contextlib.ExitStack() as stack:
+        splitter = (
+            make_splitter(task, config.cv)
+            if halving
+            else stack.enter_context(ReplaySplits.holding(splits))
+        )
+        search = build_search(
+            template,
+            config.search,
+            splitter,
+            prefix=prefix,
+            n_classes=0 if classes is None else len(classes),
+            **jobs,
+        )
+        with fit_phase(progress, label or "search", total + 1, data.rows) as listener:
+            with counting_search_fits(listener) as counted:
+                sklearn_call(search.fit, data.features, data.y)
+            listener(1 if counted else total + 1)  # the refit (and, if uncounted, all fits)
+    return search
 
 
 def sklearn_call(fn, *args, **kwargs):
