@@ -17,10 +17,11 @@ NAMES = st.from_regex(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,40}", fullmatch=True).filter
 @given(NAMES, st.integers(min_value=1, max_value=10**6))
 def test_valid_names_round_trip(name, version):
     assert validate_name(name) == name
-    assert parse_model_ref(name) == (name, None)
-    assert parse_model_ref(f"{name}@latest") == (name, None)
-    assert parse_model_ref(f"{name}@{version}") == (name, version)
-    assert parse_model_ref(ModelRef(name, version, "x")) == (name, version)
+    assert parse_model_ref(name) == (name, None, None)
+    assert parse_model_ref(f"{name}@latest") == (name, None, None)
+    assert parse_model_ref(f"{name}@{version}") == (name, version, None)
+    assert parse_model_ref(ModelRef(name, version, "x")) == (name, version, None)
+    assert parse_model_ref(f"{name}@champion") == (name, None, "champion")
 
 
 @pytest.mark.parametrize(
@@ -52,7 +53,9 @@ def test_longest_allowed_name():
     assert validate_name("x" * 100) == "x" * 100
 
 
-@pytest.mark.parametrize("ref", ["m@0", "m@-1", "m@x", "m@1.5", "m@", "m@1@2", "m@٣"])
+@pytest.mark.parametrize(
+    "ref", ["m@0", "m@-1", "m@1x", "m@1.5", "m@", "m@1@2", "m@٣", "m@a/b", "m@a..b", "m@_x"]
+)
 def test_bad_versions_are_refused(ref):
     with pytest.raises(UsageError, match="bad version|not allowed"):
         parse_model_ref(ref)

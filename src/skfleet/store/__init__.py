@@ -2,7 +2,7 @@
 
 >>> from skfleet.store import ModelStore, parse_model_ref
 >>> parse_model_ref("churn@2")
-ParsedRef(name='churn', version=2)
+ParsedRef(name='churn', version=2, alias=None)
 >>> ModelStore("memory://doc-init/models").list()
 []
 """

@@ -1,15 +1,18 @@
-"""Model names and references: ``NAME`` (the latest version), ``NAME@3``, ``NAME@latest``.
+"""Model names and references: ``NAME`` (the latest version), ``NAME@3``, ``NAME@latest`` and
+``NAME@ALIAS`` (the version an alias such as ``champion`` points at; see :mod:`skfleet.store.aliases`).
 
 A name is also a folder (or key prefix) in the store, so it is held to a safe alphabet: it starts
 with a letter or digit, continues with letters, digits, ``_``, ``.`` or ``-``, has no ``..`` and is
 at most 100 characters long.
 
 >>> parse_model_ref("churn")
-ParsedRef(name='churn', version=None)
+ParsedRef(name='churn', version=None, alias=None)
 >>> parse_model_ref("churn@3")
-ParsedRef(name='churn', version=3)
+ParsedRef(name='churn', version=3, alias=None)
 >>> parse_model_ref("churn@latest").version is None
 True
+>>> parse_model_ref("churn@champion")
+ParsedRef(name='churn', version=None, alias='champion')
 >>> parse_model_ref("../etc")
 Traceback (most recent call last):
 ...
@@ -31,6 +34,10 @@ ARTIFACT_FILE = "model.skops"
 METADATA_FILE = "model.json"
 #: A model name and a file kept next to a version: letters, digits, ``_.-``, no leading dot.
 _PLAIN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*\Z")
+#: An alias starts with a letter, so it never reads as a version number.
+_ALIAS = re.compile(r"[A-Za-z][A-Za-z0-9_.-]*\Z")
+#: Words a reference gives a meaning of its own, so no alias may take them.
+RESERVED_ALIASES = ("latest",)
 
 
 @dataclass(frozen=True)
@@ -52,10 +59,11 @@ class ModelRef:
 
 
 class ParsedRef(NamedTuple):
-    """A reference as the user wrote it; ``version`` is None for the latest."""
+    """A reference as the user wrote it; ``version`` is None for the latest or an alias."""
 
     name: str
     version: int | None
+    alias: str | None = None
 
 
 def _plain(name: object) -> bool:
@@ -104,8 +112,33 @@ def validate_file_name(file_name: object) -> str:
     return file_name
 
 
+def validate_alias(alias: object) -> str:
+    """Return ``alias`` if it can name an alias, else raise :class:`UsageError` naming it.
+
+    >>> validate_alias("champion")
+    'champion'
+    >>> validate_alias("3")
+    Traceback (most recent call last):
+    ...
+    skfleet.errors.UsageError: alias '3' is not allowed: use letters, digits, '_', '.' or '-', starting with a letter (a number is a version, and 'latest' means the newest version)
+    """
+    if (
+        not isinstance(alias, str)
+        or alias in RESERVED_ALIASES
+        or len(alias) > MAX_NAME_LENGTH
+        or ".." in alias
+        or _ALIAS.match(alias) is None
+    ):
+        raise UsageError(
+            f"alias {alias!r} is not allowed: use letters, digits, '_', '.' or '-', starting with "
+            "a letter (a number is a version, and 'latest' means the newest version)"
+        )
+    return alias
+
+
 def parse_model_ref(ref: str | ModelRef) -> ParsedRef:
-    """Split ``NAME``, ``NAME@V`` or ``NAME@latest`` into name and version (None = latest)."""
+    """Split ``NAME``, ``NAME@V``, ``NAME@latest`` or ``NAME@ALIAS`` into name, version (None =
+    latest) and alias."""
     if isinstance(ref, ModelRef):
         return ParsedRef(ref.name, ref.version)
     if not isinstance(ref, str):
@@ -114,10 +147,15 @@ def parse_model_ref(ref: str | ModelRef) -> ParsedRef:
     validate_name(name)
     if not sep or version_text == "latest":
         return ParsedRef(name, None)
+    if version_text.isascii() and version_text[:1].isalpha():
+        try:
+            return ParsedRef(name, None, validate_alias(version_text))
+        except UsageError:
+            pass  # worded below, as for any other bad version
     if not version_text.isascii() or not version_text.isdigit() or int(version_text) < 1:
         raise UsageError(
             f"model reference {ref!r} has a bad version {version_text!r}: "
-            "use NAME, NAME@latest or NAME@<number starting at 1>"
+            "use NAME, NAME@latest, NAME@<number starting at 1> or NAME@<alias>"
         )
     return ParsedRef(name, int(version_text))
 

@@ -43,6 +43,7 @@ from skfleet.errors import (
     SourceNotFoundError,
     UsageError,
 )
+from skfleet.store.aliases import AliasStore
 from skfleet.store.artifact import load_artifact
 from skfleet.store.fs import is_local, open_store_fs
 from skfleet.store.metadata import check_library_versions
@@ -148,7 +149,7 @@ class LoadedModel:
         return f"<table>{cells}</table>{link}"
 
 
-class ModelStore(StoreWriter):
+class ModelStore(StoreWriter, AliasStore):
     """Versioned models under one folder or URL (``./skfleet-models``, ``s3://bucket/prefix``)."""
 
     def __init__(self, uri: str | os.PathLike | None = None):
@@ -210,8 +211,9 @@ class ModelStore(StoreWriter):
         return sorted(n for n in found if _valid_name(n))
 
     def resolve(self, ref: str | ModelRef) -> ModelRef:
-        """The stored version ``ref`` means (``NAME`` is the latest)."""
-        name, version = parse_model_ref(ref)
+        """The stored version ``ref`` means (``NAME`` is the latest, ``NAME@ALIAS`` the version
+        the alias points at now: callers that must keep to one version keep the result)."""
+        name, version, alias = parse_model_ref(ref)
         versions = self.versions(name)
         if not versions:
             available = self.names()
@@ -220,7 +222,9 @@ class ModelStore(StoreWriter):
                 f"no model named {name!r} in store {self.display} "
                 f"(available models: {listing or 'none'})"
             )
-        if version is None:
+        if alias is not None:
+            version = self.alias_version(name, alias, versions)
+        elif version is None:
             version = versions[-1]
         elif version not in versions:
             raise ModelNotFoundError(
@@ -302,9 +306,11 @@ class ModelStore(StoreWriter):
         return LoadedModel(model=model, metadata=meta, ref=mref, content_hash=expected)
 
     def list(self) -> list[dict]:
-        """One summary per model: name, latest version, versions, created_at, estimator, metric."""
+        """One summary per model: name, latest version, versions, aliases, created_at, estimator,
+        metric."""
         out = []
-        for name, versions in sorted(self._complete(self.root, self._find(self.root)).items()):
+        found = self._find(self.root)
+        for name, versions in sorted(self._complete(self.root, found).items()):
             if not _valid_name(name):
                 continue
             latest = max(versions)
@@ -319,6 +325,7 @@ class ModelStore(StoreWriter):
                     "name": name,
                     "latest_version": latest,
                     "versions": sorted(versions),
+                    "aliases": self._aliases_among(name, found),
                     "created_at": meta.get("created_at"),
                     "estimator": estimator_class(meta),
                     "main_metric": main_metric(meta),

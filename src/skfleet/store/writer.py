@@ -206,14 +206,16 @@ class StoreWriter:
         raise SkfleetError(f"no free version number for model {name!r} in {self.display}")
 
     def delete(self, ref: str | ModelRef) -> ModelRef:
-        """Remove one version; ``ref`` must name it explicitly (``NAME@3``)."""
-        name, version = parse_model_ref(ref)
+        """Remove one version; ``ref`` must name it explicitly (``NAME@3``), and no alias may
+        point at it."""
+        name, version, _ = parse_model_ref(ref)
         if version is None:
             raise UsageError(
                 f"delete needs an explicit version: {name}@<version> "
                 f"(available versions: {', '.join(map(str, self.versions(name))) or 'none'})"
             )
         mref = self.resolve(ref)
+        self.check_no_alias(mref)  # NAME@champion must never point at nothing
         version_dir = self._path(name, str(mref.version))
         try:
             if self.local:
