@@ -46,6 +46,7 @@ def batch_metadata(fitted, estimator, prefix, config, data, task, cv_result, sea
     """The ``model.json`` fields a training run writes (the store adds its own)."""
     from skfleet.features.codes import TableCodes
     from skfleet.features.frame import TableFrame
+    from skfleet.features.run_profile import reference_profile
     from skfleet.store.metadata import describe_estimator
 
     step = table_step(fitted)
@@ -73,6 +74,7 @@ def batch_metadata(fitted, estimator, prefix, config, data, task, cv_result, sea
         "key_columns": list(config.keys),
         "input_columns": input_columns,
         "features": contract.to_dict(),
+        "profile": reference_profile(contract, data.features),
         "encoding": encoding,
         "estimator": describe_estimator(final_estimator),
         "metrics": metrics,
