@@ -85,6 +85,19 @@ def _split(values: tuple[str, ...]) -> list[str] | None:
     is_flag=True,
     help="Load a model whose file names things outside the allowed lists (only files you wrote).",
 )
+@click.option(
+    "--incremental",
+    metavar="COLUMN",
+    default=None,
+    help="Score only rows whose COLUMN (a key or timestamp that only grows) is above the "
+    "watermark the last run of this model and source stored in --out; appends.",
+)
+@click.option(
+    "--rescore-all",
+    is_flag=True,
+    help="With --incremental: score every row again (a new model version) into a replaced "
+    "--out, resetting the watermark.",
+)
 @format_option
 @out_format_option
 @json_option
@@ -103,6 +116,8 @@ def predict(
     duplicate_keys,
     retries,
     trust,
+    incremental,
+    rescore_all,
     in_format,
     out_format,
     as_json,
@@ -139,6 +154,8 @@ def predict(
                 source_options=file_format(data, in_format, other="--out-format"),
                 sink_options=file_format(dst, out_format, "--out-format", other="--format"),
                 progress=progress,
+                incremental=incremental,
+                rescore_all=rescore_all,
             )
     except PredictInterrupted as exc:
         click.echo(
@@ -157,12 +174,24 @@ def predict(
     if as_json:
         emit_json(result.to_dict())
         return
+    inc = result.incremental
+    if inc is not None and not inc["new_rows"]:
+        click.echo(
+            f"nothing new in {redact_url(data)}: {inc['column']} is at most {inc['watermark']}, "
+            f"the watermark of {redact_url(dst)}; nothing was written"
+        )
+        return
     click.echo(
         f"scored {result.rows_in:,} rows with {result.model} into {redact_url(dst)}: "
         f"{result.rows_out:,} rows in {count_of(result.partitions, 'partition')}"
         + (f" ({result.skipped_partitions} already committed)" if result.skipped_partitions else "")
         + f", {result.seconds:.2f}s ({result.rows_per_second:,.0f} rows/s), run {result.run_id}"
     )
+    if inc is not None:
+        click.echo(
+            f"incremental: {inc['column']} in ({inc['lower']}, {inc['upper']}]; "
+            f"watermark now {inc['watermark']}"
+        )
     if result.drift_report is not None:
         summary = result.drift_report.summary()
         if summary:

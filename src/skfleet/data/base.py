@@ -198,6 +198,33 @@ class Source(_AtURL, Closing, ABC):
         """Release client-side resources (an exported snapshot, a connection)."""
         return None
 
+    # -- incremental reads (optional) -----------------------------------------------------------
+    # A backend that can read only the rows above a watermark implements both; the defaults
+    # refuse, so ``--incremental`` on such a source is one line naming it.
+
+    def watermark_stats(self, column: str, lower: Any) -> WatermarkStats:
+        """Client side: what ``column`` holds now (in the snapshot the partitions will read, where
+        the backend has one): its maximum, and the rows at or below ``lower`` (None: no lower
+        bound), above it, and null. ``column`` exists and is orderable (the caller checked)."""
+        raise UsageError(f"{self.display_name} cannot be read incrementally (--incremental)")
+
+    def restrict(self, column: str, lower: Any, upper: Any) -> None:
+        """Client side, before :meth:`partitions`: from now on plan and read only the rows with
+        ``lower < column <= upper`` (``lower`` None: no lower bound). The restriction travels
+        with the pickled source, and the same bounds plan the same partitions again."""
+        raise UsageError(f"{self.display_name} cannot be read incrementally (--incremental)")
+
+
+@dataclass(frozen=True)
+class WatermarkStats:
+    """What :meth:`Source.watermark_stats` found: ``maximum`` (None if no row has a value),
+    the rows with a value at or below the lower bound, above it, and null."""
+
+    maximum: Any
+    at_or_below: int
+    above: int
+    nulls: int
+
 
 @dataclass(frozen=True)
 class DuplicateKeys:
@@ -260,3 +287,18 @@ class Sink(_AtURL, ABC):
         PostgreSQL sink for one SQL statement, the file sink for merge tasks).
         """
         return None
+
+    # -- watermarks of incremental runs (optional) ----------------------------------------------
+    # Stored by the sink so that a watermark moves in the same step that publishes the run's
+    # rows, never ahead of them. The defaults refuse: such an output cannot take --incremental.
+
+    def watermark(self, stream: str) -> dict[str, Any] | None:
+        """Client side, opened or not: the watermark state last committed for ``stream`` (a
+        string naming the model and source), or None. A ``replace`` commit forgets them all."""
+        raise UsageError(f"{self.display_name} cannot keep a watermark (--incremental)")
+
+    def set_watermark(self, stream: str, state: dict[str, Any]) -> None:
+        """Client side, after :meth:`open`: :meth:`commit` stores ``state`` (JSON-safe) as the
+        watermark of ``stream`` in the same atomic step that publishes the run. Nothing is
+        stored before that commit; a resumed run sets it again."""
+        raise UsageError(f"{self.display_name} cannot keep a watermark (--incremental)")

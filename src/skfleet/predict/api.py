@@ -47,6 +47,9 @@ from skfleet.engine.session import warm_up
 from skfleet.errors import SkfleetError, UntrustedModelError, UsageError
 from skfleet.predict.execution import Execution, RunState
 from skfleet.predict.frame import is_in_memory, score_frame
+from skfleet.predict.incremental import check_options as check_incremental
+from skfleet.predict.incremental import if_exists_for as incremental_if_exists
+from skfleet.predict.incremental import prepare as prepare_incremental
 from skfleet.predict.plan import (
     DEFAULT_ENGINE,
     RunOptions,
@@ -87,6 +90,8 @@ class PredictResult:
     #: Sums over this run's tasks of their wall-clock and CPU seconds on the workers.
     task_seconds: float = 0.0
     task_cpu_seconds: float = 0.0
+    #: ``--incremental``: the range scored and the watermark after the run (None otherwise).
+    incremental: dict | None = None
 
     @property
     def rows_per_second(self) -> float:
@@ -111,6 +116,7 @@ class PredictResult:
             "output": self.output,
             "drift": self.drift,
             "drift_partitions": self.drift_partitions,
+            "incremental": self.incremental,
         }
 
 
@@ -178,6 +184,8 @@ def predict(
     source_options: dict[str, Any] | None = None,
     sink_options: dict[str, Any] | None = None,
     progress: Progress | None = None,
+    incremental: str | None = None,
+    rescore_all: bool = False,
 ) -> PredictResult:
     """Score the table at ``source`` with the stored ``model`` (``NAME`` or ``NAME@V``) into ``out``.
 
@@ -185,7 +193,10 @@ def predict(
     ``columns`` picks output columns among ``prediction`` and ``proba_<class>``; ``resume`` is a
     run id, or True for the latest unfinished run writing to ``out``; ``duplicate_keys`` is
     ``warn``, ``error`` or ``ignore``. ``runs`` is the folder of run records (default:
-    ``<store>/_runs``).
+    ``<store>/_runs``). ``incremental`` names a column that only grows: the run scores only
+    rows above the watermark the output keeps for this model and source, and moves it at commit
+    (:mod:`skfleet.predict.incremental`); ``rescore_all`` scores every row again into a replaced
+    output.
 
     In a notebook: ``predict(model, frame)`` with a pandas DataFrame or pyarrow Table and no
     ``out`` scores it in this process and returns a DataFrame of the output columns, indexed like
@@ -210,6 +221,7 @@ def predict(
     options = RunOptions(
         keys, list(columns) if columns else None, if_exists, partition_rows, duplicate_keys, retries
     ).check()
+    check_incremental(incremental, rescore_all, if_exists)
     model_store = ModelStore(store)
     run_store = RunStore(runs) if runs else RunStore.for_model_store(model_store.uri)
     record = resolve_resume(run_store, resume, out) if resume else None
@@ -220,6 +232,7 @@ def predict(
             raise UsageError(
                 f"--resume: run {record.run_id} read {record.source}, not {redact_url(source)}"
             )
+    given_if_exists = options.if_exists
     options.if_exists = options.if_exists or "fail"
 
     loaded = _plan_model(model_store, model, trust)
@@ -245,9 +258,45 @@ def predict(
             model_name=f"model {loaded.ref}",
             source_name=src.display_name,
         )
+        model_info = {
+            "name": loaded.ref.name,
+            "version": loaded.ref.version,
+            "content_hash": loaded.content_hash,
+            "store": model_store.display,
+        }
+        rng = sink = None
+        recorded = record.options.get("incremental") if record is not None else None
+        if incremental or recorded:
+            sink = open_sink(out, **(sink_options or {}))
+            rng = prepare_incremental(
+                src,
+                sink,
+                incremental,
+                model_info,
+                source,
+                rescore_all=rescore_all,
+                runs=run_store,
+                out=out,
+                recorded=recorded,
+            )
+            if rng.empty:  # nothing new: no run, no cluster, nothing written
+                return PredictResult(
+                    "",
+                    str(loaded.ref),
+                    0,
+                    0,
+                    0,
+                    round(time.perf_counter() - started, 3),
+                    output=redact_url(out),
+                    incremental=rng.summary(),
+                )
+            if record is None:
+                options.if_exists = incremental_if_exists(rng, given_if_exists)
         if options.partition_rows is None:
             options.partition_rows = default_partition_rows(
-                src.count_estimate(), len(plan.read_columns), workers_hint(engine, workers)
+                rng.new_rows if rng else src.count_estimate(),
+                len(plan.read_columns),
+                workers_hint(engine, workers),
             )
         partitions = src.partitions(options.partition_rows)
         if len(partitions) > 1:
@@ -258,15 +307,14 @@ def predict(
             options.keys = list(plan.keys)
             record = RunRecord.new(
                 new_run_id(),
-                model={
-                    "name": loaded.ref.name,
-                    "version": loaded.ref.version,
-                    "content_hash": loaded.content_hash,
-                    "store": model_store.display,
-                },
+                model=model_info,
                 source=source,
                 sink=out,
-                options={**options.to_record(), "engine": _engine_label(engine)},
+                options={
+                    **options.to_record(),
+                    "engine": _engine_label(engine),
+                    "incremental": rng.to_record() if rng else None,
+                },
                 plan=[{"id": p.id, "rows_estimate": p.rows_estimate} for p in partitions],
             )
         else:
@@ -276,7 +324,9 @@ def predict(
         check_unique_ids(partitions, src.display_name)
         run_store.save(record)
         state = RunState(record, run_store, progress)
-        sink = _open_sink(out, sink_options, plan, options, state)
+        sink = _open_sink(out, sink_options, plan, options, state, sink)
+        if rng is not None:  # stored by the commit that publishes the run's rows
+            sink.set_watermark(rng.stream, rng.watermark_state(record.model, record.run_id))
         run = Execution(state, src, sink, partitions, handle, plan, options, engine, workers)
         counts = run.execute()
         result = PredictResult(
@@ -295,6 +345,7 @@ def predict(
             model_loads=state.model_loads,
             task_seconds=round(state.task_seconds, 3),
             task_cpu_seconds=round(state.task_cpu_seconds, 3),
+            incremental=rng.summary() if rng else None,
         )
         record.result = result.to_dict()
         state.save("committed")
@@ -306,12 +357,17 @@ def _engine_label(engine: str | Engine | None) -> str:
 
 
 def _open_sink(
-    out: str, sink_options: dict | None, plan: ScoringPlan, options: RunOptions, state: RunState
+    out: str,
+    sink_options: dict | None,
+    plan: ScoringPlan,
+    options: RunOptions,
+    state: RunState,
+    sink: Sink | None = None,
 ) -> Sink:
     """Open (or, resuming, re-open) the output. A new run that cannot open it leaves no trace."""
     record = state.record
     try:
-        sink = open_sink(out, **(sink_options or {}))
+        sink = sink or open_sink(out, **(sink_options or {}))
         try:
             sink.open(plan.schema, if_exists=options.if_exists, run_id=record.run_id)
         except OSError as exc:  # a backend that let a filesystem error through

@@ -50,6 +50,8 @@ class Manifest:
     parts: list[Part] = field(default_factory=list)
     #: The last run that committed into this directory.
     run_id: str | None = None
+    #: Watermarks of incremental runs, by stream (model and source): written with the parts.
+    watermarks: dict = field(default_factory=dict)
 
     @property
     def rows(self) -> int | None:
@@ -68,6 +70,7 @@ class Manifest:
             "columns": [{"name": f.name, "type": str(f.type)} for f in self.schema],
             "arrow_schema": base64.b64encode(self.schema.serialize().to_pybytes()).decode(),
             "parts": [asdict(p) for p in self.parts],
+            "watermarks": self.watermarks,
         }
         return json.dumps(doc, indent=1).encode()
 
@@ -82,6 +85,7 @@ class Manifest:
                 compression=doc.get("compression"),
                 parts=[Part(**p) for p in doc["parts"]],
                 run_id=doc.get("run_id"),
+                watermarks=dict(doc.get("watermarks") or {}),
             )
         except (ValueError, KeyError, TypeError, pa.ArrowInvalid) as exc:
             raise DataError(f"{where} is not a valid skfleet manifest: {exc}") from None

@@ -111,6 +111,7 @@ class FileSink(Sink):
         self._if_exists: str | None = None
         self._created = False  # open() made the target directory (abort removes it again)
         self._keys: tuple[str, ...] | None = None  # track_keys(): write() writes key runs
+        self._watermark: tuple[str, dict] | None = None  # (stream, state) the commit stores
 
     # -- paths ----------------------------------------------------------------------------------
     @property
@@ -370,8 +371,18 @@ class FileSink(Sink):
             parts = list(current.parts) + new_parts
         else:
             parts = [Part(p, None, None, None) for p in old] + new_parts
+        # A replaced table forgets the watermarks into it (its rows are gone); an append keeps
+        # them, and this run's moves in the same manifest that lists its parts.
+        marks = dict(current.watermarks) if current is not None and self._mode != STAGED else {}
+        if self._watermark is not None:
+            marks[self._watermark[0]] = self._watermark[1]
         manifest = Manifest(
-            self._format.name, self._schema, self._format.compression, parts, run_id=run
+            self._format.name,
+            self._schema,
+            self._format.compression,
+            parts,
+            run_id=run,
+            watermarks=marks,
         )
         write_manifest(store, target, manifest)
         if self._mode == STAGED:
@@ -392,6 +403,15 @@ class FileSink(Sink):
         files = FileSource(self.url, storage_options=self._store.storage_options).files
         prefix = self._store.url(self._dir.rstrip("/"))
         return [f[len(prefix) :].lstrip("/") for f in files]
+
+    # -- watermarks of incremental runs: in the manifest --------------------------------------
+    def watermark(self, stream: str) -> dict | None:
+        manifest = read_manifest(self._store, self._dir)
+        return None if manifest is None else manifest.watermarks.get(stream)
+
+    def set_watermark(self, stream: str, state: dict) -> None:
+        self._require_open()
+        self._watermark = (stream, state)
 
     # -- the duplicate-key check (see :mod:`~skfleet.data.files.keyruns`) ----------------------
     def track_keys(self, keys) -> None:

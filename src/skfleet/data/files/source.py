@@ -15,6 +15,9 @@ reads every file in that schema, so all partitions agree.
 Partitions are one per file, or for a Parquet file larger than ``target_rows`` one per group of
 row groups; their ids come from the file names, so the same files always plan the same ids.
 
+An incremental read (:meth:`FileSource.restrict`, Parquet only) plans only the files and row
+groups whose column statistics may hold rows of its range, and filters rows inside them.
+
 >>> import os, tempfile, pyarrow as pa, pyarrow.csv as pacsv
 >>> folder = tempfile.mkdtemp()
 >>> for i in range(3):
@@ -38,7 +41,13 @@ from typing import Any, NamedTuple
 
 import pyarrow as pa
 
-from skfleet.data.base import Partition, Source, check_unique_columns, selected_columns
+from skfleet.data.base import (
+    Partition,
+    Source,
+    WatermarkStats,
+    check_unique_columns,
+    selected_columns,
+)
 from skfleet.data.files.csv_format import CsvFormat
 from skfleet.data.files.formats import (
     FORMAT_FLAG,
@@ -105,6 +114,16 @@ def group_row_groups(row_group_rows: Sequence[int], target_rows: int) -> list[li
     return groups
 
 
+class _GroupRange(NamedTuple):
+    """What a Parquet footer says about one column in one row group (``known``: min and max)."""
+
+    rows: int
+    nulls: int
+    low: Any
+    high: Any
+    known: bool
+
+
 class FileSource(Source):
     """CSV or Parquet files at a path, directory, glob or ``s3://`` URL (see the module docs).
 
@@ -127,6 +146,8 @@ class FileSource(Source):
         self._infos: dict[str, ParquetInfo] = {}
         self._density: tuple[float, float] | None = None
         self._format_option = format
+        self._ranges: dict[tuple[str, str], list[_GroupRange]] = {}  # planning-time statistics
+        self._range: tuple[str, Any, Any] | None = None  # restrict(): (column, lower, upper)
         self._format, self._entry_list = self._discover(format)
         if delimiter is not None and isinstance(self._format, CsvFormat):
             self._format.delimiter = delimiter
@@ -288,6 +309,8 @@ class FileSource(Source):
         if target_rows < 1:
             raise UsageError(f"target_rows must be at least 1, not {target_rows}")
         self.schema()  # fixed now, so that it travels with the pickled source to every worker
+        if self._range is not None:
+            return self._range_partitions(target_rows)
         if isinstance(self._format, CsvFormat):
             return [Partition(e.id, self._csv_rows(e), {"path": e.path}) for e in self._entries]
         # Only files that may need splitting have their footer read.
@@ -310,27 +333,164 @@ class FileSource(Source):
                 )
         return parts
 
+    # -- incremental reads ----------------------------------------------------------------------
+    def _check_incremental(self, column: str) -> None:
+        if not isinstance(self._format, ParquetFormat):
+            raise UsageError(
+                f"{self.display_name} cannot be read incrementally (--incremental): CSV files "
+                "keep no column statistics; use Parquet"
+            )
+        self._columns([column])
+
+    def _group_ranges(self, path: str, column: str) -> list[_GroupRange]:
+        """Per row group of ``path``: rows, nulls, min and max of ``column`` from the footer."""
+        cached = self._ranges.get((path, column))
+        if cached is not None:
+            return cached
+        with self._format._file(self._store, path) as pf:
+            meta = pf.metadata
+            index = next(
+                (j for j in range(meta.num_columns) if meta.schema.column(j).path == column), None
+            )
+            ranges = []
+            for i in range(meta.num_row_groups):
+                group = meta.row_group(i)
+                if index is None:  # not in this file: null in every row (the schema's union)
+                    ranges.append(_GroupRange(group.num_rows, group.num_rows, None, None, True))
+                    continue
+                stats = group.column(index).statistics
+                if stats is None or not stats.has_min_max or not stats.has_null_count:
+                    ranges.append(_GroupRange(group.num_rows, 0, None, None, False))
+                else:
+                    rows, nulls = group.num_rows, stats.null_count
+                    ranges.append(_GroupRange(rows, nulls, stats.min, stats.max, True))
+        self._ranges[(path, column)] = ranges
+        return ranges
+
+    def watermark_stats(self, column: str, lower: Any) -> WatermarkStats:
+        """From the footers' statistics; a row group they cannot place entirely below or above
+        ``lower`` (it straddles it, or has no statistics) has that one column read."""
+        import pyarrow.compute as pc
+
+        self._check_incremental(column)
+        maximum, below, above, nulls = None, 0, 0, 0
+        for entry in self._entries:
+            for i, group in enumerate(self._group_ranges(entry.path, column)):
+                placed = group.known and (
+                    group.low is None  # only nulls
+                    or lower is None
+                    or group.high <= lower
+                    or group.low > lower
+                )
+                if placed:
+                    values = group.rows - group.nulls
+                    nulls += group.nulls
+                    if group.low is not None and (lower is None or group.low > lower):
+                        above += values
+                    else:
+                        below += values
+                    high = group.high
+                else:
+                    col = self._format.read(
+                        self._store, entry.path, self.schema(), [column], [i]
+                    ).column(0)
+                    nulls += col.null_count
+                    at = int(pc.sum(pc.less_equal(col, pa.scalar(lower, col.type))).as_py() or 0)
+                    below += at
+                    above += len(col) - col.null_count - at
+                    high = pc.max(col).as_py()
+                if high is not None and (maximum is None or high > maximum):
+                    maximum = high
+        return WatermarkStats(maximum, below, above, nulls)
+
+    def restrict(self, column: str, lower: Any, upper: Any) -> None:
+        self._check_incremental(column)
+        self._range = (column, lower, upper)
+
+    def _range_partitions(self, target_rows: int) -> list[Partition]:
+        """The row groups that may hold ``lower < column <= upper``, in groups of about
+        ``target_rows`` rows; a file taken whole keeps its plain id."""
+        column, lower, upper = self._range
+        parts = []
+        for entry in self._entries:
+            groups = self._group_ranges(entry.path, column)
+            chosen = [
+                i
+                for i, g in enumerate(groups)
+                if not g.known
+                or (g.low is not None and g.low <= upper and (lower is None or g.high > lower))
+            ]
+            if not chosen:
+                continue
+            rows = sum(groups[i].rows for i in chosen)
+            if len(chosen) == len(groups) and (rows <= target_rows or len(groups) < 2):
+                parts.append(Partition(entry.id, rows, {"path": entry.path, "row_groups": None}))
+                continue
+            for run in group_row_groups([groups[i].rows for i in chosen], target_rows):
+                picked = tuple(chosen[k] for k in run)
+                parts.append(
+                    Partition(
+                        f"{entry.id}.rg{picked[0]}-{picked[-1]}",
+                        sum(groups[i].rows for i in picked),
+                        {"path": entry.path, "row_groups": picked},
+                    )
+                )
+        return parts
+
+    def _in_range(self, table: pa.Table, names: list[str]) -> pa.Table:
+        """The rows of ``table`` in the restricted range, with the columns ``names``."""
+        import pyarrow.compute as pc
+
+        column, lower, upper = self._range
+        col = table.column(column)
+        mask = pc.less_equal(col, pa.scalar(upper, col.type))
+        if lower is not None:
+            mask = pc.and_(mask, pc.greater(col, pa.scalar(lower, col.type)))
+        return table.filter(mask).select(names)
+
     # -- reading --------------------------------------------------------------------------------
     def _columns(self, columns: Sequence[str] | None) -> list[str]:
         return selected_columns(self.schema(), columns, self.display_name)
 
+    def _read_columns(self, names: list[str]) -> list[str]:
+        """What to read for ``names``: also the restricted column, which the filter needs."""
+        if self._range is None or self._range[0] in names:
+            return names
+        return [*names, self._range[0]]
+
     def read(self, partition: Partition, columns: Sequence[str] | None = None) -> pa.Table:
         names = self._columns(columns)
         spec = partition.spec
-        return self._format.read(
-            self._store, spec["path"], self.schema(), names, spec.get("row_groups")
+        table = self._format.read(
+            self._store,
+            spec["path"],
+            self.schema(),
+            self._read_columns(names),
+            spec.get("row_groups"),
         )
+        return table if self._range is None else self._in_range(table, names)
 
     def _batches(self, partition: Partition, columns: Sequence[str] | None, batch_rows: int):
         names = self._columns(columns)
         spec = partition.spec
-        yield from self._format.iter_batches(
-            self._store, spec["path"], self.schema(), names, batch_rows, spec.get("row_groups")
+        batches = self._format.iter_batches(
+            self._store,
+            spec["path"],
+            self.schema(),
+            self._read_columns(names),
+            batch_rows,
+            spec.get("row_groups"),
         )
+        if self._range is None:
+            yield from batches
+            return
+        for batch in batches:
+            yield from self._in_range(pa.Table.from_batches([batch]), names).to_batches()
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
         state["_infos"] = {}  # planning-time footers: workers do not need them
+        state["_ranges"] = {}
         if self._schema is not None:
             # Nor the file list once the schema is known: read() needs only the partition's
             # path, and every task carries the source, so a list of P files would travel (and

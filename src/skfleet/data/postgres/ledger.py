@@ -10,6 +10,9 @@ commits):
 ``skfleet_ledger(target, run_id, partition_id, rows, committed_at)``
     one row per written partition, committed in the same transaction as its rows; the primary
     key makes a second write of the same partition a no-op, also when two workers race.
+``skfleet_watermarks(target, stream, state, run_id, updated_at)``
+    the watermark of each incremental stream (model and source) into the target, written in
+    the transaction of the commit that publishes its run (PostgreSQL sink only).
 
 :class:`LedgerSink` is what the PostgreSQL and Redshift sinks share around these records (the
 target, the run, resuming it, publishing its staging table); each keeps its own SQL for the
@@ -34,6 +37,7 @@ from skfleet.errors import SkfleetError, TargetExistsError, UsageError
 
 LEDGER = "skfleet_ledger"
 RUNS = "skfleet_runs"
+WATERMARKS = "skfleet_watermarks"
 
 
 class LedgerSink(Sink):
@@ -201,6 +205,11 @@ def ensure_bookkeeping(conn, nsp: str, where: str = "the database") -> None:
             "committed_at timestamptz NOT NULL DEFAULT now(), "
             "PRIMARY KEY (target, run_id, partition_id))"
         ).format(sql.Identifier(nsp, LEDGER)),
+        sql.SQL(
+            "CREATE TABLE IF NOT EXISTS {} (target text NOT NULL, stream text NOT NULL, "
+            "state jsonb NOT NULL, run_id text NOT NULL, "
+            "updated_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (target, stream))"
+        ).format(sql.Identifier(nsp, WATERMARKS)),
     ]
     # Created concurrently by another sink? IF NOT EXISTS is not race-free; the loser's
     # catalog insert fails, and the table is there all the same.

@@ -14,6 +14,7 @@ samples, and runs the SQL.
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections.abc import Sequence
 
@@ -124,6 +125,15 @@ def where_clause(spec: dict):
         return sql.SQL("{} AND {}").format(lower, upper)
     if kind == "keys":
         return key_range(spec["keys"], spec.get("lower"), spec.get("upper"))
+    if kind == "range":
+        # lower < column <= upper, cut at [start, stop): the run's range, one slice of it.
+        clause = range_condition(spec["column"], spec["lower"], spec["upper"])
+        col = sql.Identifier(spec["column"])
+        if spec.get("start") is not None:
+            clause = sql.SQL("{} AND {} >= {}").format(clause, col, sql.Literal(spec["start"]))
+        if spec.get("stop") is not None:
+            clause = sql.SQL("{} AND {} < {}").format(clause, col, sql.Literal(spec["stop"]))
+        return clause
     if kind in ("all", None):
         return None
     raise UsageError(f"unknown partition kind {kind!r}")
@@ -165,3 +175,59 @@ def key_range(keys: Sequence[str], lower: tuple | None, upper: tuple | None):
         nulls = sql.SQL(" OR ").join(sql.SQL("{} IS NULL").format(i) for i in idents)
         clause = sql.SQL("({}) OR {}").format(clause, nulls)
     return clause
+
+
+def range_condition(column: str, lower, upper):
+    """``lower < column <= upper`` (no lower bound when ``lower`` is None): an incremental run's
+    rows. NULLs never match: the run refused them when it planned."""
+    from psycopg import sql
+
+    col = sql.Identifier(column)
+    clause = sql.SQL("{} <= {}").format(col, sql.Literal(upper))
+    if lower is not None:
+        clause = sql.SQL("{} > {} AND {}").format(col, sql.Literal(lower), clause)
+    return clause
+
+
+def range_quantiles_query(column: str, from_sql: str, where, n_parts: int):
+    """Exact quantiles of ``column`` over the run's range (one sort of the new rows only), so
+    planning the same range again cuts it at the same values (unlike a random sample)."""
+    from psycopg import sql
+
+    fractions = [i / n_parts for i in range(1, n_parts)]
+    return sql.SQL(
+        "SELECT percentile_disc({f}::float8[]) WITHIN GROUP (ORDER BY {c}) FROM {src} WHERE {w}"
+    ).format(f=sql.Literal(fractions), c=sql.Identifier(column), src=sql.SQL(from_sql), w=where)
+
+
+def range_partitions(
+    column: str, lower, upper, rows: int, bounds: Sequence, snapshot: str | None
+) -> list[Partition]:
+    """Slices of an incremental run's range ``lower < column <= upper`` cut at ``bounds``. The
+    ids carry a digest of the range and the cuts: a resumed run whose source now cuts otherwise
+    (rows changed inside the range) plans other ids and is refused, never mixed.
+
+    >>> parts = range_partitions("id", 10, 40, 30, [20, 30], None)
+    >>> parts[0].id, parts[1].spec["start"], parts[1].spec["stop"]
+    ('range-00000-of-00003-0de74b57', 20, 30)
+    """
+    cuts = [b for i, b in enumerate(bounds) if i == 0 or b != bounds[i - 1]]
+    digest = hashlib.sha1(repr((column, lower, upper, cuts)).encode()).hexdigest()[:8]
+    edges = [None, *cuts, None]
+    n = len(edges) - 1
+    return [
+        Partition(
+            f"range-{i:05d}-of-{n:05d}-{digest}",
+            rows // n,
+            {
+                "kind": "range",
+                "column": column,
+                "lower": lower,
+                "upper": upper,
+                "start": edges[i],
+                "stop": edges[i + 1],
+                "snapshot": snapshot,
+            },
+        )
+        for i in range(n)
+    ]

@@ -44,6 +44,7 @@ from skfleet.data.postgres.ingest import ingest
 from skfleet.data.postgres.ledger import (
     LEDGER,
     RUNS,
+    WATERMARKS,
     LedgerSink,
     ensure_bookkeeping,
     keys_table_name,
@@ -65,6 +66,7 @@ class PostgresSink(LedgerSink):
         super().__init__(url, options, parse_pg_url)
         self._keys: tuple[str, ...] | None = None  # track_keys() of an append: copied to...
         self._keys_table: str | None = None  # ...this table of the run, with each partition
+        self._watermark: tuple[str, dict] | None = None  # (stream, state) the commit stores
 
     # -- names -----------------------------------------------------------------------------------
     def _book(self, name: str):
@@ -312,6 +314,7 @@ class PostgresSink(LedgerSink):
                     if self._write_to != name:
                         self._swap(conn, name)
                     self._drop_keys_table(conn)
+                    self._store_watermark(conn)
                     conn.execute(
                         sql.SQL(
                             "UPDATE {} SET state = 'committed', committed_at = now() "
@@ -324,6 +327,58 @@ class PostgresSink(LedgerSink):
             except driver_errors() as exc:
                 raise self._error(exc) from None
         self._done = True
+
+    # -- watermarks of incremental runs ----------------------------------------------------------
+    def watermark(self, stream: str) -> dict | None:
+        """The state stored for ``stream`` into this table (None: none, or no records yet)."""
+        from psycopg import sql
+
+        with connect_psycopg(self._target) as conn:
+            try:
+                if self._nsp is None:
+                    self._nsp = self._resolve_schema(conn)[0]
+                book = sql.Identifier(self._target.bookkeeping, WATERMARKS).as_string(conn)
+                if conn.execute("SELECT to_regclass(%s)", [book]).fetchone()[0] is None:
+                    return None
+                row = conn.execute(
+                    sql.SQL("SELECT state FROM {} WHERE target = %s AND stream = %s").format(
+                        self._book(WATERMARKS)
+                    ),
+                    [self._target_key, stream],
+                ).fetchone()
+            except SkfleetError:
+                raise
+            except driver_errors() as exc:
+                raise self._error(exc) from None
+        return None if row is None else row[0]
+
+    def set_watermark(self, stream: str, state: dict) -> None:
+        self._require_open()
+        self._watermark = (stream, state)
+
+    def _store_watermark(self, conn) -> None:
+        """In the commit's transaction: a replaced table forgets every watermark into it (its
+        rows are gone), then this run's is stored."""
+        import json
+
+        from psycopg import sql
+
+        table = self._book(WATERMARKS)
+        if self._mode != "append":
+            conn.execute(
+                sql.SQL("DELETE FROM {} WHERE target = %s").format(table), [self._target_key]
+            )
+        if self._watermark is None:
+            return
+        stream, state = self._watermark
+        conn.execute(
+            sql.SQL(
+                "INSERT INTO {} (target, stream, state, run_id) VALUES (%s, %s, %s::jsonb, %s) "
+                "ON CONFLICT (target, stream) DO UPDATE SET state = EXCLUDED.state, "
+                "run_id = EXCLUDED.run_id, updated_at = now()"
+            ).format(table),
+            [self._target_key, stream, json.dumps(state), self._run_id],
+        )
 
     def abort(self) -> None:
         """Drop the staging table. Partitions already appended to a target stay (each was its

@@ -29,7 +29,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from skfleet.data.base import Partition, Source, selected_columns
+from skfleet.data.base import Partition, Source, WatermarkStats, selected_columns
 from skfleet.data.postgres.conn import (
     SnapshotGoneError,
     adbc_cursor,
@@ -45,6 +45,9 @@ from skfleet.data.postgres.plan import (  # noqa: F401  (MAX_SAMPLE...: the reds
     key_partitions,
     key_sample_query,
     pick_boundaries,
+    range_condition,
+    range_partitions,
+    range_quantiles_query,
     where_clause,
 )
 from skfleet.data.postgres.types import conform_batch, conform_table, schema_of
@@ -85,6 +88,8 @@ class PostgresSource(Source):
         self._snapshot_conn = None
         self._snapshot_id: str | None = None
         self._finalizer = None
+        #: ``(column, lower, upper)`` of an incremental read (:meth:`restrict`), else None.
+        self._range: tuple[str, Any, Any] | None = None
 
     # -- pickling: never a live connection, never another process's snapshot ------------------
     def __getstate__(self) -> dict:
@@ -237,6 +242,8 @@ class PostgresSource(Source):
         if target_rows < 1:
             raise UsageError(f"target_rows must be positive, not {target_rows}")
         relation = self._describe()
+        if self._range is not None:
+            return self._range_partitions(target_rows)
         if self._target.key:
             self._key_columns(relation)  # a typo in key= is an error even where ctid ranges win
         snapshot = self._export_snapshot()
@@ -280,6 +287,75 @@ class PostgresSource(Source):
                 except driver_errors() as exc:
                     raise self._error(exc) from None
         return key_partitions(keys, total, bounds, snapshot)
+
+    # -- incremental reads -----------------------------------------------------------------------
+    def _in_snapshot(self, conn, snapshot: str | None) -> None:
+        """Start a read-only transaction on ``conn`` that sees what the partitions will read."""
+        from psycopg import sql
+
+        conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        if snapshot:
+            conn.execute(sql.SQL("SET TRANSACTION SNAPSHOT {}").format(sql.Literal(snapshot)))
+
+    def watermark_stats(self, column: str, lower: Any) -> WatermarkStats:
+        """One aggregate over the column in the run's exported snapshot (an index on it makes
+        ``max`` cheap; the counts scan the column once)."""
+        from psycopg import sql
+
+        relation = self._describe()
+        snapshot = self._export_snapshot()
+        col = sql.Identifier(column)
+        below = (
+            sql.SQL("FALSE")
+            if lower is None
+            else sql.SQL("{} <= {}").format(col, sql.Literal(lower))
+        )
+        query = sql.SQL(
+            "SELECT max({c}), count(*) FILTER (WHERE {below}), "
+            "count(*) FILTER (WHERE {c} IS NOT NULL AND NOT ({below})), "
+            "count(*) FILTER (WHERE {c} IS NULL) FROM {src}"
+        ).format(c=col, below=below, src=sql.SQL(relation.from_sql))
+        with connect_psycopg(self._target) as conn:
+            try:
+                self._in_snapshot(conn, snapshot)
+                maximum, at_or_below, above, nulls = conn.execute(query).fetchone()
+                conn.execute("COMMIT")
+            except driver_errors() as exc:
+                raise self._error(exc) from None
+        return WatermarkStats(maximum, int(at_or_below), int(above), int(nulls))
+
+    def restrict(self, column: str, lower: Any, upper: Any) -> None:
+        """Plan and read only ``lower < column <= upper``: ranges of ``column`` itself, whose
+        bounds are exact quantiles of the range (the same bounds plan the same partitions)."""
+        if column not in self._describe().schema.names:
+            raise MissingColumnError(
+                f"column {column!r} is not in {self.label} ({self.display_name})"
+            )
+        self._range = (column, lower, upper)
+
+    def _range_partitions(self, target_rows: int) -> list[Partition]:
+        from psycopg import sql
+
+        relation = self._describe()
+        column, lower, upper = self._range
+        snapshot = self._export_snapshot()
+        bounds: list = []
+        with connect_psycopg(self._target) as conn:
+            try:
+                self._in_snapshot(conn, snapshot)
+                where = range_condition(column, lower, upper)
+                count = sql.SQL("SELECT count(*) FROM {} WHERE {}").format(
+                    sql.SQL(relation.from_sql), where
+                )
+                rows = int(conn.execute(count).fetchone()[0])
+                n_parts = math.ceil(rows / target_rows) if rows else 1
+                if n_parts > 1:
+                    query = range_quantiles_query(column, relation.from_sql, where, n_parts)
+                    bounds = conn.execute(query).fetchone()[0] or []
+                conn.execute("COMMIT")
+            except driver_errors() as exc:
+                raise self._error(exc) from None
+        return range_partitions(column, lower, upper, rows, bounds, snapshot)
 
     # -- reading ---------------------------------------------------------------------------------
     def _selected(self, columns: Sequence[str] | None) -> list[str]:
