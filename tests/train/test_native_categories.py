@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from skfleet.cli import main
 from skfleet.features import TableEncoder
-from skfleet.features.codes import TableCodes
+from skfleet.features.codes import TableCodes, TableOrdinal
 from skfleet.store import ModelStore
 from skfleet.train import train
 
@@ -71,3 +71,41 @@ def test_hgb_gets_every_level_and_the_contract_is_the_encoders(tmp_path):
     loaded = ModelStore(store).load("d").model  # without trust
     got = pq.read_table(out).sort_by("id")["prediction"].to_numpy()
     np.testing.assert_allclose(got, loaded.predict(new))
+
+
+def test_forests_get_every_level_as_a_number_and_load_without_trust(tmp_path):
+    table = flights(3_000)
+    store = str(tmp_path / "models")
+    forest = train(
+        "random-forest-regressor", table, target="delay", keys=["id"], cv=2, name="f",
+        store=store, report=True, params={"n_estimators": 30, "random_state": 0},
+    )  # fmt: skip
+    step = forest.model.steps[0][1]
+    assert isinstance(step, TableOrdinal)
+    assert forest.metadata["encoding"] == "ordinal"
+    assert forest.metadata["input_columns"] == ["dest", "hour"]
+    features = step.transform(table.select(["dest", "hour"]))
+    assert features["dest"].nunique() == len(LEVELS)  # not the 32 most frequent
+    # The same forest behind one-hot features (72 of the 104 levels share __other__) does worse
+    # on held-out rows.
+    from sklearn.ensemble import RandomForestRegressor
+    from sklearn.pipeline import make_pipeline
+
+    fit_rows, held_out = table.slice(0, 2_000), table.slice(2_000)
+    inputs = ["dest", "hour"]
+
+    def held_out_rmse(model) -> float:
+        model.fit(fit_rows.select(inputs), fit_rows["delay"].to_numpy())
+        errors = model.predict(held_out.select(inputs)) - held_out["delay"].to_numpy()
+        return float(np.sqrt(np.mean(errors**2)))
+
+    forest_args = {"n_estimators": 30, "random_state": 0}
+    ordinal = held_out_rmse(make_pipeline(TableOrdinal(), RandomForestRegressor(**forest_args)))
+    one_hot = held_out_rmse(make_pipeline(TableEncoder(), RandomForestRegressor(**forest_args)))
+    assert ordinal < 0.8 * one_hot, (ordinal, one_hot)
+
+    new = flights(300, seed=4).drop_columns(["delay"])
+    loaded = ModelStore(store).load("f").model  # without trust
+    np.testing.assert_allclose(loaded.predict(new), forest.model.predict(new))
+    unseen = new.set_column(1, "dest", pa.array(["NEW"] * new.num_rows))
+    assert np.isfinite(loaded.predict(unseen)).all()  # unseen levels take the missing branch

@@ -1,4 +1,4 @@
-"""``TableCodes``: a table for a tree model that handles categories itself (HistGradientBoosting).
+"""``TableCodes`` and ``TableOrdinal``: tables for tree models, categories kept whole, numbers unscaled.
 
 One-hot features and scaled numbers serve linear models; a histogram gradient boosting model
 splits on categories natively and does not care about scale. ``TableCodes`` learns the same
@@ -21,6 +21,16 @@ on a pandas DataFrame the model reads with ``categorical_features="from_dtype"``
 (['JFK', nan], ['SFO', 'JFK', 'LAX'], [1.0, 2.0])
 >>> codes.contract_.column("dest").levels  # the contract is the encoder's
 ['SFO']
+
+Random forests, extra trees and decision trees in scikit-learn have no categorical splits, but
+they split on any ordering of the levels and take missing values (NaN) natively. For them
+:class:`TableOrdinal` writes each categorical as its level's position (NaN when missing or
+unseen), over every level seen, where one-hot encoding would keep only the ``max_levels`` most
+frequent and scale the numbers for nothing:
+
+>>> ordinal = TableOrdinal(max_levels=1).fit(train)
+>>> ordinal.transform(pa.table({"dest": ["JFK", "ORD", "SFO"], "miles": [1, 2, 3]}))["dest"].tolist()
+[1.0, nan, 0.0]
 """
 
 from __future__ import annotations
@@ -49,6 +59,9 @@ MAX_CATEGORIES = 254
 class TableCodes(TableFrame):
     """A :class:`TableFrame` whose DataFrame is ready for native categorical handling."""
 
+    #: Levels kept per column before the rarest share ``__other__`` (None: every level).
+    max_categories: int | None = MAX_CATEGORIES
+
     @property
     def output_columns(self) -> list[str]:
         """The columns ``transform`` requires: those the encoder would use (ids excluded)."""
@@ -73,7 +86,7 @@ class TableCodes(TableFrame):
                 buckets = np.where(values.isna().to_numpy(), -1, buckets)
                 parts[name] = pd.Categorical.from_codes(buckets, range(spec.hash.n_features))
             elif spec.kind == "categorical":
-                categories = _categories(spec)
+                categories = _categories(spec, self.max_categories)
                 known = values.isin(categories)
                 if categories[-1:] == [OTHER]:  # capped: the rarest levels seen share one
                     rare = ~known & values.isin(spec.other_levels)
@@ -97,11 +110,27 @@ class TableCodes(TableFrame):
         return np.asarray(names, dtype=object)
 
 
-def _categories(spec) -> list:
+class TableOrdinal(TableCodes):
+    """A :class:`TableCodes` whose categoricals are float positions of their level (NaN:
+    missing or unseen), for tree models that split on numbers and route NaN natively."""
+
+    max_categories = None
+
+    def transform_with_drift(self, X):
+        """``(DataFrame of float64 columns, DriftReport)``; error policies raise."""
+        frame, report = super().transform_with_drift(X)
+        for name in frame.columns:
+            if isinstance(frame[name].dtype, pd.CategoricalDtype):
+                codes = frame[name].cat.codes.to_numpy().astype(np.float64)
+                frame[name] = np.where(codes < 0, np.nan, codes)
+        return frame, report
+
+
+def _categories(spec, limit: int | None) -> list:
     levels = list(spec.levels or []) + list(spec.other_levels or [])
-    if len(levels) <= MAX_CATEGORIES:
+    if limit is None or len(levels) <= limit:
         return levels
-    return levels[: MAX_CATEGORIES - 1] + [OTHER]
+    return levels[: limit - 1] + [OTHER]
 
 
 def without_check_partials(model: Any) -> Any:

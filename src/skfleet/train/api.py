@@ -223,16 +223,34 @@ def handles_categories(estimator: Any) -> bool:
     )
 
 
+def splits_on_codes(estimator: Any) -> bool:
+    """Whether ``estimator`` is a scikit-learn tree model that takes missing values: it is
+    served best by every level as a number (``TableOrdinal``) than by capped one-hot features.
+
+    >>> from sklearn.ensemble import GradientBoostingClassifier, RandomForestClassifier
+    >>> splits_on_codes(RandomForestClassifier()), splits_on_codes(GradientBoostingClassifier())
+    (True, False)
+    """
+    from sklearn.ensemble._forest import BaseForest
+    from sklearn.tree import BaseDecisionTree
+
+    return (
+        isinstance(estimator, BaseForest | BaseDecisionTree)
+        and estimator.__sklearn_tags__().input_tags.allow_nan
+    )
+
+
 def make_template(estimator: Any, config: TrainConfig) -> tuple[Any, str]:
     """The unfitted model skfleet stores, and the prefix that reaches ``estimator`` inside it.
 
     The first step learns the feature contract and checks tables against it: a
     :class:`~skfleet.features.TableEncoder`; a ``TableCodes`` for a model that handles
-    categories itself (categoricals over every level seen, unscaled numbers); a ``TableFrame``
+    categories itself (categoricals over every level seen, unscaled numbers), a
+    ``TableOrdinal`` for other tree models (each level's position, NaN missing); a ``TableFrame``
     (the checked table as a DataFrame) when the estimator encodes its input itself.
     """
     from skfleet.features import TableEncoder
-    from skfleet.features.codes import TableCodes
+    from skfleet.features.codes import TableCodes, TableOrdinal
     from skfleet.features.frame import TableFrame
 
     encoder_options = dict(config.encoder)
@@ -240,6 +258,8 @@ def make_template(estimator: Any, config: TrainConfig) -> tuple[Any, str]:
         encoder_options["exclude"] = [*encoder_options.pop("exclude", ()), config.group_by]
     if encodes(estimator, config) and handles_categories(estimator):
         step = ("encode", TableCodes(**encoder_options))
+    elif encodes(estimator, config) and splits_on_codes(estimator):
+        step = ("encode", TableOrdinal(**encoder_options))
     elif encodes(estimator, config):
         step = ("encode", TableEncoder(**encoder_options))
     else:

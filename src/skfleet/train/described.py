@@ -44,7 +44,7 @@ def fitted_contract(model: Any) -> Any:
 
 def batch_metadata(fitted, estimator, prefix, config, data, task, cv_result, search, pool) -> dict:
     """The ``model.json`` fields a training run writes (the store adds its own)."""
-    from skfleet.features.codes import TableCodes
+    from skfleet.features.codes import TableCodes, TableOrdinal
     from skfleet.features.frame import TableFrame
     from skfleet.features.run_profile import reference_profile
     from skfleet.store.metadata import describe_estimator
@@ -53,7 +53,8 @@ def batch_metadata(fitted, estimator, prefix, config, data, task, cv_result, sea
     contract = step.contract_
     encoded = not isinstance(step, TableFrame)
     input_columns = list(contract.input_columns if encoded else step.output_columns)
-    encoding = "encoded" if encoded else "categories" if isinstance(step, TableCodes) else "frame"
+    kinds = {TableOrdinal: "ordinal", TableCodes: "categories"}
+    encoding = "encoded" if encoded else kinds.get(type(step), "frame")
     if config.group_by:
         input_columns.append(config.group_by)
     final_estimator = clone(estimator)
