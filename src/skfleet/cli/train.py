@@ -14,6 +14,7 @@ from skfleet.cli.options import (
     param_option,
     run_options,
 )
+from skfleet.util.choices import CALIBRATION_CHOICES
 from skfleet.util.progress import for_terminal
 
 #: The metrics of the summary line, in this order.
@@ -62,6 +63,19 @@ _SHOWN_METRICS = ("roc_auc", "accuracy", "log_loss", "brier", "r2", "rmse", "mae
     help="Hand the model the table as a DataFrame (checked, not encoded): for an estimator that "
     "encodes its columns itself.",
 )
+@click.option(
+    "--weight",
+    default=None,
+    metavar="COL",
+    help="Sample weights (numbers >= 0) from COL: used in fitting and in the CV metrics; not a "
+    "feature, not needed to predict.",
+)
+@click.option(
+    "--calibrate",
+    type=click.Choice(CALIBRATION_CHOICES),
+    default=None,
+    help="Calibrate the classifier's probabilities on the run's folds (CalibratedClassifierCV).",
+)
 @run_options(no_report_help="Skip the HTML report (and feature importance).")
 def train(
     data,
@@ -78,6 +92,8 @@ def train(
     group_by,
     min_segment_rows,
     no_encode,
+    weight,
+    calibrate,
     name,
     store,
     no_report,
@@ -119,6 +135,8 @@ def train(
             group_by=group_by,
             min_segment_rows=min_segment_rows,
             encode=False if no_encode else None,
+            weight=weight,
+            calibrate=calibrate,
             report=not no_report,
         )
     if as_json:

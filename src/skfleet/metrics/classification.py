@@ -28,7 +28,14 @@ from typing import Any
 import numpy as np
 from sklearn import metrics as skm
 
-from skfleet.metrics.labels import as_proba, encode_labels, plain_classes
+from skfleet.metrics.labels import (
+    WEIGHTED_NOTE,
+    ZERO_WEIGHT_NOTE,
+    as_proba,
+    as_weights,
+    encode_labels,
+    plain_classes,
+)
 
 # scikit-learn's log_loss clips probabilities to [eps, 1 - eps] of the input dtype; we always
 # score in float64, so the accumulator clips the same way and its log loss matches exactly.
@@ -42,6 +49,7 @@ def classification_metrics(
     y_pred: Any = None,
     proba: Any = None,
     classes: Sequence[Any] | None = None,
+    sample_weight: Any = None,
 ) -> dict[str, Any]:
     """Score classifier predictions held in memory; every value is a plain Python object.
 
@@ -49,7 +57,12 @@ def classification_metrics(
     they are the sorted labels seen in ``y_true`` and ``y_pred``. ``y_pred`` may be omitted when
     ``proba`` is given (the most probable class is taken). Without ``proba`` the probability
     metrics are ``None``. A label outside ``classes`` raises :class:`~skfleet.errors.DataError`.
+    With ``sample_weight`` accuracy, ROC AUC, log loss and Brier are scikit-learn's weighted ones;
+    ``n`` and the confusion matrix still count rows.
 
+    >>> w = classification_metrics([0, 1, 1], [0, 1, 0], None, [0, 1], sample_weight=[1, 1, 2])
+    >>> w["accuracy"], w["n"], w["notes"][0]
+    (0.5, 3, 'weighted by the sample weights (n and confusion_matrix count rows)')
     >>> m = classification_metrics([0, 0, 0], [0, 1, 0], [[0.8, 0.2], [0.4, 0.6], [0.9, 0.1]], [0, 1])
     >>> m["roc_auc"], m["notes"]
     (None, ['roc_auc undefined: only class 0 is present in y_true'])
@@ -63,7 +76,8 @@ def classification_metrics(
     k = len(labels)
     y_idx, pred_idx, p = _encoded(y_true, y_pred, proba, labels, "classification_metrics")
     n = len(y_idx)
-    notes: list[str] = []
+    w = as_weights(sample_weight, n)
+    notes: list[str] = [WEIGHTED_NOTE] if w is not None else []
     result: dict[str, Any] = {"accuracy": None, "roc_auc": None, "log_loss": None, "brier": None}
     codes = list(range(k))
     result["confusion_matrix"] = {
@@ -77,19 +91,23 @@ def classification_metrics(
     if n == 0:
         notes.append("no rows to score")
         return result
-    result["accuracy"] = float(skm.accuracy_score(y_idx, pred_idx))
+    if w is not None and not w.any():
+        notes.append(ZERO_WEIGHT_NOTE)
+        return result
+    result["accuracy"] = float(skm.accuracy_score(y_idx, pred_idx, sample_weight=w))
     if p is None:
         notes.append("no probabilities: roc_auc, log_loss and brier not computed")
         return result
-    result["roc_auc"] = _roc_auc(y_idx, p, labels, notes)
-    result["log_loss"] = float(skm.log_loss(y_idx, p, labels=codes))
+    result["roc_auc"] = _roc_auc(y_idx, p, labels, notes, w)
+    result["log_loss"] = float(skm.log_loss(y_idx, p, labels=codes, sample_weight=w))
     if k == 2:
         result["brier"] = float(
-            skm.brier_score_loss((y_idx == 1).astype(int), p[:, 1], pos_label=1)
+            skm.brier_score_loss((y_idx == 1).astype(int), p[:, 1], pos_label=1, sample_weight=w)
         )
     else:
         per_class = [
-            skm.brier_score_loss((y_idx == c).astype(int), p[:, c], pos_label=1) for c in codes
+            skm.brier_score_loss((y_idx == c).astype(int), p[:, c], pos_label=1, sample_weight=w)
+            for c in codes
         ]
         result["brier"] = float(np.mean(per_class))
     return result
@@ -115,21 +133,25 @@ def _encoded(y_true, y_pred, proba, labels: list[Any], caller: str):
     return y_idx, pred_idx, p
 
 
-def _roc_auc(y_idx: np.ndarray, p: np.ndarray, labels: list[Any], notes: list[str]):
-    """Binary AUC of the second class, or the macro one-vs-rest AUC over the defined classes."""
+def _roc_auc(y_idx: np.ndarray, p: np.ndarray, labels: list[Any], notes: list[str], w=None):
+    """Binary AUC of the second class, or the macro one-vs-rest AUC over the defined classes
+    (weighted by ``w`` if given: a class present only in rows of weight 0 is absent)."""
     k = len(labels)
+    present = y_idx if w is None else y_idx[w > 0]
     if k == 2:
-        if len(np.unique(y_idx)) < 2:
-            notes.append(f"roc_auc undefined: only class {labels[y_idx[0]]!r} is present in y_true")
+        if len(np.unique(present)) < 2:
+            notes.append(
+                f"roc_auc undefined: only class {labels[present[0]]!r} is present in y_true"
+            )
             return None
-        return float(skm.roc_auc_score(y_idx == 1, p[:, 1]))
+        return float(skm.roc_auc_score(y_idx == 1, p[:, 1], sample_weight=w))
     per_class, missing = [], []
     for c in range(k):
-        positive = y_idx == c
+        positive = present == c
         if positive.all() or not positive.any():
             missing.append(labels[c])
             continue
-        per_class.append(skm.roc_auc_score(positive, p[:, c]))
+        per_class.append(skm.roc_auc_score(y_idx == c, p[:, c], sample_weight=w))
     return _macro(per_class, missing, k, notes)
 
 

@@ -81,3 +81,25 @@ def as_proba(proba: Any, n: int, k: int) -> np.ndarray:
     if not np.isfinite(p).all():
         raise DataError("predicted probabilities contain NaN or infinite values")
     return p
+
+
+def as_weights(sample_weight: Any, n: int) -> np.ndarray | None:
+    """``sample_weight`` as float64 (one per row, finite, at least 0), or None when not given.
+
+    >>> as_weights([1, 0, 2], 3).tolist(), as_weights(None, 3)
+    ([1.0, 0.0, 2.0], None)
+    """
+    if sample_weight is None:
+        return None
+    w = np.asarray(sample_weight, dtype=np.float64).ravel()
+    if len(w) != n:
+        raise ValueError(f"{n} rows but {len(w)} sample weights")
+    if not np.isfinite(w).all() or (w < 0).any():
+        raise DataError("sample weights must be finite numbers >= 0")
+    return w
+
+
+#: The note a weighted result carries (what the weights change, and what still counts rows).
+WEIGHTED_NOTE = "weighted by the sample weights (n and confusion_matrix count rows)"
+#: The note of a weighted result whose rows all weigh 0.
+ZERO_WEIGHT_NOTE = "every sample weight is 0: nothing to score"

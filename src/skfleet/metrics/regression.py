@@ -18,6 +18,7 @@ import numpy as np
 from sklearn import metrics as skm
 
 from skfleet.errors import DataError
+from skfleet.metrics.labels import WEIGHTED_NOTE, ZERO_WEIGHT_NOTE, as_weights
 
 
 def _as_float(values: Any, what: str) -> np.ndarray:
@@ -43,26 +44,33 @@ def _empty(notes: list[str]) -> dict[str, Any]:
 _CONSTANT_NOTE = "r2 undefined: the target is constant"
 
 
-def regression_metrics(y_true: Any, y_pred: Any) -> dict[str, Any]:
+def regression_metrics(y_true: Any, y_pred: Any, sample_weight: Any = None) -> dict[str, Any]:
     """Score regression predictions held in memory; every value is a plain Python object.
+    With ``sample_weight``, R2, RMSE and MAE are scikit-learn's weighted ones (``n`` counts rows).
 
     >>> regression_metrics([2.0, 2.0], [1.0, 3.0])
     {'r2': None, 'rmse': 1.0, 'mae': 1.0, 'n': 2, 'notes': ['r2 undefined: the target is constant']}
+    >>> regression_metrics([0.0, 2.0], [1.0, 4.0], sample_weight=[3, 1])["mae"]
+    1.25
     """
     t, p = _pair(y_true, y_pred)
-    notes: list[str] = []
+    w = as_weights(sample_weight, len(t))
+    notes: list[str] = [WEIGHTED_NOTE] if w is not None else []
     if len(t) == 0:
         return _empty(notes)
+    if w is not None and not w.any():
+        notes.append(ZERO_WEIGHT_NOTE)
+        return {"r2": None, "rmse": None, "mae": None, "n": len(t), "notes": notes}
     r2 = None
-    if np.ptp(t) > 0:
-        r2 = float(skm.r2_score(t, p))
+    if np.ptp(t if w is None else t[w > 0]) > 0:
+        r2 = float(skm.r2_score(t, p, sample_weight=w))
     else:
         notes.append(_CONSTANT_NOTE)
     return {
         "r2": r2,
         # sqrt of the MSE rather than root_mean_squared_error: the latter is sklearn >= 1.4 only.
-        "rmse": math.sqrt(skm.mean_squared_error(t, p)),
-        "mae": float(skm.mean_absolute_error(t, p)),
+        "rmse": math.sqrt(skm.mean_squared_error(t, p, sample_weight=w)),
+        "mae": float(skm.mean_absolute_error(t, p, sample_weight=w)),
         "n": len(t),
         "notes": notes,
     }

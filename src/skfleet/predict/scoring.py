@@ -35,6 +35,7 @@ import numpy as np
 import pyarrow as pa
 
 from skfleet.errors import DataError, DriftWarning, MissingColumnError, SkfleetError, UsageError
+from skfleet.features.run_profile import scoring_bins
 from skfleet.store.metadata import describe_interface, recorded_interface
 
 PREDICTION = "prediction"
@@ -61,6 +62,9 @@ class ScoringPlan:
     classes: tuple[Any, ...]
     proba: tuple[int, ...]
     schema: pa.Schema
+    #: Bins the scored rows are counted in for drift over runs
+    #: (:func:`~skfleet.features.run_profile.scoring_bins`; None: the model has no profile).
+    profile_bins: Any = None
 
     @property
     def prediction_type(self) -> pa.DataType | None:
@@ -242,6 +246,7 @@ def plan_scoring(
         classes=classes,
         proba=proba,
         schema=pa.schema(fields),
+        profile_bins=scoring_bins(metadata),
     )
 
 

@@ -46,6 +46,9 @@ STATE_CLASSES: frozenset[str] = frozenset(
         "sklearn._loss.link.Interval",
         # CalibratedClassifierCV: one fitted estimator + its calibrators per fold.
         "sklearn.calibration._CalibratedClassifier",
+        # The splitter a calibrated model keeps as its cv (skfleet train --calibrate): n_splits,
+        # shuffle and random_state.
+        "sklearn.model_selection._split.StratifiedKFold",
         # BisectingKMeans' tree of cluster centers.
         "sklearn.cluster._bisect_k_means._BisectingTree",
         # Nearest-neighbour indexes (arrays of points and node bounds).

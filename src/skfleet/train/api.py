@@ -122,6 +122,8 @@ class TrainResult(StoredModelAccessors):
             "dropped_missing_target": rows["dropped_missing_target"],
             "seconds": self.seconds,
             "report": self.report_path,
+            "calibration": (self.metadata.get("calibration") or {}).get("method"),
+            "weight": (self.metadata.get("weight") or {}).get("column"),
         }
 
 
@@ -291,7 +293,7 @@ def train(
     ``source``: a data URL, an open :class:`~skfleet.data.Source`, a pyarrow Table or a DataFrame.
     ``options`` are :class:`TrainConfig` fields: ``keys``, ``exclude``, ``params``, ``encoder``,
     ``cv`` (int or :class:`CVConfig`), ``search`` (:class:`SearchConfig` or dict), ``group_by``,
-    ``min_segment_rows``, ``missing_target``. Without ``name`` nothing is stored;
+    ``min_segment_rows``, ``missing_target``, ``weight``, ``calibrate``. Without ``name`` nothing is stored;
     ``report=False`` skips the HTML report (its plots take seconds). ``source_name`` says where
     an in-memory table came from, for ``model.json`` (it is redacted like any URL).
     """
@@ -306,6 +308,13 @@ def train(
         raise UsageError("--search needs cross-validation: use --cv 2 or more")
     model_store = open_model_store(name, store)
     template, prefix = make_template(estimator, config)
+    if config.calibrate or config.weight:
+        from skfleet.train.calibration import calibrated
+        from skfleet.train.weights import check_accepts_weights
+
+        template, prefix = calibrated(template, prefix, config, task)  # before any data is read
+        if config.weight:
+            check_accepts_weights(estimator)
     if config.search is not None:
         from skfleet.train.search import prefixed_grid
 
@@ -319,7 +328,11 @@ def train(
     with session:
         pool = session.engine
         split_arrays = [part for split in splits or () for part in split]
-        with pool.joblib_context(), shared_data(data.features, data.y, *split_arrays) as shared:
+        weights = [] if data.weight is None else [data.weight]
+        with (
+            pool.joblib_context(),
+            shared_data(data.features, data.y, *split_arrays, *weights) as shared,
+        ):
             # With the data already on the cluster, hand Dask every fit at once: it schedules
             # them better, and keeps replicas of the data alive while fits still wait for it.
             jobs = {"n_jobs": pool.workers, "pre_dispatch": "all" if shared else "2*n_jobs"}
@@ -333,6 +346,14 @@ def train(
     metadata = batch_metadata(
         fitted, estimator, prefix, config, data, task, cv_result, search, pool
     )
+    if config.calibrate:
+        from skfleet.train.calibration import calibration_summary
+
+        metadata["calibration"] = calibration_summary(config)
+    if config.weight:
+        from skfleet.train.weights import weight_summary
+
+        metadata["weight"] = weight_summary(config.weight, data.weight)
     oof = None
     if cv_result is not None:
         oof = oof_table(

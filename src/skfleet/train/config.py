@@ -12,7 +12,15 @@
 >>> TrainConfig.build(target="late", folds=3)
 Traceback (most recent call last):
 ...
-skfleet.errors.UsageError: unknown training option 'folds' (options: cv, encode, encoder, exclude, group_by, keys, min_segment_rows, missing_target, params, search, target)
+skfleet.errors.UsageError: unknown training option 'folds' (options: calibrate, cv, encode, encoder, exclude, group_by, keys, min_segment_rows, missing_target, params, search, target, weight)
+>>> TrainConfig.build(target="late", calibrate="platt")
+Traceback (most recent call last):
+...
+skfleet.errors.UsageError: --calibrate must be one of sigmoid, isotonic, not 'platt'
+>>> TrainConfig.build(target="late", weight="late")
+Traceback (most recent call last):
+...
+skfleet.errors.UsageError: column 'late' is given both as --target and --weight
 """
 
 from __future__ import annotations
@@ -22,6 +30,7 @@ from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 from skfleet.errors import UsageError
+from skfleet.util.choices import CALIBRATION_CHOICES
 
 SEARCH_METHODS = ("grid", "random", "halving")
 MISSING_TARGET_CHOICES = ("drop", "error")
@@ -110,6 +119,11 @@ class TrainConfig:
       ``min_segment_rows`` rows use the global model.
     - ``missing_target``: rows whose target is null or NaN are ``drop``-ped (and counted) or an
       ``error``.
+    - ``weight``: a column of sample weights (numbers >= 0, not all zero, no nulls): passed to
+      the estimator's ``fit`` as ``sample_weight`` and used by the out-of-fold metrics; not a
+      feature, and not needed at prediction time (:mod:`skfleet.train.weights`).
+    - ``calibrate``: ``sigmoid`` or ``isotonic``: the classifier is wrapped in scikit-learn's
+      ``CalibratedClassifierCV`` over the run's folds (:mod:`skfleet.train.calibration`).
     """
 
     target: str = ""
@@ -123,6 +137,8 @@ class TrainConfig:
     group_by: str | None = None
     min_segment_rows: int = 30
     missing_target: str = "drop"
+    weight: str | None = None
+    calibrate: str | None = None
 
     def __post_init__(self):
         if not isinstance(self.target, str) or not self.target:
@@ -142,6 +158,21 @@ class TrainConfig:
         value = self.min_segment_rows
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise UsageError(f"min_segment_rows must be a positive integer, not {value!r}")
+        if self.weight is not None and (not isinstance(self.weight, str) or not self.weight):
+            raise UsageError(f"--weight must name a column, not {self.weight!r}")
+        if self.calibrate is not None:
+            if self.calibrate not in CALIBRATION_CHOICES:
+                raise UsageError(
+                    f"--calibrate must be one of {', '.join(CALIBRATION_CHOICES)}, "
+                    f"not {self.calibrate!r}"
+                )
+            if self.cv.folds == 0:
+                raise UsageError(
+                    "--calibrate fits its calibration on the run's folds: use --cv 2 or more"
+                )
+        for flag in ("weight", "calibrate"):
+            if getattr(self, flag) is not None and self.group_by is not None:
+                raise UsageError(f"--{flag} cannot be combined with --group-by (segment models)")
         self._check_roles()
 
     def _check_roles(self) -> None:
@@ -150,6 +181,8 @@ class TrainConfig:
         named += [("--key", k) for k in self.keys] + [("--exclude", c) for c in self.exclude]
         if self.group_by is not None:
             named.append(("--group-by", self.group_by))
+        if self.weight is not None:
+            named.append(("--weight", self.weight))
         check_roles(named)
 
     @classmethod
@@ -176,6 +209,7 @@ class TrainConfig:
     def roles(self) -> set[str]:
         """Every column named by the configuration."""
         named = {self.target, *self.keys, *self.exclude}
+        named |= {self.weight} if self.weight else set()
         return named | ({self.group_by} if self.group_by else set())
 
 

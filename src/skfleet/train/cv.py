@@ -35,6 +35,7 @@ from skfleet.metrics import classification_metrics, regression_metrics
 from skfleet.train.config import CVConfig
 from skfleet.train.parallel import CountingParallel
 from skfleet.train.segments import take_rows
+from skfleet.train.weights import fit_params
 
 Split = tuple[np.ndarray, np.ndarray]
 
@@ -152,16 +153,25 @@ def align_proba(proba: np.ndarray, model_classes: Any, classes: np.ndarray) -> n
 
 
 def fit_fold(
-    estimator: Any, X: Any, y: np.ndarray, train: np.ndarray, test: np.ndarray, classes: Any
+    estimator: Any,
+    X: Any,
+    y: np.ndarray,
+    train: np.ndarray,
+    test: np.ndarray,
+    classes: Any,
+    weight: np.ndarray | None = None,
+    weight_key: str | None = None,
 ) -> tuple[np.ndarray, np.ndarray | None, float, np.ndarray | None]:
-    """Worker side: fit a clone on ``train`` rows, predict ``test`` rows.
+    """Worker side: fit a clone on ``train`` rows (with their sample weights, passed to ``fit``
+    as ``weight_key``), predict ``test`` rows.
 
     Returns (predictions, class probabilities in ``classes`` order or None, fit seconds, and for
     a segmented model the predictions of its global model, fitted in the same fold: what the
     report compares each segment with, at no extra fit).
     """
     started = time.perf_counter()
-    model = clone(estimator).fit(take_rows(X, train), y[train])
+    params = fit_params(weight_key, weight, train)
+    model = clone(estimator).fit(take_rows(X, train), y[train], **params)
     fit_seconds = time.perf_counter() - started
     X_test = take_rows(X, test)
     prediction = np.asarray(model.predict(X_test))
@@ -173,9 +183,15 @@ def fit_fold(
     return prediction, proba, fit_seconds, global_prediction
 
 
-def fit_all_rows(estimator: Any, X: Any, y: np.ndarray) -> Any:
+def fit_all_rows(
+    estimator: Any,
+    X: Any,
+    y: np.ndarray,
+    weight: np.ndarray | None = None,
+    weight_key: str | None = None,
+) -> Any:
     """Worker side: the final model, a clone fitted on every row."""
-    return clone(estimator).fit(X, y)
+    return clone(estimator).fit(X, y, **fit_params(weight_key, weight))
 
 
 @dataclass
@@ -193,10 +209,12 @@ class CVResult:
     global_prediction: np.ndarray | None = None
 
 
-def score(task: str, y_true: np.ndarray, prediction: np.ndarray, proba, classes) -> dict[str, Any]:
+def score(
+    task: str, y_true: np.ndarray, prediction: np.ndarray, proba, classes, weight=None
+) -> dict[str, Any]:
     if task == "classification":
-        return classification_metrics(y_true, prediction, proba, list(classes.tolist()))
-    return regression_metrics(y_true, prediction)
+        return classification_metrics(y_true, prediction, proba, list(classes.tolist()), weight)
+    return regression_metrics(y_true, prediction, weight)
 
 
 def cross_validate(
@@ -209,30 +227,43 @@ def cross_validate(
     n_jobs: int | None = None,
     pre_dispatch: str = "2*n_jobs",
     final: bool = False,
+    weight: np.ndarray | None = None,
+    weight_key: str | None = None,
 ) -> CVResult:
     """Fit ``estimator`` once per split (in parallel through joblib) and score the held-out rows.
 
     ``final=True`` also fits it on all rows in the same parallel call: one more task among the
     folds rather than a fit of its own after them (with 3 folds on 2 workers, 2 rounds instead of
-    3), and on a worker, single-threaded like the folds.
+    3), and on a worker, single-threaded like the folds. With ``weight``, every fit gets its
+    rows' weights as the fit parameter ``weight_key`` and the metrics are weighted.
     """
     classes = classes if task == "classification" else None
-    jobs = [delayed(fit_fold)(estimator, X, y, train, test, classes) for train, test in splits]
+    # The weights go whole to every task (the engine holds them once, like X), sliced there.
+    jobs = [
+        delayed(fit_fold)(estimator, X, y, train, test, classes, weight, weight_key)
+        for train, test in splits
+    ]
     if final:
         # First: the longest task starts first, so it does not run alone at the end.
-        jobs.insert(0, delayed(fit_all_rows)(estimator, X, y))
+        jobs.insert(0, delayed(fit_all_rows)(estimator, X, y, weight, weight_key))
     outputs = CountingParallel(n_jobs=n_jobs, pre_dispatch=pre_dispatch)(jobs)
     final_model = outputs.pop(0) if final else None
-    result = collect_folds(outputs, y, splits, task, classes)
+    result = collect_folds(outputs, y, splits, task, classes, weight)
     result.final_model = final_model
     return result
 
 
 def collect_folds(
-    outputs: list, y: np.ndarray, splits: list[Split], task: str, classes: np.ndarray | None
+    outputs: list,
+    y: np.ndarray,
+    splits: list[Split],
+    task: str,
+    classes: np.ndarray | None,
+    weight: np.ndarray | None = None,
 ) -> CVResult:
     """The :class:`CVResult` of the :func:`fit_fold` ``outputs`` of ``splits`` (in that order):
-    out-of-fold predictions in row order, metrics per fold and overall."""
+    out-of-fold predictions in row order, metrics per fold and overall (weighted by ``weight``
+    if given)."""
     classes = classes if task == "classification" else None
     n = len(y)
     fold = np.full(n, -1, dtype=np.int32)
@@ -252,11 +283,14 @@ def collect_folds(
         fold[test] = i
         if proba is not None:
             proba[test] = fold_proba
-        metrics = score(task, y[test], pred, fold_proba if has_proba else None, classes)
+        fold_weight = None if weight is None else weight[test]
+        metrics = score(
+            task, y[test], pred, fold_proba if has_proba else None, classes, fold_weight
+        )
         folds.append(
             {"fold": i, "rows": int(len(test)), "fit_seconds": round(seconds, 3), **metrics}
         )
-    overall = score(task, y, prediction, proba, classes)
+    overall = score(task, y, prediction, proba, classes, weight)
     return CVResult(
         prediction=prediction,
         proba=proba,

@@ -50,6 +50,8 @@ class TrainingData:
     label_type: pa.DataType
     dropped_missing_target: int
     source_name: str
+    #: Sample weights (float64, same rows) from ``config.weight``, or None.
+    weight: np.ndarray | None = None
 
     @property
     def rows(self) -> int:
@@ -109,6 +111,8 @@ def _load(table_or_source: Any, name: str, config: TrainConfig, task: str) -> Tr
             f"no feature columns left in {name} once target, keys and excluded are set aside"
         )
     kept = set(feature_names) | {config.target, *config.keys}  # once, not once per column
+    if config.weight:
+        kept.add(config.weight)
     wanted = [c for c in columns if c in kept]
     if isinstance(table_or_source, pa.Table):
         table = table_or_source.select(wanted)
@@ -137,6 +141,12 @@ def _load(table_or_source: Any, name: str, config: TrainConfig, task: str) -> Tr
         target = target.cast(pa.float64())
     y = _to_numpy(target)
     _check_target(y, target.type, config.target, task)
+    weight = None
+    if config.weight:
+        from skfleet.train.weights import check_weight
+
+        # Checked on the rows that are trained on: a row dropped for its target has no say.
+        weight = check_weight(table.column(config.weight), config.weight, name)
     return TrainingData(
         features=table.select(feature_names),
         y=y,
@@ -145,6 +155,7 @@ def _load(table_or_source: Any, name: str, config: TrainConfig, task: str) -> Tr
         label_type=target.type,
         dropped_missing_target=dropped,
         source_name=name,
+        weight=weight,
     )
 
 
@@ -154,6 +165,8 @@ def _check_columns(config: TrainConfig, columns: list[str], name: str) -> None:
     named += [("--exclude column", c) for c in config.exclude]
     if config.group_by:
         named.append(("--group-by column", config.group_by))
+    if config.weight:
+        named.append(("--weight column", config.weight))
     check_named_columns(named, columns, name)
 
 

@@ -17,6 +17,8 @@ from skfleet.train.dataset import TrainingData
 from skfleet.train.parallel import counting_fits, counting_search_fits
 from skfleet.train.search import build_search, planned_fits
 from skfleet.train.segments import SegmentRouter
+from skfleet.train.weights import fit_params
+from skfleet.train.weights import weight_key as weight_key_of
 from skfleet.util.progress import Progress
 
 
@@ -47,6 +49,9 @@ def fit_phase(progress: Progress, description: str, total: int, table_rows: int)
 def fit_all(template, prefix, config, data: TrainingData, task, classes, splits, jobs, progress):
     """Search, cross-validation and final fit, on the engine joblib is configured for."""
     X, y = data.features, data.y
+    # Sample weights reach the estimator through the pipeline (and any search or calibration).
+    weight_key = weight_key_of(template) if data.weight is not None else None
+    weighted = weighted_fit(template, data)
     search = None
     if config.search is not None:
         search = run_search(template, prefix, config, data, task, classes, splits, jobs, progress)
@@ -69,6 +74,8 @@ def fit_all(template, prefix, config, data: TrainingData, task, classes, splits,
                 task,
                 classes,
                 final=final_with_folds,
+                weight=data.weight,
+                weight_key=weight_key,
                 **jobs,
             )
     if search is not None:
@@ -82,7 +89,7 @@ def fit_all(template, prefix, config, data: TrainingData, task, classes, splits,
             if segmented:
                 final.set_params(n_jobs=jobs["n_jobs"])
             with counting_fits(listener):
-                fitted = sklearn_call(final.fit, X, y)
+                fitted = sklearn_call(final.fit, X, y, **weighted)
             if not segmented:
                 listener(1)
             else:
@@ -113,9 +120,17 @@ def run_search(template, prefix, config, data, task, classes, splits, jobs, prog
         )
         with fit_phase(progress, label or "search", total + 1, data.rows) as listener:
             with counting_search_fits(listener) as counted:
-                sklearn_call(search.fit, data.features, data.y)
+                sklearn_call(search.fit, data.features, data.y, **weighted_fit(template, data))
             listener(1 if counted else total + 1)  # the refit (and, if uncounted, all fits)
     return search
+
+
+def weighted_fit(template: Any, data: TrainingData) -> dict[str, Any]:
+    """The ``fit`` parameters that give ``template``'s estimator the run's sample weights
+    (``{}`` for an unweighted run); a search hands each of its fits the rows' share."""
+    if data.weight is None:
+        return {}
+    return fit_params(weight_key_of(template), data.weight)
 
 
 def sklearn_call(fn, *args, **kwargs):

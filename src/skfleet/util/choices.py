@@ -16,6 +16,9 @@ IF_EXISTS_CHOICES: tuple[str, ...] = ("fail", "replace", "append")
 #: ``--duplicate-keys``: what a key that is not unique in the input does.
 DUPLICATE_KEY_CHOICES: tuple[str, ...] = ("warn", "error", "ignore")
 
+#: ``train --calibrate``: how predicted probabilities are calibrated on the run's folds.
+CALIBRATION_CHOICES: tuple[str, ...] = ("sigmoid", "isotonic")
+
 #: ``predict --engine`` when none is given.
 DEFAULT_ENGINE = "dask:local"
 
