@@ -182,7 +182,7 @@ def _column_counts(values: pa.ChunkedArray, spec: Mapping[str, Any]) -> ColumnCo
 
 def profile_rows(table: pa.Table, reference: Mapping[str, Any]) -> RowProfile:
     """Count ``table``'s rows against the bins of ``reference`` (a ``model.json`` ``profile``,
-    or :func:`scoring_bins` of one). A column the table lacks counts as missing; one whose values
+    or :func:`skfleet.predict.drift_runs.scoring_bins` of one). A column the table lacks counts as missing; one whose values
     cannot be read as the reference's kind counts its missing values only."""
     n = table.num_rows
     columns: dict[str, ColumnCounts] = {}
@@ -237,17 +237,6 @@ def reference_profile(contract, table: pa.Table, bins: int = BINS) -> dict[str, 
         if entry["kind"] == "numeric":
             entry["mean"], entry["variance"] = col.moments.mean, col.moments.variance
     return reference
-
-
-def scoring_bins(reference: Mapping[str, Any]) -> dict[str, Any]:
-    """What a scoring task needs of a reference (its bins, without the training counts)."""
-    keep = ("kind", "edges", "levels", "parsed_type")
-    return {
-        "columns": {
-            name: {k: v for k, v in spec.items() if k in keep}
-            for name, spec in reference["columns"].items()
-        }
-    }
 
 
 def psi(

@@ -61,6 +61,14 @@ def _drift_from_dict(data: dict | None) -> Any:
     return DriftReport.from_dict(data)
 
 
+def _profile_from_dict(data: dict | None) -> Any:
+    if not data:
+        return None
+    from skfleet.features.run_profile import RowProfile
+
+    return RowProfile.from_dict(data)
+
+
 class RunState:
     """Bookkeeping of one client run as results arrive: record checkpoints, merged drift, counters.
 
@@ -74,6 +82,8 @@ class RunState:
         self.progress = progress
         self.drift = _drift_from_dict(record.drift)
         self.drift_ids = set(record.drift_partitions)
+        self.profile = _profile_from_dict(record.profile)
+        self.profile_ids = set(record.profile_partitions)
         self.example: str | None = None  # a key repeated within a partition, if any
         self.rows_read = 0
         self.model_loads = 0
@@ -91,6 +101,12 @@ class RunState:
         if result.drift is not None and result.partition_id not in self.drift_ids:
             self.drift = _merge_drift(self.drift, result.drift)
             self.drift_ids.add(result.partition_id)
+        # Once per partition id: a partition retried or resumed after its result came in is
+        # counted once.
+        if result.profile is not None and result.partition_id not in self.profile_ids:
+            merged = result.profile if self.profile is None else self.profile.merge(result.profile)
+            self.profile = merged
+            self.profile_ids.add(result.partition_id)
         self.record.partitions_done += 1
         self.record.rows_done += result.rows_in
         if time.monotonic() - self._last_save > CHECKPOINT_SECONDS:
@@ -103,6 +119,8 @@ class RunState:
             self.record.error = redact_text(error)
         self.record.drift = None if self.drift is None else self.drift.to_dict()
         self.record.drift_partitions = sorted(self.drift_ids)
+        self.record.profile = None if self.profile is None else self.profile.to_dict()
+        self.record.profile_partitions = sorted(self.profile_ids)
         self.runs.save(self.record)
         self._last_save = time.monotonic()
 
@@ -213,7 +231,7 @@ class Execution:
                 raise _named(result.error, result.partition_id)
             state.add(result)
             # Merged: the session keeps every result until the run ends, not its report.
-            result.drift = None
+            result.drift = result.profile = None
 
         handle = self._handle_for(session.engine_for(len(todo), "predict"))
         tasks = [

@@ -90,6 +90,10 @@ class RunRecord:
     #: Merged DriftReport (``to_dict()``) over ``drift_partitions``.
     drift: dict[str, Any] | None = None
     drift_partitions: list[str] = field(default_factory=list)
+    #: Merged profile of the rows scored (``RowProfile.to_dict()``) over ``profile_partitions``,
+    #: which ``skfleet models drift`` compares with the training profile.
+    profile: dict[str, Any] | None = None
+    profile_partitions: list[str] = field(default_factory=list)
     attempts: int = 1
     error: str | None = None
     result: dict[str, Any] | None = None

@@ -35,7 +35,7 @@ import numpy as np
 import pyarrow as pa
 
 from skfleet.errors import DataError, DriftWarning, MissingColumnError, SkfleetError, UsageError
-from skfleet.features.run_profile import scoring_bins
+from skfleet.predict.drift_runs import scoring_bins
 from skfleet.store.metadata import describe_interface, recorded_interface
 
 PREDICTION = "prediction"

@@ -139,6 +139,9 @@ class PartitionResult:
     rows_in: int = 0
     rows_written: int = 0
     drift: Any = None
+    #: The rows read, counted in the bins of the training profile
+    #: (:class:`~skfleet.features.run_profile.RowProfile`; None: the model has no profile).
+    profile: Any = None
     duplicate_example: str | None = None
     worker: str = ""
     model_loaded: bool = False
@@ -177,6 +180,10 @@ def predict_partition(task: PredictTask) -> PartitionResult:
                 return result
         scored = score_table(model, table, task.plan)
         result.drift = scored.drift
+        if task.plan.profile_bins is not None:
+            from skfleet.features.run_profile import profile_rows
+
+            result.profile = profile_rows(table, task.plan.profile_bins)
         result.rows_written = task.sink.write(pid, scored.table)
         result.seconds = time.perf_counter() - started
         result.cpu_seconds = time.process_time() - cpu_started

@@ -19,6 +19,29 @@ DUPLICATE_KEY_CHOICES: tuple[str, ...] = ("warn", "error", "ignore")
 #: ``train --calibrate``: how predicted probabilities are calibrated on the run's folds.
 CALIBRATION_CHOICES: tuple[str, ...] = ("sigmoid", "isotonic")
 
+#: ``models drift``: runs shown, and the PSI above which a column is flagged (0.2: inside the
+#: common rule of thumb's 0.1-0.25 "some shift" band; above 0.25 is a major shift).
+DRIFT_RUNS = 10
+DRIFT_THRESHOLD = 0.2
+
+
+def check_drift_options(runs, threshold) -> tuple[int, float]:
+    """``models drift --runs N --threshold PSI`` checked; raises ValueError naming the flag.
+
+    >>> check_drift_options(3, 0.1)
+    (3, 0.1)
+    >>> check_drift_options(0, 0.2)
+    Traceback (most recent call last):
+    ...
+    ValueError: --runs must be a whole number of at least 1, not 0
+    """
+    if isinstance(runs, bool) or not isinstance(runs, int) or runs < 1:
+        raise ValueError(f"--runs must be a whole number of at least 1, not {runs!r}")
+    if isinstance(threshold, bool) or not isinstance(threshold, int | float) or not threshold > 0:
+        raise ValueError(f"--threshold must be a PSI above 0, not {threshold!r}")
+    return runs, float(threshold)
+
+
 #: ``predict --engine`` when none is given.
 DEFAULT_ENGINE = "dask:local"
 
