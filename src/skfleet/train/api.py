@@ -58,6 +58,7 @@ from skfleet.train.outputs import (
 )
 from skfleet.train.parallel import shared_data
 from skfleet.train.presets import build_estimator
+from skfleet.train.promotion import Promotion
 from skfleet.train.segments import SegmentRouter
 from skfleet.util.progress import NullProgress, Progress
 from skfleet.util.redact import redact_url
@@ -122,6 +123,7 @@ class TrainResult(StoredModelAccessors):
             "dropped_missing_target": rows["dropped_missing_target"],
             "seconds": self.seconds,
             "report": self.report_path,
+            "promotion": self.metadata.get("promotion"),
             "calibration": (self.metadata.get("calibration") or {}).get("method"),
             "weight": (self.metadata.get("weight") or {}).get("column"),
         }
@@ -285,18 +287,32 @@ def train(
     progress: Progress | None = None,
     report: bool = True,
     source_name: str | None = None,
+    promote_if: str | None = None,
     **options: Any,
 ) -> TrainResult:
     """Train ``model`` on ``source`` to predict ``target``; store it as ``name`` if given.
 
-    ``model``: a preset name, an estimator import path, or an estimator / Pipeline object.
+    ``model``: a preset name, an estimator import path, or an estimator / Pipeline object; a
+    list of them (or a dict name -> model) compares them on the same folds and returns a
+    :class:`~skfleet.train.leaderboard.ComparisonResult` (:mod:`skfleet.train.comparison`).
     ``source``: a data URL, an open :class:`~skfleet.data.Source`, a pyarrow Table or a DataFrame.
     ``options`` are :class:`TrainConfig` fields: ``keys``, ``exclude``, ``params``, ``encoder``,
     ``cv`` (int or :class:`CVConfig`), ``search`` (:class:`SearchConfig` or dict), ``group_by``,
     ``min_segment_rows``, ``missing_target``, ``weight``, ``calibrate``. Without ``name`` nothing is stored;
     ``report=False`` skips the HTML report (its plots take seconds). ``source_name`` says where
     an in-memory table came from, for ``model.json`` (it is redacted like any URL).
+    ``promote_if`` (``"roc_auc >= champion + 0.005"``) moves that alias to the new version only
+    if it beats the alias's version on the same folds (:mod:`skfleet.train.promotion`).
     """
+    if isinstance(model, list | tuple | dict):
+        if promote_if is not None:
+            raise UsageError("--promote-if cannot be combined with several --model candidates")
+        from skfleet.train.comparison import compare
+
+        return compare(
+            model, source, target, config=config, name=name, store=store, engine=engine,
+            progress=progress, report=report, source_name=source_name, **options,
+        )  # fmt: skip
     started = time.perf_counter()
     progress = progress or NullProgress()
     config = TrainConfig.build(config, target=target, **options)
@@ -319,6 +335,7 @@ def train(
         from skfleet.train.search import prefixed_grid
 
         prefixed_grid(template, prefix, config.search.grid)  # a bad --grid name fails now
+    promotion = Promotion.prepare(promote_if, model_store, name, task, template, config)
     data = load_training_data(source, config, task)
     if source_name is not None:
         data.source_name = redact_url(str(source_name))
@@ -339,6 +356,8 @@ def train(
             fitted, search, cv_result = fit_all(
                 template, prefix, config, data, task, classes, splits, jobs, progress
             )
+            if promotion is not None:
+                promotion.evaluate(data, splits, classes, task, jobs, progress)
 
     from skfleet.features.codes import without_check_partials
 
@@ -379,8 +398,12 @@ def train(
         files["oof.parquet"] = parquet_bytes(oof)
     metadata["seconds"] = round(time.perf_counter() - started, 3)
     ref = report_path = None
+    if promotion is not None:
+        metadata["promotion"] = promotion.record(cv_result.folds, model_store)
     if model_store is not None:
         ref = model_store.save(name, fitted, metadata, files=files)
+        if promotion is not None:
+            promotion.apply(metadata["promotion"], model_store, ref)
         if report:
             report_path = model_store.local_path(ref, "report.html") or f"{ref.uri}/report.html"
     return TrainResult(
