@@ -12,6 +12,7 @@ from skfleet.errors import SkfleetError, UsageError
 from skfleet.store import DEFAULT_STORE, ModelStore, parse_model_ref
 from skfleet.store.register import register_model
 from skfleet.util.atomic import atomic_write
+from skfleet.util.choices import DRIFT_RUNS, DRIFT_THRESHOLD
 from skfleet.util.redact import redact_text
 
 REPORT_FILE = "report.html"
@@ -123,6 +124,75 @@ def report(ref: str, store: str, out: str | None) -> None:
     data = model_store.read_file(mref, REPORT_FILE)
     _write_atomically(out, data)
     click.echo(out)
+
+
+@models.command("drift")
+@click.argument("ref", metavar="NAME[@V]")
+@store_option
+@click.option(
+    "--runs",
+    "last",
+    type=int,
+    default=DRIFT_RUNS,
+    show_default=True,
+    help="How many of the latest committed runs to show (NAME: of every version; NAME@V: of one).",
+)
+@click.option(
+    "--threshold",
+    type=float,
+    default=DRIFT_THRESHOLD,
+    show_default=True,
+    help="Flag a column whose population stability index against training is above this "
+    "(rule of thumb: below 0.1 stable, 0.1-0.25 some shift, above 0.25 a major shift).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the runs and columns as JSON.")
+@click.pass_context
+def drift_command(
+    ctx: click.Context, ref: str, store: str, last: int, threshold: float, as_json: bool
+) -> None:
+    """Per input column, the PSI and missing-rate change of each recent run against training;
+    exits 1 when a column is flagged (for schedulers), 0 otherwise."""
+    from skfleet.predict.drift_runs import drift
+
+    result = drift(ref, store=store, runs=last, threshold=threshold)
+    if as_json:
+        click.echo(json.dumps(result.to_dict(), indent=2))
+    else:
+        _print_drift(result)
+    ctx.exit(1 if result.flagged else 0)
+
+
+def _print_drift(result) -> None:
+    from rich.table import Table
+
+    table = Table("column", title=f"{result.model}: PSI against training (missing-rate change)")
+    for run in result.runs:
+        table.add_column(f"{run.run_id[:15]}\n@{run.version} {run.rows:,} rows", justify="right")
+    for name in result.features:
+        cells = []
+        for run in result.runs:
+            f = run.features.get(name)
+            if f is None:
+                cells.append("")
+                continue
+            shown = "n/a" if f.psi is None else f"{f.psi:.3f}"
+            change = f.missing_change
+            if change is not None and abs(change) >= 0.0005:
+                shown += f"\n{change:+.1%} missing"
+            cells.append(f"[bold red]{shown} ![/]" if f.flagged else shown)
+        table.add_row(name, *cells)
+    console = _console()
+    console.print(table)
+    flagged = result.flagged
+    if flagged:
+        console.print(
+            f"flagged (PSI > {result.threshold:g} in at least one run): {', '.join(flagged)}",
+            markup=False,
+        )
+    else:
+        console.print(f"no column above PSI {result.threshold:g}", markup=False)
+    for note in result.notes:
+        console.print(f"note: {note}", markup=False)
 
 
 def _write_atomically(path: str, data: bytes) -> None:
