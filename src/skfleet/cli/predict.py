@@ -18,12 +18,40 @@ from skfleet.cli.options import (
     out_format_option,
 )
 from skfleet.errors import SkfleetWarning
-from skfleet.util.choices import DEFAULT_ENGINE, DUPLICATE_KEY_CHOICES, IF_EXISTS_CHOICES
+from skfleet.util.choices import (
+    BAD_ROW_REASONS,
+    DEFAULT_ENGINE,
+    DUPLICATE_KEY_CHOICES,
+    IF_EXISTS_CHOICES,
+    split_bad_rows,
+)
 from skfleet.util.progress import for_terminal
 from skfleet.util.redact import redact_text, redact_url
 
 #: Exit status of a run stopped with Ctrl-C (the shell's convention for SIGINT).
 INTERRUPTED = 130
+
+
+def _check_bad_rows(ctx, param, value):
+    """``--bad-rows``, checked as the API checks it (one line, exit status 2)."""
+    if value is not None:
+        try:
+            split_bad_rows(value)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc).removeprefix("--bad-rows "), ctx, param) from None
+    return value
+
+
+def _bad_rows_note(result) -> str:
+    """``; 3 bad values skipped (...)`` for the result line, or nothing."""
+    if not result.bad_rows:
+        return ""
+    from skfleet.predict.quarantine import describe
+
+    where = (
+        f"quarantined in {result.quarantine}" if result.quarantine else "skipped (--bad-rows skip)"
+    )
+    return f"; {describe(result.bad_rows)} {where}"
 
 
 def _split(values: tuple[str, ...]) -> list[str] | None:
@@ -98,6 +126,16 @@ def _split(values: tuple[str, ...]) -> list[str] | None:
     help="With --incremental: score every row again (a new model version) into a replaced "
     "--out, resetting the watermark.",
 )
+@click.option(
+    "--bad-rows",
+    metavar="error|skip|quarantine[=URL]",
+    default=None,
+    callback=_check_bad_rows,
+    help="What a row the model's feature contract cannot encode does: fail the run (error, the "
+    "default), leave it out (skip), or leave it out and write its refused values to URL "
+    "(quarantine; default: the table <out>_quarantine or the folder <out>.quarantine/), "
+    f"counted per reason: {', '.join(BAD_ROW_REASONS)}.",
+)
 @format_option
 @out_format_option
 @json_option
@@ -118,6 +156,7 @@ def predict(
     trust,
     incremental,
     rescore_all,
+    bad_rows,
     in_format,
     out_format,
     as_json,
@@ -156,6 +195,7 @@ def predict(
                 progress=progress,
                 incremental=incremental,
                 rescore_all=rescore_all,
+                bad_rows=bad_rows,
             )
     except PredictInterrupted as exc:
         click.echo(
@@ -186,6 +226,7 @@ def predict(
         f"{result.rows_out:,} rows in {count_of(result.partitions, 'partition')}"
         + (f" ({result.skipped_partitions} already committed)" if result.skipped_partitions else "")
         + f", {result.seconds:.2f}s ({result.rows_per_second:,.0f} rows/s), run {result.run_id}"
+        + _bad_rows_note(result)
     )
     if inc is not None:
         click.echo(

@@ -60,6 +60,7 @@ from skfleet.predict.plan import (
     resumed_model,
     workers_hint,
 )
+from skfleet.predict.quarantine import abort_quietly, check_bad_rows, open_for_run, resolve_url
 from skfleet.predict.runs import RunRecord, RunStore, new_run_id
 from skfleet.predict.scoring import ScoringPlan, plan_scoring
 from skfleet.predict.task import ModelHandle, cached_by_hash, remember_model
@@ -92,6 +93,10 @@ class PredictResult:
     task_cpu_seconds: float = 0.0
     #: ``--incremental``: the range scored and the watermark after the run (None otherwise).
     incremental: dict | None = None
+    #: ``--bad-rows skip|quarantine``: values the feature contract refused, per reason, and
+    #: where they were quarantined (password masked; None: not quarantined).
+    bad_rows: dict[str, int] = field(default_factory=dict)
+    quarantine: str | None = None
 
     @property
     def rows_per_second(self) -> float:
@@ -117,6 +122,8 @@ class PredictResult:
             "drift": self.drift,
             "drift_partitions": self.drift_partitions,
             "incremental": self.incremental,
+            "bad_rows": dict(self.bad_rows),
+            "quarantine": self.quarantine,
         }
 
 
@@ -186,6 +193,7 @@ def predict(
     progress: Progress | None = None,
     incremental: str | None = None,
     rescore_all: bool = False,
+    bad_rows: str | None = None,
 ) -> PredictResult:
     """Score the table at ``source`` with the stored ``model`` (``NAME`` or ``NAME@V``) into ``out``.
 
@@ -196,7 +204,8 @@ def predict(
     ``<store>/_runs``). ``incremental`` names a column that only grows: the run scores only
     rows above the watermark the output keeps for this model and source, and moves it at commit
     (:mod:`skfleet.predict.incremental`); ``rescore_all`` scores every row again into a replaced
-    output.
+    output. ``bad_rows`` is ``error`` (default), ``skip``, ``quarantine`` or ``quarantine=URL``:
+    what a row the feature contract cannot encode does (:mod:`skfleet.predict.quarantine`).
 
     In a notebook: ``predict(model, frame)`` with a pandas DataFrame or pyarrow Table and no
     ``out`` scores it in this process and returns a DataFrame of the output columns, indexed like
@@ -222,6 +231,8 @@ def predict(
         keys, list(columns) if columns else None, if_exists, partition_rows, duplicate_keys, retries
     ).check()
     check_incremental(incremental, rescore_all, if_exists)
+    bad_mode, quarantine_url = check_bad_rows(bad_rows)
+    options.bad_rows = None if bad_rows is None else bad_mode
     model_store = ModelStore(store)
     run_store = RunStore(runs) if runs else RunStore.for_model_store(model_store.uri)
     record = resolve_resume(run_store, resume, out) if resume else None
@@ -234,6 +245,10 @@ def predict(
             )
     given_if_exists = options.if_exists
     options.if_exists = options.if_exists or "fail"
+    options.bad_rows = options.bad_rows or "error"
+    quarantine_url = resolve_url(
+        options.bad_rows, quarantine_url, out, record.options if record else None
+    )
 
     loaded = _plan_model(model_store, model, trust)
     if record is not None and loaded.content_hash != record.model["content_hash"]:
@@ -314,6 +329,7 @@ def predict(
                     **options.to_record(),
                     "engine": _engine_label(engine),
                     "incremental": rng.to_record() if rng else None,
+                    "quarantine": redact_url(quarantine_url) if quarantine_url else None,
                 },
                 plan=[{"id": p.id, "rows_estimate": p.rows_estimate} for p in partitions],
             )
@@ -324,10 +340,20 @@ def predict(
         check_unique_ids(partitions, src.display_name)
         run_store.save(record)
         state = RunState(record, run_store, progress)
-        sink = _open_sink(out, sink_options, plan, options, state, sink)
+        quarantine = None
+        if quarantine_url is not None:  # first: an unwritable quarantine fails before any output
+            quarantine = open_for_run(quarantine_url, state, options.if_exists)
+        try:
+            sink = _open_sink(out, sink_options, plan, options, state, sink)
+        except BaseException:
+            if record.attempts == 1:
+                abort_quietly(quarantine)
+            raise
         if rng is not None:  # stored by the commit that publishes the run's rows
             sink.set_watermark(rng.stream, rng.watermark_state(record.model, record.run_id))
-        run = Execution(state, src, sink, partitions, handle, plan, options, engine, workers)
+        run = Execution(
+            state, src, sink, partitions, handle, plan, options, engine, workers, quarantine
+        )
         counts = run.execute()
         result = PredictResult(
             run_id=record.run_id,
@@ -346,6 +372,8 @@ def predict(
             task_seconds=round(state.task_seconds, 3),
             task_cpu_seconds=round(state.task_cpu_seconds, 3),
             incremental=rng.summary() if rng else None,
+            bad_rows=dict(state.bad_rows),
+            quarantine=redact_url(quarantine_url) if quarantine_url else None,
         )
         record.result = result.to_dict()
         state.save("committed")

@@ -20,6 +20,7 @@ from skfleet.errors import (
 )
 from skfleet.predict.keys import DuplicateKeyWarning, duplicate_message
 from skfleet.predict.plan import DEFAULT_ENGINE, RunOptions
+from skfleet.predict.quarantine import abort_quietly, add_counts
 from skfleet.predict.runs import RunRecord, RunStore
 from skfleet.predict.scoring import ScoringPlan
 from skfleet.predict.task import (
@@ -78,6 +79,7 @@ class RunState:
 
     def __init__(self, record: RunRecord, runs: RunStore, progress: Progress):
         self.record = record
+        self.bad_rows = dict(record.bad_rows)
         self.runs = runs
         self.progress = progress
         self.drift = _drift_from_dict(record.drift)
@@ -96,6 +98,8 @@ class RunState:
         self.model_loads += int(result.model_loaded)
         self.task_seconds += result.seconds
         self.task_cpu_seconds += result.cpu_seconds
+        if result.bad_rows:
+            self.bad_rows = add_counts(self.bad_rows, result.bad_rows)
         if result.duplicate_example and self.example is None:
             self.example = result.duplicate_example
         if result.drift is not None and result.partition_id not in self.drift_ids:
@@ -121,6 +125,7 @@ class RunState:
         self.record.drift_partitions = sorted(self.drift_ids)
         self.record.profile = None if self.profile is None else self.profile.to_dict()
         self.record.profile_partitions = sorted(self.profile_ids)
+        self.record.bad_rows = dict(self.bad_rows)
         self.runs.save(self.record)
         self._last_save = time.monotonic()
 
@@ -152,6 +157,8 @@ class Execution:
     options: RunOptions
     engine: str | Engine | None
     workers: int | None
+    #: Where ``--bad-rows quarantine`` writes the refused values (opened with the run's id).
+    quarantine: Sink | None = None
 
     def execute(self) -> Counts:
         state, sink = self.state, self.sink
@@ -170,9 +177,14 @@ class Execution:
                 self._run(session, todo)
                 rows_out = self._committed_rows()
                 duplicates = self._check_duplicates(session) if checking else 0
+            if self.quarantine is not None:
+                # First: once the scores are published the run is done, and its quarantine
+                # must be there by then.
+                self.quarantine.commit()
             sink.commit()
         except _InputError as exc:
             sink.abort()
+            abort_quietly(self.quarantine)
             state.save("aborted", str(exc.error))
             raise exc.error from None
         except KeyboardInterrupt:
@@ -207,6 +219,7 @@ class Execution:
         except Exception:
             state.save("failed", reason)
             return
+        abort_quietly(self.quarantine)
         state.runs.delete(state.record.run_id)
 
     def _announce(self, todo: int) -> None:
@@ -235,7 +248,17 @@ class Execution:
 
         handle = self._handle_for(session.engine_for(len(todo), "predict"))
         tasks = [
-            PredictTask(handle, self.src, self.sink, p, self.plan, self.options.duplicate_keys)
+            PredictTask(
+                handle,
+                self.src,
+                self.sink,
+                p,
+                self.plan,
+                self.options.duplicate_keys,
+                bad_rows=self.options.bad_rows or "error",
+                quarantine=self.quarantine,
+                run_id=state.record.run_id,
+            )
             for p in todo
         ]
         try:

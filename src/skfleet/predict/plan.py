@@ -108,6 +108,8 @@ class RunOptions:
     partition_rows: int | None = None
     duplicate_keys: str = "warn"
     retries: int = 2
+    #: ``--bad-rows`` mode (None: not given; a new run then uses ``error``).
+    bad_rows: str | None = None
 
     def check(self) -> RunOptions:
         check_choice("--duplicate-keys", self.duplicate_keys, DUPLICATE_KEY_CHOICES)
@@ -128,6 +130,7 @@ class RunOptions:
             ("columns", "--columns"),
             ("if_exists", "--if-exists"),
             ("partition_rows", "--partition-rows"),
+            ("bad_rows", "--bad-rows"),
         ]:
             given, kept = getattr(self, name), recorded.get(name)
             if given is not None and given != kept:

@@ -94,6 +94,8 @@ class RunRecord:
     #: which ``skfleet models drift`` compares with the training profile.
     profile: dict[str, Any] | None = None
     profile_partitions: list[str] = field(default_factory=list)
+    #: Values the feature contract refused, per reason, over the partitions done so far.
+    bad_rows: dict[str, int] = field(default_factory=dict)
     attempts: int = 1
     error: str | None = None
     result: dict[str, Any] | None = None

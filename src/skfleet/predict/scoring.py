@@ -73,10 +73,12 @@ class ScoringPlan:
 
 @dataclass
 class Scored:
-    """One scored partition: the output rows and the drift seen in them (None: no contract)."""
+    """One scored partition: the output rows and the drift seen in them (None: no contract);
+    ``bad``: the rows the contract refused and left out (a ``rowcheck.BadRows``), if any."""
 
     table: pa.Table
     drift: Any = None
+    bad: Any = None
 
 
 def arrow_type(text: str | None) -> pa.DataType | None:
@@ -275,8 +277,42 @@ def _predict(model: Any, plan: ScoringPlan, data: Any) -> tuple[Any, Any]:
     return prediction, proba
 
 
-def score_table(model: Any, table: pa.Table, plan: ScoringPlan) -> Scored:
-    """Score ``table`` (which holds ``plan.read_columns``) and build the output rows."""
+def score_table(model: Any, table: pa.Table, plan: ScoringPlan, bad_rows: str = "error") -> Scored:
+    """Score ``table`` (which holds ``plan.read_columns``) and build the output rows.
+
+    ``bad_rows="error"``: a value the model's feature contract cannot encode fails the table
+    (:class:`DataError`). Otherwise (``skip``, ``quarantine``) the rows holding such values are
+    left out and returned in ``Scored.bad`` (:mod:`skfleet.features.rowcheck`), and the others
+    are scored. They are looked for only once the contract has refused the table, so a table
+    without bad rows is scored exactly as with ``error``. A refusal that is no row's fault (a
+    missing column, a column type the contract refuses) still fails the table.
+    """
+    try:
+        return _score_rows(model, table, plan)
+    except DataError:
+        encoder = contract_step(model, plan)
+        if bad_rows == "error" or encoder is None:
+            raise
+        from skfleet.features.rowcheck import find_bad_rows
+
+        found = find_bad_rows(encoder.contract_, table)
+        if not found.count:
+            raise
+    scored = _score_rows(model, table.filter(pa.array(~found.mask)), plan)
+    scored.bad = found
+    return scored
+
+
+def contract_step(model: Any, plan: ScoringPlan) -> Any | None:
+    """The table step whose feature contract decides which rows are bad, or None (a registered
+    model: no contract)."""
+    if not plan.table_input:
+        return None
+    step = drift_encoder(model) or side_drift_encoder(model)
+    return step if getattr(step, "contract_", None) is not None else None
+
+
+def _score_rows(model: Any, table: pa.Table, plan: ScoringPlan) -> Scored:
     columns: list[pa.Array | pa.ChunkedArray] = [table.column(k) for k in plan.keys]
     drift = None
     if table.num_rows == 0:

@@ -11,7 +11,7 @@ import os
 import socket
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from skfleet.data.base import Partition, Sink, Source
@@ -20,6 +20,7 @@ from skfleet.engine.session import USER_ERRORS
 from skfleet.engine.shared import SharedRef
 from skfleet.errors import DataError, SkfleetError
 from skfleet.predict.keys import duplicate_example, duplicate_message
+from skfleet.predict.quarantine import quarantine_rows
 from skfleet.predict.scoring import ScoringPlan, score_table
 from skfleet.util.redact import redact_text
 
@@ -127,6 +128,11 @@ class PredictTask:
     partition: Partition
     plan: ScoringPlan
     duplicate_keys: str
+    #: ``--bad-rows`` mode (``error``, ``skip``, ``quarantine``) and, for ``quarantine``, the
+    #: second sink the refused values go to, and the run id written with them.
+    bad_rows: str = "error"
+    quarantine: Sink | None = None
+    run_id: str = ""
 
 
 @dataclass
@@ -148,6 +154,8 @@ class PartitionResult:
     #: Wall-clock and CPU seconds the task took on its worker (how busy the workers were).
     seconds: float = 0.0
     cpu_seconds: float = 0.0
+    #: Values refused by the feature contract, per reason (``--bad-rows skip|quarantine``).
+    bad_rows: dict[str, int] = field(default_factory=dict)
     #: A user error (bad data, ...): retrying cannot help, so it comes back as a value.
     error: SkfleetError | None = None
 
@@ -178,12 +186,19 @@ def predict_partition(task: PredictTask) -> PartitionResult:
                     duplicate_message(task.plan.keys, result.duplicate_example)
                 )
                 return result
-        scored = score_table(model, table, task.plan)
+        scored = score_table(model, table, task.plan, bad_rows=task.bad_rows)
         result.drift = scored.drift
         if task.plan.profile_bins is not None:
             from skfleet.features.run_profile import profile_rows
 
             result.profile = profile_rows(table, task.plan.profile_bins)
+        if scored.bad is not None:
+            result.bad_rows = scored.bad.counts()
+            if task.quarantine is not None:
+                # Before the scores: once the scores are committed the partition is done, so a
+                # retry after a kill in between must still find (or write) its quarantine rows.
+                bad = quarantine_rows(table, scored.bad, task.plan.keys, task.run_id, pid)
+                task.quarantine.write(pid, bad)
         result.rows_written = task.sink.write(pid, scored.table)
         result.seconds = time.perf_counter() - started
         result.cpu_seconds = time.process_time() - cpu_started

@@ -47,3 +47,34 @@ DEFAULT_ENGINE = "dask:local"
 
 #: ``copy --partition-rows`` when none is given.
 COPY_PARTITION_ROWS = 500_000
+
+#: ``predict --bad-rows``: what a row the feature contract cannot encode does (``quarantine``
+#: may name where the refused rows go: ``quarantine=URL``).
+BAD_ROWS_CHOICES: tuple[str, ...] = ("error", "skip", "quarantine")
+
+#: Why a row was refused (``skfleet.features.rowcheck`` says what each means).
+BAD_ROW_REASONS: tuple[str, ...] = (
+    "unparseable_number",
+    "unparseable_date",
+    "unparseable_boolean",
+    "not_whole_number",
+    "inexact_number",
+    "type_refused",
+    "unseen_level",
+)
+
+
+def split_bad_rows(value: str) -> tuple[str, str | None]:
+    """``--bad-rows`` as (mode, quarantine URL or None); raises ValueError for anything else.
+
+    >>> split_bad_rows("skip"), split_bad_rows("quarantine=s3://b/bad/")
+    (('skip', None), ('quarantine', 's3://b/bad/'))
+    >>> split_bad_rows("drop")
+    Traceback (most recent call last):
+    ...
+    ValueError: --bad-rows must be error, skip, quarantine or quarantine=URL, not 'drop'
+    """
+    mode, sep, url = str(value).partition("=")
+    if mode in BAD_ROWS_CHOICES and (not sep or (mode == "quarantine" and url.strip())):
+        return mode, url.strip() if sep else None
+    raise ValueError(f"--bad-rows must be error, skip, quarantine or quarantine=URL, not {value!r}")
