@@ -7,6 +7,7 @@ The public API, imported on first use so that ``import skfleet`` stays cheap:
 - :func:`predict` — score a table of any size in partitions, exactly once
 - :func:`copy` — move a table between sources and sinks in parallel partitions
 - :func:`load` — a stored model; :func:`open_source` / :func:`open_sink` — tables by URL
+- :func:`drift` — how the rows of recent prediction runs compare with the training rows
 
 ``skfleet.train``, ``skfleet.predict`` and ``skfleet.copy`` are also the packages (modules) that
 implement them; calling one calls its function.
@@ -29,6 +30,7 @@ _API = {
     "predict": "skfleet.predict",
     "train_stream": "skfleet.train.stream.api:train_stream",
     "load": "skfleet.store:load_model",
+    "drift": "skfleet.predict.drift_runs:drift",
     "open_source": "skfleet.data:open_source",
     "open_sink": "skfleet.data:open_sink",
 }
