@@ -357,7 +357,9 @@ def test_postgres_three_runs_over_a_growing_table(pg, tmp_path, store):
     result = scored(out)
     assert result["id"].to_pylist() == list(range(5_000))
     expected = full_scores(store, ref, rows.drop_columns(["ts"]), tmp_path)
-    assert result.select(["id", "prediction"]).equals(expected.select(["id", "prediction"]))
+    # Equal up to the last bit of a float: a linear model's dot product sums in another order
+    # over other batch sizes.
+    np.testing.assert_allclose(result["prediction"], expected["prediction"], rtol=1e-12)
     state = watermark_of(out, "reg", src)
     assert state["rows"] == 5_000 and pg.password not in json.dumps(state)
     # A row arriving below the watermark is counted and refused; nothing is written.
@@ -374,9 +376,7 @@ def test_postgres_query_with_key_ranges_covers_only_the_new_range(pg, tmp_path, 
     name = f"events_{uuid.uuid4().hex[:8]}"
     table_url = pg.table_url(f"public.{name}")
     _append_pg(table_url, rows.slice(0, 1_000), tmp_path)
-    from urllib.parse import quote
-
-    src = pg.url(query=quote(f"SELECT * FROM public.{name}"), key="id")
+    src = pg.url(query=f"SELECT * FROM public.{name}", key="id")
     out = str(tmp_path / "scores")
     options = dict(store=store.uri, key="id", engine="local", incremental="id", partition_rows=400)
     predict(ref, src, out, **options)
