@@ -101,6 +101,23 @@ class SingleFileSink(FileSink):
             return None
         return record
 
+    # -- watermarks of incremental runs: in the record -----------------------------------------
+    def _watermarks(self) -> dict[str, Any]:
+        """The watermarks that hold for the file there now: the record's, if the file is the
+        one it names; else (a commit cut short between record and file) the ones before it."""
+        data = self._store.cat(self._record_path)
+        try:
+            record = json.loads(data) if data is not None else None
+        except ValueError:
+            return {}
+        if not isinstance(record, dict):
+            return {}
+        matches = self._record_of(record.get("run_id")) is not None
+        return dict(record.get("watermarks" if matches else "watermarks_before") or {})
+
+    def watermark(self, stream: str) -> dict | None:
+        return self._watermarks().get(stream)
+
     # -- open -----------------------------------------------------------------------------------
     def open(
         self, schema: pa.Schema, if_exists: IfExists = "fail", run_id: str | None = None
@@ -178,11 +195,17 @@ class SingleFileSink(FileSink):
         meta = self._schema.metadata
         tables = [t.replace_schema_metadata(meta) for t in tables] or [self._schema.empty_table()]
         data = fmt.serialize_parts(tables)
+        before = self._watermarks() if kind == "file" else {}
+        marks = dict(before) if self._mode == STAGED_APPEND else {}  # replaced: rows are gone
+        if self._watermark is not None:
+            marks[self._watermark[0]] = self._watermark[1]
         record = {
             "run_id": run,
             "size": len(data),
             "sha256": hashlib.sha256(data).hexdigest(),
             "parts": receipts,
+            "watermarks": marks,
+            "watermarks_before": before,
         }
         store.makedirs(self._parent)
         # The record first: a resume that finds it matching the file knows the file is this
