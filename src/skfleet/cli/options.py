@@ -91,9 +91,10 @@ def engine_option(default: str):
     return click.option("--engine", default=default, show_default=True, help=ENGINE_HELP)
 
 
-def model_option(help: str) -> Decorator:
-    """The required ``--model`` of the training commands (each says which models it takes)."""
-    return click.option("--model", "model", required=True, help=help)
+def model_option(help: str, multiple: bool = False) -> Decorator:
+    """The required ``--model`` of the training commands (each says which models it takes;
+    ``multiple``: whether it may be repeated)."""
+    return click.option("--model", "model", required=True, multiple=multiple, help=help)
 
 
 def run_options(no_report_help: str) -> Decorator:
