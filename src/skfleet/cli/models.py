@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import click
 
@@ -16,6 +17,10 @@ from skfleet.util.choices import DRIFT_RUNS, DRIFT_THRESHOLD
 from skfleet.util.redact import redact_text
 
 REPORT_FILE = "report.html"
+#: The report with its drift page, written next to it (the stored report stays as trained).
+DRIFT_REPORT_FILE = "report-drift.html"
+#: Runs a report's drift page shows at most (the latest).
+REPORT_RUNS = 100
 
 store_option = click.option(
     "--store",
@@ -109,7 +114,8 @@ def diff(first: str, second: str, store: str, as_json: bool) -> None:
 @store_option
 @click.option("--out", "out", default=None, help="Write report.html to this file.")
 def report(ref: str, store: str, out: str | None) -> None:
-    """Print the path of a model's report.html, or write it to --out."""
+    """Print the path of a model's report.html, or write it to --out. When runs of the version
+    recorded profiles, the report gains a drift page (report-drift.html next to report.html)."""
     model_store = ModelStore(store)
     mref = model_store.resolve(ref)
     if out is None:
@@ -119,11 +125,30 @@ def report(ref: str, store: str, out: str | None) -> None:
             raise UsageError(
                 f"model {mref} is in a remote store; pass --out FILE to save its report"
             )
+        with open(path, "rb") as f:
+            page = _with_drift(store, mref, f.read())
+        if page is not None:
+            path = os.path.join(os.path.dirname(path), DRIFT_REPORT_FILE)
+            _write_atomically(path, page)
         click.echo(path)
         return
     data = model_store.read_file(mref, REPORT_FILE)
-    _write_atomically(out, data)
+    _write_atomically(out, _with_drift(store, mref, data) or data)
     click.echo(out)
+
+
+def _with_drift(store: str, mref, page: bytes) -> bytes | None:
+    """The report with its drift page over the version's runs, or None when none of its runs
+    recorded a profile (rebuilt from the run records each time)."""
+    from skfleet.predict.drift_runs import drift
+    from skfleet.report.drift import drift_section
+    from skfleet.report.html import with_section
+
+    try:
+        result = drift(str(mref), store=store, runs=REPORT_RUNS)
+    except UsageError:
+        return None
+    return with_section(page.decode("utf-8"), drift_section(result)).encode("utf-8")
 
 
 @models.command("drift")
@@ -163,6 +188,7 @@ def drift_command(
 
 
 def _print_drift(result) -> None:
+    from rich.markup import escape
     from rich.table import Table
 
     table = Table("column", title=f"{result.model}: PSI against training (missing-rate change)")
@@ -180,7 +206,7 @@ def _print_drift(result) -> None:
             if change is not None and abs(change) >= 0.0005:
                 shown += f"\n{change:+.1%} missing"
             cells.append(f"[bold red]{shown} ![/]" if f.flagged else shown)
-        table.add_row(name, *cells)
+        table.add_row(escape(name), *cells)
     console = _console()
     console.print(table)
     flagged = result.flagged
