@@ -156,13 +156,13 @@ def test_calibrated_and_weighted_dask_equals_in_process(dask_engine):
 
 
 BAD = [
-    ("regression", ["--target", "y", "--model", "ridge", "--calibrate", "sigmoid"],
+    ("regression", ["--model", "ridge", "--calibrate", "sigmoid"],
      "--calibrate calibrates a classifier's probabilities, and Ridge is a regressor"),
-    ("classification", ["--calibrate", "isotonic", "--cv", "0"],
+    ("classification", ["--model", NB, "--calibrate", "isotonic", "--cv", "0"],
      "--calibrate fits its calibration on the run's folds: use --cv 2 or more"),
-    ("classification", ["--calibrate", "isotonic", "--group-by", "x0"],
+    ("classification", ["--model", NB, "--calibrate", "isotonic", "--group-by", "x0"],
      "--calibrate cannot be combined with --group-by"),
-    ("classification", ["--calibrate", "platt"], "Invalid value for '--calibrate'"),
+    ("classification", ["--model", NB, "--calibrate", "platt"], "Invalid value for '--calibrate'"),
     ("classification", ["--model", "sklearn.cluster.KMeans", "--calibrate", "sigmoid"],
      "KMeans is neither a classifier nor a regressor"),
 ]  # fmt: skip
@@ -173,9 +173,10 @@ def test_bad_calibrate_is_one_line_exit_2_and_nothing_stored(tmp_path, kind, fla
     table = redundant(60, seed=3) if kind == "classification" else regression_table(60)
     path = write(table, tmp_path)
     store = tmp_path / "models"
-    args = ["train", path, "--target", "late", "--model", NB, "--key", "id", "--cv", "3",
+    target = "late" if kind == "classification" else "y"
+    args = ["train", path, "--target", target, "--key", "id", "--cv", "3",
             "--name", "m", "--store", str(store), "--no-report"]  # fmt: skip
-    result = CliRunner().invoke(main, [*args, *flags])  # later flags win
+    result = CliRunner().invoke(main, [*args, *flags])  # a later --cv wins
     assert result.exit_code == 2, (result.stdout, result.stderr)
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and message in lines[0], result.stderr

@@ -143,17 +143,22 @@ def _bad_weights(tmp_path) -> dict[str, str]:
     }
 
 
+LOGISTIC = ["--model", "logistic"]
 BAD_WEIGHTS = [
-    ("negative", [], "--weight column 'w' of "),
-    ("negative", [], "is negative in 1 row"),
-    ("nan", [], "is null or NaN in 1 row"),
-    ("null", [], "is null or NaN in 1 row"),
-    ("zero", [], "is 0 in every row"),
-    ("text", [], "is string, not numeric"),
-    ("inf", [], "is infinite in 1 row"),
-    ("negative", ["--weight", "wt"], "--weight column 'wt' is missing from"),
-    ("negative", ["--weight", "label"], "column 'label' is given both as --target and --weight"),
-    ("negative", ["--group-by", "city"], "--weight cannot be combined with --group-by"),
+    ("negative", LOGISTIC, "--weight column 'w' of "),
+    ("negative", LOGISTIC, "is negative in 1 row"),
+    ("nan", LOGISTIC, "is null or NaN in 1 row"),
+    ("null", LOGISTIC, "is null or NaN in 1 row"),
+    ("zero", LOGISTIC, "is 0 in every row"),
+    ("text", LOGISTIC, "is string, not numeric"),
+    ("inf", LOGISTIC, "is infinite in 1 row"),
+    ("negative", [*LOGISTIC, "--weight", "wt"], "--weight column 'wt' is missing from"),
+    (
+        "negative",
+        [*LOGISTIC, "--weight", "label"],
+        "column 'label' is given both as --target and --weight",
+    ),
+    ("negative", [*LOGISTIC, "--group-by", "city"], "--weight cannot be combined with --group-by"),
     (
         "negative",
         ["--model", "sklearn.neighbors.KNeighborsClassifier"],
@@ -166,7 +171,7 @@ BAD_WEIGHTS = [
 def test_bad_weight_is_one_line_exit_2_and_nothing_stored(tmp_path, table, flags, message):
     paths = _bad_weights(tmp_path)
     store = tmp_path / "models"
-    args = ["train", paths[table], "--target", "label", "--model", "logistic", "--cv", "2",
+    args = ["train", paths[table], "--target", "label", "--cv", "2",
             "--key", "id", "--weight", "w", "--name", "m", "--store", str(store), "--no-report",
             *flags]  # fmt: skip
     result = CliRunner().invoke(main, args)
