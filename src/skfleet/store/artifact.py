@@ -46,10 +46,11 @@ def content_hash(data: bytes) -> str:
 
 def dump_artifact(model: object) -> bytes:
     """Serialise ``model`` with skops; a model skops cannot write is a :class:`UsageError`."""
-    import skops.io  # here, not at the top: planning from model.json never loads skops
+    # Here, not at the top: planning from model.json never loads skops.
+    from skfleet.store.trust import skops_io
 
     try:
-        data = skops.io.dumps(model)
+        data = skops_io().dumps(model)
     except Exception as exc:  # skops raises TypeError, UnsupportedTypeException, pickling errors
         raise UsageError(f"cannot save {type(model).__name__} with skops: {exc}") from exc
     check_loadable(data)
@@ -130,11 +131,11 @@ def load_artifact(data: bytes, expected_hash: str | None = None, trust: bool = F
     This is what a worker calls after fetching the artifact bytes once; it does not touch the
     store, so it can run anywhere.
     """
-    import skops.io
-
     # The trust policy imports skops and the scikit-learn modules it judges names against: only
     # a process that loads or writes an artifact pays for that.
     from skfleet.store import trust as policy
+
+    skops_io = policy.skops_io()
 
     check_hash(data, expected_hash)
     if not trust:
@@ -147,10 +148,10 @@ def load_artifact(data: bytes, expected_hash: str | None = None, trust: bool = F
         except Exception as exc:
             raise SkfleetError(f"model artifact could not be loaded: {exc}") from exc
     try:
-        allowed = skops.io.get_untrusted_types(data=data)
+        allowed = skops_io.get_untrusted_types(data=data)
     except Exception as exc:
         raise SkfleetError(f"model artifact is not a readable skops file: {exc}") from exc
     try:
-        return skops.io.loads(data, trusted=allowed)
+        return skops_io.loads(data, trusted=allowed)
     except Exception as exc:
         raise SkfleetError(f"model artifact could not be loaded: {exc}") from exc
