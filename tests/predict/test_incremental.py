@@ -388,3 +388,33 @@ def test_postgres_query_with_key_ranges_covers_only_the_new_range(pg, tmp_path, 
     second = predict(ref, src, out, **options)
     assert second.rows_in == 2_000 and second.partitions == 5
     assert scored(out)["id"].to_pylist() == list(range(3_000))
+
+
+def test_postgres_killed_run_resumes_exactly_once(pg, tmp_path, store):
+    """Into a PostgreSQL table a later run appends partition by partition: the ones committed
+    before the kill are in the table, the watermark is not moved, --resume adds the rest."""
+    marker = tmp_path / "kill"
+    ref = save_custom(store, KillsWhile(str(marker), 1e6, delay=3.0), "killer")
+    src = pg.table_url(f"public.events_{uuid.uuid4().hex[:8]}")
+    out = pg.table_url(f"public.scores_{uuid.uuid4().hex[:8]}")
+    old, new = make_rows(1_000), _killer_rows(2_000, 1_000, 1e6)
+    options = dict(store=store.uri, key="id", incremental="id", trust=True, partition_rows=400)
+    _append_pg(src, old, tmp_path)
+    predict(ref, src, out, engine="local", **options)
+    _append_pg(src, new, tmp_path)
+    marker.touch()
+    with pytest.raises(PartitionFailedError, match="--resume"):
+        predict(ref, src, out, engine="processes:2", retries=0, **options)
+    (record,) = [r for r in RunStore.for_model_store(store.uri).records() if r.status == "failed"]
+    part = scored(out)
+    assert 1_000 < part.num_rows < 3_000  # later partitions committed, the first one did not
+    assert 1_000 not in part["id"].to_pylist()
+    assert watermark_of(out, "killer", src)["value"] == {"int": 999}
+    marker.unlink()
+    done = predict(ref, src, out, engine="processes:2", resume=record.run_id, **options)
+    assert done.resumed and done.rows_out == 2_000
+    result = scored(out)
+    assert result["id"].to_pylist() == list(range(3_000))
+    x0 = np.concatenate([old["x0"].to_numpy(), new["x0"].to_numpy()])
+    np.testing.assert_allclose(result["prediction"].to_numpy(), x0 * 2.0)
+    assert watermark_of(out, "killer", src)["value"] == {"int": 2_999}
