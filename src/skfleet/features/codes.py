@@ -46,6 +46,7 @@ from sklearn.utils.validation import check_array, check_is_fitted
 
 from skfleet.features.coerce import epoch_seconds
 from skfleet.features.contract import OTHER, FeatureContract
+from skfleet.features.drift import UNSEEN_MISSING
 from skfleet.features.encode import encode_table
 from skfleet.features.frame import TableFrame
 from skfleet.features.hashing import bucket_strings
@@ -71,6 +72,7 @@ class TableCodes(TableFrame):
     def transform_with_drift(self, X):
         """``(DataFrame for the tree model, DriftReport)``; error policies raise."""
         frame, report = super().transform_with_drift(X)
+        report.unseen_as = UNSEEN_MISSING
         parts: dict[str, object] = {}
         for name in frame.columns:
             spec = self.contract_.column(name)

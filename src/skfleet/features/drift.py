@@ -16,6 +16,15 @@ drift in 150 rows:
 - unseen levels in 'carrier': 4 values (e.g. 'QQ', 'ZZ'), encoded as __other__
 >>> DriftReport.from_dict(total.to_dict()) == total
 True
+
+What happens to an unseen level depends on the model's table step, which says so in
+``unseen_as``: :class:`~skfleet.features.TableEncoder` encodes it as ``__other__``,
+:class:`~skfleet.features.frame.TableFrame` hands it on unchanged to the model's own encoding, and
+:class:`~skfleet.features.codes.TableCodes` gives it to the model as a missing value.
+
+>>> DriftReport(n_rows=1, unseen_levels={"cut": 1}, unseen_examples={"cut": ["Fair"]},
+...             unseen_as=UNSEEN_PASSED).lines()
+["unseen levels in 'cut': 1 values (e.g. 'Fair'), passed on unchanged to the model's own encoding"]
 >>> bool(DriftReport(n_rows=10, extra_columns=["note"]))
 False
 """
@@ -27,6 +36,10 @@ from typing import Any
 
 #: How many example unseen levels a report keeps per column (the smallest, so merges agree).
 N_EXAMPLES = 5
+#: What a table step does with a level never seen at fit time (:attr:`DriftReport.unseen_as`).
+UNSEEN_OTHER = "encoded as __other__"
+UNSEEN_PASSED = "passed on unchanged to the model's own encoding"
+UNSEEN_MISSING = "given to the model as missing values"
 
 
 def _add(into: dict[str, int], other: dict[str, int]) -> None:
@@ -46,6 +59,8 @@ class DriftReport:
     missing_values: dict[str, int] = field(default_factory=dict)
     rows_with_missing: int = 0
     extra_columns: list[str] = field(default_factory=list)
+    #: What the table step did with the unseen levels (the same in every partition of a run).
+    unseen_as: str = UNSEEN_OTHER
 
     def __bool__(self) -> bool:
         """True when anything drifted (extra columns alone are not drift: they are ignored)."""
@@ -91,6 +106,7 @@ class DriftReport:
             "missing_values": dict(self.missing_values),
             "rows_with_missing": self.rows_with_missing,
             "extra_columns": list(self.extra_columns),
+            "unseen_as": self.unseen_as,
         }
 
     @classmethod
@@ -104,6 +120,7 @@ class DriftReport:
             missing_values=dict(data.get("missing_values", {})),
             rows_with_missing=int(data.get("rows_with_missing", 0)),
             extra_columns=list(data.get("extra_columns", [])),
+            unseen_as=str(data.get("unseen_as") or UNSEEN_OTHER),
         )
 
     def lines(self) -> list[str]:
@@ -114,8 +131,7 @@ class DriftReport:
         for column, count in sorted(self.unseen_levels.items()):
             examples = ", ".join(repr(e) for e in self.unseen_examples.get(column, []))
             out.append(
-                f"unseen levels in {column!r}: {count:,} values (e.g. {examples}), "
-                "encoded as __other__"
+                f"unseen levels in {column!r}: {count:,} values (e.g. {examples}), {self.unseen_as}"
             )
         for column, changes in sorted(self.coerced.items()):
             for change, rows in sorted(changes.items()):

@@ -35,7 +35,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from skfleet.errors import DataError, MissingColumnError
 from skfleet.features.coerce import decoded
-from skfleet.features.drift import N_EXAMPLES, DriftReport
+from skfleet.features.drift import N_EXAMPLES, UNSEEN_PASSED, DriftReport
 from skfleet.features.dtypes import type_from_str
 from skfleet.features.encode import _conform, _missing
 from skfleet.features.encoder import TableEncoder
@@ -77,7 +77,7 @@ class TableFrame(TableEncoder):
         self._check_width(table)
         contract = self.contract_
         wanted = self.output_columns
-        report = DriftReport(n_rows=table.n_rows)
+        report = DriftReport(n_rows=table.n_rows, unseen_as=UNSEEN_PASSED)
         report.extra_columns = sorted(c for c in table.names if c not in set(wanted))
         missing = [c for c in wanted if c not in table.columns]
         if missing and contract.on_missing_column == "error":
