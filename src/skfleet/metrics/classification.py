@@ -212,6 +212,13 @@ class ClassificationAccumulator:
     narrow band, and the actual error is usually far smaller (within a bin, positives and negatives
     are rarely ordered one way only). When the bound exceeds 1e-3, ``notes`` says so.
 
+    ``update(..., sample_weight=w)`` weighs each row: sums and histograms hold weights rather than
+    counts, so accuracy, log loss, Brier and ROC AUC are the weighted ones (``n`` and the
+    confusion matrix still count rows); an update without weights weighs its rows 1.
+
+    >>> w = ClassificationAccumulator([0, 1]).update([0, 1], [0, 0], sample_weight=[3.0, 1.0])
+    >>> w.result()["accuracy"]
+    0.75
     >>> acc = ClassificationAccumulator([0, 1, 2])
     >>> _ = acc.update([0, 1, 2, 2], [0, 1, 1, 2], np.eye(3)[[0, 1, 1, 2]])
     >>> r = acc.result()
@@ -233,31 +240,44 @@ class ClassificationAccumulator:
         self.n_ = 0
         self.confusion_ = np.zeros((k, k), dtype=np.int64)
         self.n_proba_ = 0
+        # Total weight and the weight of correct predictions (rows weigh 1 without weights, so
+        # these are then exact counts and the results equal the unweighted ones to the bit).
+        self.weight_ = 0.0
+        self.correct_weight_ = 0.0
+        self.weighted_ = False
         self.log_loss_sum_ = 0.0
         self.brier_sums_ = np.zeros(k, dtype=np.float64)
-        self.pos_hist_ = np.zeros((len(self._auc_columns), self.n_bins), dtype=np.int64)
+        self.pos_hist_ = np.zeros((len(self._auc_columns), self.n_bins), dtype=np.float64)
         self.neg_hist_ = np.zeros_like(self.pos_hist_)
 
-    def update(self, y_true: Any, y_pred: Any = None, proba: Any = None):
+    def update(self, y_true: Any, y_pred: Any = None, proba: Any = None, sample_weight: Any = None):
         """Add one batch; ``y_pred`` may be omitted when ``proba`` is given. Returns ``self``."""
         k = len(self.classes)
         y_idx, pred_idx, p = _encoded(y_true, y_pred, proba, self.classes, "update")
         n = len(y_idx)
+        w = as_weights(sample_weight, n)
+        self.weighted_ = self.weighted_ or w is not None
         self.n_ += n
         self.confusion_ += np.bincount(y_idx * k + pred_idx, minlength=k * k).reshape(k, k)
+        correct = y_idx == pred_idx
+        self.weight_ += float(n if w is None else w.sum())
+        self.correct_weight_ += float(correct.sum() if w is None else w[correct].sum())
         if p is None or n == 0:
             return self
         self.n_proba_ += n
         p_true = np.clip(p[np.arange(n), y_idx], _EPS, 1.0 - _EPS)
-        self.log_loss_sum_ += float(-np.log(p_true).sum())
+        losses = -np.log(p_true)
+        self.log_loss_sum_ += float(losses.sum() if w is None else losses @ w)
         onehot = np.zeros_like(p)
         onehot[np.arange(n), y_idx] = 1.0
-        self.brier_sums_ += ((p - onehot) ** 2).sum(axis=0)
+        squares = (p - onehot) ** 2
+        self.brier_sums_ += squares.sum(axis=0) if w is None else w @ squares
         for row, c in enumerate(self._auc_columns):
             bins = _score_bins(p[:, c], self.n_bins, self.logit_range)
             positive = y_idx == c
-            self.pos_hist_[row] += np.bincount(bins[positive], minlength=self.n_bins)
-            self.neg_hist_[row] += np.bincount(bins[~positive], minlength=self.n_bins)
+            for hist, rows in ((self.pos_hist_, positive), (self.neg_hist_, ~positive)):
+                weights = None if w is None else w[rows]
+                hist[row] += np.bincount(bins[rows], weights=weights, minlength=self.n_bins)
         return self
 
     def merge(self, other: ClassificationAccumulator):
@@ -268,6 +288,9 @@ class ClassificationAccumulator:
         self.n_ += other.n_
         self.confusion_ += other.confusion_
         self.n_proba_ += other.n_proba_
+        self.weight_ += other.weight_
+        self.correct_weight_ += other.correct_weight_
+        self.weighted_ = self.weighted_ or other.weighted_
         self.log_loss_sum_ += other.log_loss_sum_
         self.brier_sums_ += other.brier_sums_
         self.pos_hist_ += other.pos_hist_
@@ -312,19 +335,25 @@ class ClassificationAccumulator:
         }
         result["n"] = n
         result["notes"] = notes
+        if self.weighted_:
+            notes.append(WEIGHTED_NOTE)
         if n == 0:
             notes.append("no rows to score")
             return result
-        result["accuracy"] = float(np.trace(self.confusion_) / n)
+        total = self.weight_
+        if total == 0:
+            notes.append(ZERO_WEIGHT_NOTE)
+            return result
+        result["accuracy"] = float(self.correct_weight_ / total)
         if self.n_proba_ != n:
             notes.append(
                 f"probabilities were given for {self.n_proba_} of {n} rows: "
                 "roc_auc, log_loss and brier not computed"
             )
             return result
-        result["log_loss"] = self.log_loss_sum_ / n
+        result["log_loss"] = self.log_loss_sum_ / total
         sums = self.brier_sums_
-        result["brier"] = float(sums[1] / n if k == 2 else sums.mean() / n)
+        result["brier"] = float(sums[1] / total if k == 2 else sums.mean() / total)
         per_class = self._auc_per_class()
         if k == 2:
             if per_class[0] is None:

@@ -84,12 +84,21 @@ class RegressionAccumulator:
     sum(y) and sum(y**2), which would cancel catastrophically for a target like a timestamp; so
     R2 agrees with scikit-learn's to rounding error however the rows were split.
 
+    ``update(..., sample_weight=w)`` weighs each row (the sums, the mean and the deviations are
+    weighted, so R2, RMSE and MAE are scikit-learn's weighted ones; ``n`` counts rows); an update
+    without weights weighs its rows 1.
+
     >>> RegressionAccumulator().update([1.0, 3.0], [2.0, 2.0]).result()["rmse"]
     1.0
+    >>> acc = RegressionAccumulator().update([0.0], [1.0], sample_weight=[3.0])
+    >>> acc.merge(RegressionAccumulator().update([2.0], [4.0])).result()["mae"]
+    1.25
     """
 
     def __init__(self):
         self.n_ = 0
+        self.w_ = 0.0  # total weight (the row count, as a float, without weights)
+        self.weighted_ = False
         self.sse_ = 0.0
         self.sae_ = 0.0
         self.mean_ = 0.0
@@ -98,30 +107,50 @@ class RegressionAccumulator:
         self.min_ = math.inf
         self.max_ = -math.inf
 
-    def update(self, y_true: Any, y_pred: Any):
+    def update(self, y_true: Any, y_pred: Any, sample_weight: Any = None):
         """Add one batch; returns ``self``."""
         t, p = _pair(y_true, y_pred)
+        w = as_weights(sample_weight, len(t))
+        self.weighted_ = self.weighted_ or w is not None
         if len(t) == 0:
             return self
         other = RegressionAccumulator()
         errors = t - p
         other.n_ = len(t)
-        other.sse_ = float(errors @ errors)
-        other.sae_ = float(np.abs(errors).sum())
-        other.mean_ = float(t.mean())
-        other.m2_ = float(((t - other.mean_) ** 2).sum())
-        other.min_, other.max_ = float(t.min()), float(t.max())
+        if w is None:
+            other.w_ = float(len(t))
+            other.sse_ = float(errors @ errors)
+            other.sae_ = float(np.abs(errors).sum())
+            other.mean_ = float(t.mean())
+            other.m2_ = float(((t - other.mean_) ** 2).sum())
+            other.min_, other.max_ = float(t.min()), float(t.max())
+        else:
+            other.w_ = float(w.sum())
+            other.sse_ = float(errors**2 @ w)
+            other.sae_ = float(np.abs(errors) @ w)
+            other.mean_ = float(t @ w / other.w_) if other.w_ else 0.0
+            other.m2_ = float((t - other.mean_) ** 2 @ w)
+            live = t[w > 0]  # a row of weight 0 does not make the target vary
+            if len(live):
+                other.min_, other.max_ = float(live.min()), float(live.max())
+            if not other.w_:  # rows only: nothing of them enters the weighted sums
+                self.n_ += other.n_
+                return self
         return self.merge(other)
 
     def merge(self, other: RegressionAccumulator):
         """Fold ``other`` into this accumulator; returns ``self``."""
+        self.weighted_ = self.weighted_ or other.weighted_
         if other.n_ == 0:
             return self
-        n = self.n_ + other.n_
+        self.n_ += other.n_
+        if other.w_ == 0:
+            return self
+        w = self.w_ + other.w_
         delta = other.mean_ - self.mean_
-        self.m2_ += other.m2_ + delta * delta * self.n_ * other.n_ / n
-        self.mean_ += delta * other.n_ / n
-        self.n_ = n
+        self.m2_ += other.m2_ + delta * delta * self.w_ * other.w_ / w
+        self.mean_ += delta * other.w_ / w
+        self.w_ = w
         self.sse_ += other.sse_
         self.sae_ += other.sae_
         self.min_ = min(self.min_, other.min_)
@@ -130,9 +159,12 @@ class RegressionAccumulator:
 
     def result(self) -> dict[str, Any]:
         """The metrics of everything seen so far, with the keys of :func:`regression_metrics`."""
-        notes: list[str] = []
+        notes: list[str] = [WEIGHTED_NOTE] if self.weighted_ else []
         if self.n_ == 0:
             return _empty(notes)
+        if self.w_ == 0:
+            notes.append(ZERO_WEIGHT_NOTE)
+            return {"r2": None, "rmse": None, "mae": None, "n": int(self.n_), "notes": notes}
         r2 = None
         if self.max_ > self.min_:
             r2 = 1.0 - self.sse_ / self.m2_
@@ -140,8 +172,8 @@ class RegressionAccumulator:
             notes.append(_CONSTANT_NOTE)
         return {
             "r2": r2,
-            "rmse": math.sqrt(self.sse_ / self.n_),
-            "mae": self.sae_ / self.n_,
+            "rmse": math.sqrt(self.sse_ / self.w_),
+            "mae": self.sae_ / self.w_,
             "n": int(self.n_),
             "notes": notes,
         }
