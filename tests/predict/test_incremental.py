@@ -418,3 +418,50 @@ def test_postgres_killed_run_resumes_exactly_once(pg, tmp_path, store):
     x0 = np.concatenate([old["x0"].to_numpy(), new["x0"].to_numpy()])
     np.testing.assert_allclose(result["prediction"].to_numpy(), x0 * 2.0)
     assert watermark_of(out, "killer", src)["value"] == {"int": 2_999}
+
+
+def test_cli_reports_the_range_and_refuses_backwards_rows_in_one_line(tmp_path, store):
+    rows = make_rows(1_000)
+    ref = save_regressor(store, rows)
+    src, out = tmp_path / "in", tmp_path / "scores"
+    src.mkdir()
+    pq.write_table(rows.slice(0, 600), src / "a.parquet")
+    args = [
+        "predict",
+        ref,
+        str(src),
+        "--out",
+        str(out),
+        "--store",
+        store.uri,
+        "--key",
+        "id",
+        "--engine",
+        "local",
+        "--incremental",
+        "id",
+    ]
+    first = CliRunner().invoke(main, args)
+    assert first.exit_code == 0, first.output
+    assert "incremental: id up to 599; watermark now 599" in first.output
+    pq.write_table(rows.slice(600, 400), src / "b.parquet")
+    second = CliRunner().invoke(main, [*args, "--json"])
+    assert second.exit_code == 0, second.output
+    inc = json.loads(second.output)["incremental"]
+    assert inc == {
+        "column": "id",
+        "lower": 599,
+        "upper": 999,
+        "watermark": 999,
+        "new_rows": 400,
+        "rescore_all": False,
+    }
+    manifest = (out / "_manifest.json").read_bytes()
+    runs = run_ids(store)
+    pq.write_table(rows.slice(100, 7), src / "late.parquet")  # ids 100..106 arrive late
+    third = CliRunner().invoke(main, args)
+    assert third.exit_code == 2
+    (line,) = third.output.strip().splitlines()
+    assert "column 'id'" in line and "went backwards: 7 row(s)" in line, line
+    assert (out / "_manifest.json").read_bytes() == manifest and run_ids(store) == runs
+    assert not list(out.glob("_staging-*"))

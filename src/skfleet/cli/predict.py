@@ -230,8 +230,9 @@ def predict(
     )
     if inc is not None:
         click.echo(
-            f"incremental: {inc['column']} in ({inc['lower']}, {inc['upper']}]; "
-            f"watermark now {inc['watermark']}"
+            f"incremental: {inc['column']} "
+            + ("up to" if inc["lower"] is None else f"above {inc['lower']} up to")
+            + f" {inc['upper']}; watermark now {inc['watermark']}"
         )
     if result.drift_report is not None:
         summary = result.drift_report.summary()
