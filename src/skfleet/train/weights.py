@@ -122,14 +122,18 @@ def fit_params(key: str | None, weight: np.ndarray | None, rows: np.ndarray | No
 
 
 def weight_summary(column: str, weight: np.ndarray) -> dict[str, Any]:
-    """What ``model.json`` records of the weights: the column, their total and zero rows.
+    """What ``model.json`` records of the weights: the column, their total and zero rows, and
+    what they do not reach (scikit-learn's search scorers and the permutation importance score
+    rows unweighted unless metadata routing is switched on globally; the report's curves count
+    rows).
 
-    >>> weight_summary("w", np.array([0.0, 1.5, 2.5]))
-    {'column': 'w', 'sum': 4.0, 'zero_rows': 1, 'used_in': ['fit', 'cv_metrics']}
+    >>> weight_summary("w", np.array([0.0, 1.5, 2.5]))["zero_rows"]
+    1
     """
     return {
         "column": column,
         "sum": float(weight.sum()),
         "zero_rows": int((weight == 0).sum()),
         "used_in": ["fit", "cv_metrics"],
+        "not_used_in": ["search ranking", "feature importance", "report plots"],
     }
