@@ -47,7 +47,7 @@ def content_hash(data: bytes) -> str:
 def dump_artifact(model: object) -> bytes:
     """Serialise ``model`` with skops; a model skops cannot write is a :class:`UsageError`."""
     # Here, not at the top: planning from model.json never loads skops.
-    from skfleet.store.trust import skops_io
+    from skfleet.store.skops_io import skops_io
 
     try:
         data = skops_io().dumps(model)
@@ -135,7 +135,7 @@ def load_artifact(data: bytes, expected_hash: str | None = None, trust: bool = F
     # a process that loads or writes an artifact pays for that.
     from skfleet.store import trust as policy
 
-    skops_io = policy.skops_io()
+    skops_io = policy.skops_io()  # imported by the policy already
 
     check_hash(data, expected_hash)
     if not trust:

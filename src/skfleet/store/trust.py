@@ -33,15 +33,11 @@ it has passed.
 
 from __future__ import annotations
 
-import collections
 import importlib
 import io
 import json
 import re
-import sys
-import threading
 import types
-import warnings
 import zipfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -49,90 +45,9 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
+from skfleet.store.skops_io import deferred_defaults, skops_io
 
-class _DeferredNames(collections.UserList):
-    """A list computed when first read, except by a thread inside :func:`_deferred_defaults`."""
-
-    def __init__(self, compute: Callable[[], list[str]]):
-        self._compute = compute
-        self._value: list[str] | None = None
-        self._lock = threading.Lock()
-
-    @property
-    def data(self) -> list[str]:  # every UserList method reads the list through this
-        if getattr(_deferring, "active", False):
-            return []
-        with self._lock:
-            if self._value is None:
-                self._value = self._compute()
-            return self._value
-
-    @data.setter
-    def data(self, value: list[str]) -> None:
-        self._value = list(value)
-
-    def __add__(self, other: Any) -> list[str]:  # a plain list, as skops' own expression gives
-        return self.data + list(other)
-
-
-_deferring = threading.local()
-
-
-def _import_skops_io() -> None:
-    """Import ``skops.io`` without its walk over every scikit-learn module.
-
-    At import, skops lists every estimator :func:`sklearn.utils.all_estimators` finds (importing
-    all of scikit-learn: most of a second) as the classes its own loader trusts by default. skfleet
-    never uses that default: it judges every name itself (:func:`judge`) and builds the tree
-    without skops' audit. So the list is left to be computed the first time anything else reads
-    it (a caller of ``skops.io.loads``, ``--trust``'s ``get_untrusted_types``), and is then
-    exactly skops' own; while :func:`node_tree` builds a tree, that thread reads it as empty.
-    """
-    if "skops.io" in sys.modules:
-        return
-    import sklearn.utils
-
-    real = sklearn.utils.all_estimators
-
-    def names() -> list[str]:
-        from skops.io._utils import get_type_name
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # deprecated estimators warn as they are imported
-            found = [get_type_name(cls) for _, cls in real()]
-        return [name for name in found if name.startswith("sklearn.")]
-
-    sklearn.utils.all_estimators = lambda *args, **kwargs: []
-    try:
-        from skops.io import _general, _trusted_types
-    finally:
-        sklearn.utils.all_estimators = real
-    _trusted_types.all_estimators = real
-    deferred = _DeferredNames(names)
-    _trusted_types.SKLEARN_ESTIMATOR_TYPE_NAMES = deferred
-    _general.SKLEARN_ESTIMATOR_TYPE_NAMES = deferred
-
-
-def skops_io() -> types.ModuleType:
-    """``skops.io``, imported as :func:`_import_skops_io` does (every skfleet use goes here)."""
-    _import_skops_io()
-    import skops.io
-
-    return skops.io
-
-
-@contextmanager
-def _deferred_defaults() -> Iterator[None]:
-    """skops' default estimator list reads as empty in this thread (nothing here consults it)."""
-    before = getattr(_deferring, "active", False)
-    _deferring.active = True
-    try:
-        yield
-    finally:
-        _deferring.active = before
-
-
-_import_skops_io()
+skops_io()  # before any skops import below: see skfleet.store.skops_io
 
 from skops.io import _audit, _general, _numpy, _scipy, _sklearn  # noqa: E402
 from skops.io._utils import read_schema  # noqa: E402
@@ -405,7 +320,7 @@ def _opened_tree(data: bytes) -> Iterator[Any]:
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
         schema, context = read_schema(archive)
-        with _deferred_defaults():
+        with deferred_defaults():
             tree = _audit.get_tree(schema, context, trusted=None)
     except Exception as exc:  # BadZipFile, KeyError, ValueError, TypeError, RecursionError, ...
         raise ArtifactReadError(f"{type(exc).__name__}: {exc}") from exc
