@@ -93,8 +93,15 @@ def _scalar(value: Any) -> bool:
     return isinstance(value, int | float | str | bool) or value is None
 
 
-def summary_lines(meta: dict[str, Any]) -> list[str]:
-    """The short form of a model.json (see the module docs)."""
+def summary_lines(meta: dict[str, Any], aliases: Any = ()) -> list[str]:
+    """The short form of a model.json (see the module docs); ``aliases``: those pointing at it.
+
+    >>> lines = summary_lines({"name": "m", "version": 3, "promotion": {"alias": "champion",
+    ...     "promoted": False, "reason": "r2 0.5 is not >= 0.6"}}, ["staging"])
+    >>> print("\\n".join(lines[1:3]))
+    aliases     staging
+    promotion   not made champion: r2 0.5 is not >= 0.6
+    """
     ref = f"{meta.get('name')}@{meta.get('version')}"
     what = meta.get("task") or meta.get("kind") or "model"
     if meta.get("target"):
@@ -103,6 +110,12 @@ def summary_lines(meta: dict[str, Any]) -> list[str]:
         what += f" (classes: {', '.join(str(c) for c in meta['classes'])})"
     created = (meta.get("created_at") or "").replace("T", " ").rstrip("Z")[:16]
     lines = [f"{ref}  {what}" + (f"  created {created} UTC" if created else "")]
+    if aliases:
+        lines.append(f"aliases     {', '.join(aliases)}")
+    promotion = meta.get("promotion")
+    if isinstance(promotion, dict):
+        made = "made" if promotion.get("promoted") else "not made"
+        lines.append(f"promotion   {made} {promotion.get('alias')}: {promotion.get('reason')}")
     estimator = meta.get("estimator")
     if isinstance(estimator, dict):
         params = ", ".join(f"{k}={number(v)}" for k, v in changed_params(estimator).items())

@@ -65,12 +65,13 @@ def list_models(store: str, as_json: bool) -> None:
         return
     from rich.table import Table
 
-    table = Table("name", "latest", "versions", "created (UTC)", "estimator", "metric")
+    table = Table("name", "latest", "versions", "aliases", "created (UTC)", "estimator", "metric")
     for entry in entries:
         table.add_row(
             entry["name"],
             str(entry["latest_version"]),
             str(len(entry["versions"])),
+            " ".join(f"{alias}@{v}" for alias, v in entry.get("aliases", {}).items()),
             (entry["created_at"] or "")[:16].replace("T", " "),
             (entry["estimator"] or "").rsplit(".", 1)[-1],
             _format_metric(entry["main_metric"]),
@@ -85,11 +86,42 @@ def list_models(store: str, as_json: bool) -> None:
 def show(ref: str, store: str, as_json: bool) -> None:
     """A model in a dozen lines (the latest version unless @V is given); --json for all of it."""
     model_store = ModelStore(store)
-    meta = model_store.metadata(model_store.resolve(ref))
+    mref = model_store.resolve(ref)  # NAME@champion: the version it points at now
+    meta = model_store.metadata(mref)
     if as_json:
         click.echo(json.dumps(meta, indent=2))
         return
-    click.echo("\n".join(summary_lines(meta)))
+    aliases = [a for a, v in model_store.aliases(mref.name).items() if v == mref.version]
+    click.echo("\n".join(summary_lines(meta, aliases)))
+
+
+@models.command("alias")
+@click.argument("ref", metavar="NAME@V")
+@click.argument("alias")
+@click.option("--delete", "remove", is_flag=True, help="Delete ALIAS of NAME (give NAME alone).")
+@store_option
+@click.option("--json", "as_json", is_flag=True, help="Print the alias and its versions as JSON.")
+def alias_command(ref: str, alias: str, remove: bool, store: str, as_json: bool) -> None:
+    """Point ALIAS (champion, ...) at NAME@V in one write, so NAME@ALIAS means that version
+    everywhere; --delete removes it."""
+    model_store = ModelStore(store)
+    name = parse_model_ref(ref).name
+    if remove and ref != name:
+        raise UsageError(
+            f"alias --delete takes NAME and ALIAS: skfleet models alias --delete {name} {alias}"
+        )
+    previous = (
+        model_store.delete_alias(name, alias) if remove else model_store.aliases(name).get(alias)
+    )
+    version = None if remove else model_store.set_alias(ref, alias).version
+    if as_json:
+        emitted = {"name": name, "alias": alias, "version": version, "previous": previous}
+        click.echo(json.dumps(emitted, indent=2))
+        return
+    was = f" (was {name}@{previous})" if previous not in (None, version) else ""
+    click.echo(
+        f"deleted {name}@{alias}{was}" if remove else f"{name}@{alias} -> {name}@{version}{was}"
+    )
 
 
 @models.command()
