@@ -76,6 +76,15 @@ _SHOWN_METRICS = ("roc_auc", "accuracy", "log_loss", "brier", "r2", "rmse", "mae
     default=None,
     help="Calibrate the classifier's probabilities on the run's folds (CalibratedClassifierCV).",
 )
+@click.option(
+    "--promote-if",
+    "promote_if",
+    default=None,
+    metavar="RULE",
+    help="Move an alias to the new version only if it beats the alias's version refitted on this "
+    "run's folds: 'METRIC OP ALIAS [+|- DELTA]', OP one of >=, >, <=, <, e.g. "
+    "'roc_auc >= champion + 0.005' or 'log_loss <= champion'. The version is stored either way.",
+)
 @run_options(no_report_help="Skip the HTML report (and feature importance).")
 def train(
     data,
@@ -94,6 +103,7 @@ def train(
     no_encode,
     weight,
     calibrate,
+    promote_if,
     name,
     store,
     no_report,
@@ -107,6 +117,7 @@ def train(
     from skfleet.train import train as run_train
     from skfleet.train.api import default_name
     from skfleet.train.presets import parse_grids, parse_params
+    from skfleet.train.promotion import promotion_text
 
     if grid and search is None:
         search = "grid"  # candidates to try are a search: every combination, unless told
@@ -137,6 +148,7 @@ def train(
             encode=False if no_encode else None,
             weight=weight,
             calibrate=calibrate,
+            promote_if=promote_if,
             report=not no_report,
         )
     if as_json:
@@ -150,6 +162,7 @@ def train(
         f"({rows['train']:,} rows"
         + (f", {dropped:,} dropped for a missing target" if dropped else "")
         + f") in {result.seconds:.1f}s"
+        + (f"; {promotion_text(result.metadata['promotion'], result.ref)}" if promote_if else "")
     )
     if "search" in result.metadata:
         click.echo(f"best parameters: {result.metadata['search']['best_params']}")
