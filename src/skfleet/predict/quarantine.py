@@ -122,10 +122,11 @@ def open_quarantine(url: str, run_id: str, if_exists: str) -> Sink:
         reason = exc.strerror or type(exc).__name__
         raise SkfleetError(f"--bad-rows quarantine: cannot write {shown}: {reason}") from None
     except SkfleetError as exc:
+        # The sinks' own messages name the place (password masked).
         try:
-            error = type(exc)(f"--bad-rows quarantine {shown}: {exc}")
+            error = type(exc)(f"--bad-rows quarantine: {exc}")
         except Exception:  # a subclass with another constructor
-            error = SkfleetError(f"--bad-rows quarantine {shown}: {exc}")
+            error = SkfleetError(f"--bad-rows quarantine: {exc}")
         raise error from None
     return sink
 
