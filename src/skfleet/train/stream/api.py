@@ -64,6 +64,7 @@ from skfleet.train.stream.profile import (
     StreamProfile,
     merge_profiles,
     profile_partition,
+    sample_fraction,
 )
 from skfleet.util.progress import NullProgress, Progress
 
@@ -182,6 +183,7 @@ def _make_encoder(config: StreamConfig, columns: list[str]):
 
 
 def _profile(src, partitions, columns, config, task, encoder, engines, progress) -> StreamProfile:
+    fraction = sample_fraction([p.rows_estimate for p in partitions], len(columns))
     tasks = [
         ProfileTask(
             source=src,
@@ -193,6 +195,7 @@ def _profile(src, partitions, columns, config, task, encoder, engines, progress)
             holdout=config.holdout,
             holdout_key=config.holdout_key,
             encoder=encoder,
+            sample=fraction,
         )
         for i, p in enumerate(partitions)
     ]

@@ -33,6 +33,7 @@ def stream_metadata(fitted, task, config, src, profile, state, classes, label_ty
         "key_columns": list(config.keys),
         "input_columns": list(contract.input_columns),
         "features": contract.to_dict(),
+        "profile": profile.reference,
         "estimator": describe_estimator(estimator),
         "metrics": metrics,
         "rows": {

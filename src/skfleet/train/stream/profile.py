@@ -15,6 +15,7 @@ order, so the merged profile does not depend on which task finished first.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,6 +32,11 @@ from skfleet.train.stream.holdout import holdout_mask
 #: A classification target with more distinct values than this in one partition is refused
 #: (it is almost certainly continuous), before a huge label table travels back to the client.
 MAX_CLASSES = 10_000
+#: The training profile of a streamed model (``model.json`` ``profile``: the bins drift over
+#: runs is measured in) comes from a uniform sample of this many training rows at most, and of
+#: at most this many cells, so the client's memory does not grow with the table.
+REFERENCE_ROWS = 100_000
+REFERENCE_CELLS = 5_000_000
 
 
 @dataclass
@@ -67,6 +73,8 @@ class ProfileTask:
     holdout: float
     holdout_key: str | None
     encoder: Any
+    #: Fraction of the partition's training rows sent back as a sample (see REFERENCE_ROWS).
+    sample: float = 0.0
 
 
 @dataclass
@@ -79,6 +87,35 @@ class PartitionProfile:
     holdout_rows: int
     target: TargetProfile
     features: Any = None
+    #: A uniform sample of the partition's training rows (None: none asked for).
+    sample: pa.Table | None = None
+
+
+def sample_fraction(rows_estimates: Sequence[int | None], columns: int) -> float:
+    """The fraction of every partition's training rows the reference profile is computed from.
+
+    >>> sample_fraction([50_000, 50_000], 10), sample_fraction([4_000_000, None], 10)
+    (1.0, 0.025)
+    """
+    limit = min(REFERENCE_ROWS, REFERENCE_CELLS // max(1, columns))
+    total = sum(max(0, r or 0) for r in rows_estimates)
+    return 1.0 if total <= limit else limit / total
+
+
+def sample_rows(table: pa.Table, fraction: float, seed: int) -> pa.Table | None:
+    """About ``fraction`` of ``table``'s rows, drawn with a fixed seed (the same on a retry).
+
+    >>> sample_rows(pa.table({"x": list(range(1000))}), 0.1, seed=0).num_rows
+    92
+    """
+    n = table.num_rows
+    if n == 0 or fraction <= 0:
+        return None
+    if fraction >= 1:
+        return table
+    rng = np.random.default_rng(seed)
+    rows = np.sort(rng.choice(n, size=int(rng.binomial(n, fraction)), replace=False))
+    return table.take(pa.array(rows, type=pa.int64()))
 
 
 def encoder_from_statistics(template: Any, parts: Sequence[Any]) -> Any:
@@ -153,6 +190,7 @@ def profile_partition(task: ProfileTask) -> PartitionProfile:
         holdout_rows=int(hold.sum()),
         target=target,
         features=features,
+        sample=sample_rows(train_rows, task.sample, seed=task.index),
     )
 
 
@@ -182,6 +220,9 @@ class StreamProfile:
     holdout_rows: int
     target: TargetProfile
     encoder: Any
+    #: The training profile for ``model.json`` (:func:`~skfleet.features.run_profile.reference_profile`
+    #: of the rows sampled), None when no sample could be taken.
+    reference: dict[str, Any] | None = None
 
     @property
     def total_rows(self) -> int:
@@ -208,6 +249,8 @@ class StreamProfile:
             "moments": [t.moments.n, t.moments.mean, t.moments.m2],
             "too_many_labels": t.too_many_labels,
             "encoder": self.encoder,
+            # As JSON text: skops would store the nested lists node by node.
+            "reference": None if self.reference is None else json.dumps(self.reference),
         }
 
     @classmethod
@@ -225,6 +268,7 @@ class StreamProfile:
             holdout_rows=state["holdout_rows"],
             target=target,
             encoder=state["encoder"],
+            reference=json.loads(state["reference"]) if state.get("reference") else None,
         )
 
 
@@ -241,4 +285,21 @@ def merge_profiles(parts: Sequence[PartitionProfile], template: Any) -> StreamPr
         holdout_rows=sum(p.holdout_rows for p in parts),
         target=target,
         encoder=encoder,
+        reference=_reference(encoder, parts),
     )
+
+
+def _reference(encoder: Any, parts: Sequence[PartitionProfile]) -> dict[str, Any] | None:
+    """The training profile, from the partitions' samples of their training rows."""
+    samples = [p.sample for p in parts if p.sample is not None and p.sample.num_rows]
+    if encoder is None or not samples:
+        return None
+    from skfleet.features.run_profile import reference_profile
+
+    try:
+        table = pa.concat_tables(samples, promote_options="permissive")
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return None  # parts whose types do not unify: the encoder has said so already
+    reference = reference_profile(encoder.contract_, table)
+    reference["sampled_from"] = sum(p.rows - p.holdout_rows for p in parts)
+    return reference
