@@ -24,7 +24,7 @@ from typing import Any, Literal
 
 import pyarrow as pa
 
-from skfleet.errors import DataError, MissingColumnError, UsageError
+from skfleet.errors import DataError, MissingColumnError, TargetExistsError, UsageError
 from skfleet.util.choices import IF_EXISTS_CHOICES
 from skfleet.util.closing import Closing
 from skfleet.util.redact import redact_url
@@ -215,6 +215,29 @@ class Source(_AtURL, Closing, ABC):
         raise UsageError(f"{self.display_name} cannot be read incrementally (--incremental)")
 
 
+def check_watermark_unmoved(
+    current: dict[str, Any] | None, state: dict[str, Any], stream: str, where: str
+) -> None:
+    """The one check a sink's commit makes before storing ``state``: the watermark it found
+    is still the one the run started from (``state["after_run"]``, if the state has that key).
+
+    >>> check_watermark_unmoved({"run_id": "r1"}, {"after_run": "r1"}, "m src", "out/")
+    >>> try:
+    ...     check_watermark_unmoved({"run_id": "r2"}, {"after_run": "r1"}, "m src", "out/")
+    ... except TargetExistsError as exc:
+    ...     print(str(exc)[:43])
+    run r2 moved the watermark of m src in out/
+    """
+    if "after_run" not in state:
+        return
+    found = None if current is None else current.get("run_id")
+    if found != state["after_run"]:
+        raise TargetExistsError(
+            f"run {found} moved the watermark of {stream} in {where} while this run was "
+            "scoring; nothing was published (start a new run)"
+        )
+
+
 @dataclass(frozen=True)
 class WatermarkStats:
     """What :meth:`Source.watermark_stats` found: ``maximum`` (None if no row has a value),
@@ -300,5 +323,8 @@ class Sink(_AtURL, ABC):
     def set_watermark(self, stream: str, state: dict[str, Any]) -> None:
         """Client side, after :meth:`open`: :meth:`commit` stores ``state`` (JSON-safe) as the
         watermark of ``stream`` in the same atomic step that publishes the run. Nothing is
-        stored before that commit; a resumed run sets it again."""
+        stored before that commit; a resumed run sets it again. A ``state`` holding
+        ``after_run`` replaces only the watermark that run stored (None: no watermark): the
+        commit refuses, publishing nothing, when another run moved it meanwhile
+        (:func:`check_watermark_unmoved`)."""
         raise UsageError(f"{self.display_name} cannot keep a watermark (--incremental)")

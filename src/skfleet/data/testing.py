@@ -464,6 +464,15 @@ class SourceSinkConformance:
         sink.set_watermark("m src", later)
         sink.abort()
         assert open_sink(url).watermark("m src") == state  # an aborted run moves nothing
+        # A run that started from another watermark than the one stored now publishes nothing.
+        sink = open_sink(url)
+        sink.open(id_table(1).schema, if_exists="append", run_id="wm3")
+        sink.write("p0", id_table(5, start=10))
+        sink.set_watermark("m src", {**later, "run_id": "wm3", "after_run": "not-wm1"})
+        with pytest.raises(TargetExistsError, match="moved the watermark of m src"):
+            sink.commit()
+        assert open_sink(url).watermark("m src") == state
+        sink.abort()
         self.write(url, id_table(3), if_exists="replace")
         assert open_sink(url).watermark("m src") is None  # a replaced table forgets it
 

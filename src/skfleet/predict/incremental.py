@@ -117,6 +117,9 @@ class IncrementalRange:
     rows_below: int  # rows at or below ``lower`` when planned
     new_rows: int  # rows in the range when planned
     rescore_all: bool = False
+    #: The run that stored ``lower`` (None: none did): the commit stores the new watermark only
+    #: over that one, so two runs racing from the same watermark cannot both publish.
+    after_run: str | None = None
 
     @property
     def empty(self) -> bool:
@@ -130,6 +133,7 @@ class IncrementalRange:
             "rows": self.rows_below + self.new_rows,
             "model": {k: model[k] for k in ("name", "version", "content_hash")},
             "run_id": run_id,
+            **({} if self.rescore_all else {"after_run": self.after_run}),
         }
 
     def to_record(self) -> dict[str, Any]:
@@ -141,6 +145,7 @@ class IncrementalRange:
             "rows_below": self.rows_below,
             "new_rows": self.new_rows,
             "rescore_all": self.rescore_all,
+            "after_run": self.after_run,
         }
 
     @classmethod
@@ -153,6 +158,7 @@ class IncrementalRange:
             int(data["rows_below"]),
             int(data["new_rows"]),
             bool(data.get("rescore_all")),
+            data.get("after_run"),
         )
 
     def summary(self) -> dict[str, Any]:
@@ -222,8 +228,9 @@ def plan_range(
             "written; score them with --rescore-all)"
         )
     upper = stats.maximum if stats.above else lower
+    after = None if state is None else state.get("run_id")
     return IncrementalRange(
-        column, stream, lower, upper, stats.at_or_below, stats.above, rescore_all
+        column, stream, lower, upper, stats.at_or_below, stats.above, rescore_all, after
     )
 
 

@@ -40,7 +40,13 @@ from typing import Any
 
 import pyarrow as pa
 
-from skfleet.data.base import IfExists, check_if_exists, check_partition_id, check_unique_columns
+from skfleet.data.base import (
+    IfExists,
+    check_if_exists,
+    check_partition_id,
+    check_unique_columns,
+    check_watermark_unmoved,
+)
 from skfleet.data.files.formats import format_of_name
 from skfleet.data.files.ledger import RunLedger
 from skfleet.data.files.sink import DONE, STAGED, STAGED_APPEND, FileSink, _format_key
@@ -196,6 +202,9 @@ class SingleFileSink(FileSink):
         tables = [t.replace_schema_metadata(meta) for t in tables] or [self._schema.empty_table()]
         data = fmt.serialize_parts(tables)
         before = self._watermarks() if kind == "file" else {}
+        if self._watermark is not None:
+            stream, state = self._watermark
+            check_watermark_unmoved(before.get(stream), state, stream, self.display_name)
         marks = dict(before) if self._mode == STAGED_APPEND else {}  # replaced: rows are gone
         if self._watermark is not None:
             marks[self._watermark[0]] = self._watermark[1]

@@ -63,6 +63,7 @@ from skfleet.data.base import (
     check_if_exists,
     check_partition_id,
     check_unique_columns,
+    check_watermark_unmoved,
 )
 from skfleet.data.files import keyruns
 from skfleet.data.files.formats import (
@@ -344,6 +345,10 @@ class FileSink(Sink):
                 f"{self.display_name} was written by another run while this one was; nothing "
                 f"was published (run {run} can be aborted)"
             )
+        if self._watermark is not None:  # before anything moves: a refused commit moves nothing
+            stream, state = self._watermark
+            kept = None if current is None else current.watermarks.get(stream)
+            check_watermark_unmoved(kept, state, stream, self.display_name)
         old = self._old_content(current)
         taken = set(store.names(target))
         moves, new_parts = [], []

@@ -37,6 +37,7 @@ from skfleet.data.base import (
     check_if_exists,
     check_partition_id,
     check_unique_columns,
+    check_watermark_unmoved,
 )
 from skfleet.data.postgres import keycheck
 from skfleet.data.postgres.conn import adbc_cursor, connect_psycopg, driver_errors, translate
@@ -371,6 +372,12 @@ class PostgresSink(LedgerSink):
         if self._watermark is None:
             return
         stream, state = self._watermark
+        # Under the commit's advisory lock on the target: no other commit moves it meanwhile.
+        row = conn.execute(
+            sql.SQL("SELECT state FROM {} WHERE target = %s AND stream = %s").format(table),
+            [self._target_key, stream],
+        ).fetchone()
+        check_watermark_unmoved(row and row[0], state, stream, self.display_name)
         conn.execute(
             sql.SQL(
                 "INSERT INTO {} (target, stream, state, run_id) VALUES (%s, %s, %s::jsonb, %s) "
