@@ -86,7 +86,9 @@ def test_bad_inputs_are_one_line_errors(runner, store_dir, pipeline, tmp_path):
         ("models", "report", "churn"): "churn@1 has no report.html",
         ("models", "delete", "churn"): "explicit version",
         ("models", "delete", "churn@latest"): "explicit version",
-        ("models", "delete", "churn@x"): "bad version",
+        ("models", "delete", "churn@x"): "explicit version",
+        ("models", "delete", "churn@1x"): "bad version",
+        ("models", "show", "churn@x"): "model 'churn' has no alias 'x'",
     }
     for args, expected in cases.items():
         line = _one_line_error(_run(runner, *args, "--store", store_dir))

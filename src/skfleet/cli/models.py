@@ -65,13 +65,18 @@ def list_models(store: str, as_json: bool) -> None:
         return
     from rich.table import Table
 
-    table = Table("name", "latest", "versions", "aliases", "created (UTC)", "estimator", "metric")
+    # The aliases column only when there are aliases: the table stays narrow without them.
+    aliased = any(entry.get("aliases") for entry in entries)
+    table = Table("name", "latest", "versions", *(["aliases"] if aliased else []))
+    for column in ("created (UTC)", "estimator", "metric"):
+        table.add_column(column)
     for entry in entries:
+        aliases = " ".join(f"{alias}@{v}" for alias, v in entry.get("aliases", {}).items())
         table.add_row(
             entry["name"],
             str(entry["latest_version"]),
             str(len(entry["versions"])),
-            " ".join(f"{alias}@{v}" for alias, v in entry.get("aliases", {}).items()),
+            *([aliases] if aliased else []),
             (entry["created_at"] or "")[:16].replace("T", " "),
             (entry["estimator"] or "").rsplit(".", 1)[-1],
             _format_metric(entry["main_metric"]),
