@@ -59,6 +59,14 @@ from skfleet.data.files.formats import (
 from skfleet.data.files.ledger import RunLedger
 from skfleet.data.files.manifest import read_manifest
 from skfleet.data.files.parquet_format import ParquetFormat, ParquetInfo
+from skfleet.data.files.ranges import (
+    GroupRange,
+    chosen_groups,
+    counted,
+    group_ranges,
+    in_range,
+    placed,
+)
 from skfleet.data.files.store import FileStore, glob_base, is_glob
 from skfleet.errors import DataError, SourceNotFoundError, UsageError
 
@@ -114,16 +122,6 @@ def group_row_groups(row_group_rows: Sequence[int], target_rows: int) -> list[li
     return groups
 
 
-class _GroupRange(NamedTuple):
-    """What a Parquet footer says about one column in one row group (``known``: min and max)."""
-
-    rows: int
-    nulls: int
-    low: Any
-    high: Any
-    known: bool
-
-
 class FileSource(Source):
     """CSV or Parquet files at a path, directory, glob or ``s3://`` URL (see the module docs).
 
@@ -146,7 +144,7 @@ class FileSource(Source):
         self._infos: dict[str, ParquetInfo] = {}
         self._density: tuple[float, float] | None = None
         self._format_option = format
-        self._ranges: dict[tuple[str, str], list[_GroupRange]] = {}  # planning-time statistics
+        self._ranges: dict[tuple[str, str], list[GroupRange]] = {}  # planning-time statistics
         self._range: tuple[str, Any, Any] | None = None  # restrict(): (column, lower, upper)
         self._format, self._entry_list = self._discover(format)
         if delimiter is not None and isinstance(self._format, CsvFormat):
@@ -333,7 +331,7 @@ class FileSource(Source):
                 )
         return parts
 
-    # -- incremental reads ----------------------------------------------------------------------
+    # -- incremental reads (see :mod:`~skfleet.data.files.ranges`) ------------------------------
     def _check_incremental(self, column: str) -> None:
         if not isinstance(self._format, ParquetFormat):
             raise UsageError(
@@ -342,63 +340,25 @@ class FileSource(Source):
             )
         self._columns([column])
 
-    def _group_ranges(self, path: str, column: str) -> list[_GroupRange]:
-        """Per row group of ``path``: rows, nulls, min and max of ``column`` from the footer."""
-        cached = self._ranges.get((path, column))
-        if cached is not None:
-            return cached
-        with self._format._file(self._store, path) as pf:
-            meta = pf.metadata
-            index = next(
-                (j for j in range(meta.num_columns) if meta.schema.column(j).path == column), None
-            )
-            ranges = []
-            for i in range(meta.num_row_groups):
-                group = meta.row_group(i)
-                if index is None:  # not in this file: null in every row (the schema's union)
-                    ranges.append(_GroupRange(group.num_rows, group.num_rows, None, None, True))
-                    continue
-                stats = group.column(index).statistics
-                if stats is None or not stats.has_min_max or not stats.has_null_count:
-                    ranges.append(_GroupRange(group.num_rows, 0, None, None, False))
-                else:
-                    rows, nulls = group.num_rows, stats.null_count
-                    ranges.append(_GroupRange(rows, nulls, stats.min, stats.max, True))
-        self._ranges[(path, column)] = ranges
-        return ranges
+    def _group_ranges(self, path: str, column: str) -> list[GroupRange]:
+        if (path, column) not in self._ranges:
+            with self._format._file(self._store, path) as pf:
+                self._ranges[(path, column)] = group_ranges(pf.metadata, column)
+        return self._ranges[(path, column)]
 
     def watermark_stats(self, column: str, lower: Any) -> WatermarkStats:
-        """From the footers' statistics; a row group they cannot place entirely below or above
-        ``lower`` (it straddles it, or has no statistics) has that one column read."""
-        import pyarrow.compute as pc
-
+        """From the footers; a row group they cannot place entirely at or below ``lower`` or
+        above it (it straddles it, or has no statistics) has that one column read."""
         self._check_incremental(column)
         maximum, below, above, nulls = None, 0, 0, 0
         for entry in self._entries:
             for i, group in enumerate(self._group_ranges(entry.path, column)):
-                placed = group.known and (
-                    group.low is None  # only nulls
-                    or lower is None
-                    or group.high <= lower
-                    or group.low > lower
-                )
-                if placed:
-                    values = group.rows - group.nulls
-                    nulls += group.nulls
-                    if group.low is not None and (lower is None or group.low > lower):
-                        above += values
-                    else:
-                        below += values
-                    high = group.high
-                else:
-                    col = self._format.read(
-                        self._store, entry.path, self.schema(), [column], [i]
-                    ).column(0)
-                    nulls += col.null_count
-                    at = int(pc.sum(pc.less_equal(col, pa.scalar(lower, col.type))).as_py() or 0)
-                    below += at
-                    above += len(col) - col.null_count - at
-                    high = pc.max(col).as_py()
+                figures = placed(group, lower)
+                if figures is None:
+                    table = self._format.read(self._store, entry.path, self.schema(), [column], [i])
+                    figures = counted(table.column(0), lower)
+                below, above, nulls = below + figures[0], above + figures[1], nulls + figures[2]
+                high = figures[3]
                 if high is not None and (maximum is None or high > maximum):
                     maximum = high
         return WatermarkStats(maximum, below, above, nulls)
@@ -408,22 +368,15 @@ class FileSource(Source):
         self._range = (column, lower, upper)
 
     def _range_partitions(self, target_rows: int) -> list[Partition]:
-        """The row groups that may hold ``lower < column <= upper``, in groups of about
-        ``target_rows`` rows; a file taken whole keeps its plain id."""
+        """The row groups that may hold the range, in groups of about ``target_rows`` rows; a
+        file taken whole keeps its plain id."""
         column, lower, upper = self._range
         parts = []
         for entry in self._entries:
             groups = self._group_ranges(entry.path, column)
-            chosen = [
-                i
-                for i, g in enumerate(groups)
-                if not g.known
-                or (g.low is not None and g.low <= upper and (lower is None or g.high > lower))
-            ]
-            if not chosen:
-                continue
+            chosen = chosen_groups(groups, lower, upper)
             rows = sum(groups[i].rows for i in chosen)
-            if len(chosen) == len(groups) and (rows <= target_rows or len(groups) < 2):
+            if chosen and len(chosen) == len(groups) and (rows <= target_rows or len(groups) < 2):
                 parts.append(Partition(entry.id, rows, {"path": entry.path, "row_groups": None}))
                 continue
             for run in group_row_groups([groups[i].rows for i in chosen], target_rows):
@@ -438,15 +391,7 @@ class FileSource(Source):
         return parts
 
     def _in_range(self, table: pa.Table, names: list[str]) -> pa.Table:
-        """The rows of ``table`` in the restricted range, with the columns ``names``."""
-        import pyarrow.compute as pc
-
-        column, lower, upper = self._range
-        col = table.column(column)
-        mask = pc.less_equal(col, pa.scalar(upper, col.type))
-        if lower is not None:
-            mask = pc.and_(mask, pc.greater(col, pa.scalar(lower, col.type)))
-        return table.filter(mask).select(names)
+        return in_range(table, *self._range).select(names)
 
     # -- reading --------------------------------------------------------------------------------
     def _columns(self, columns: Sequence[str] | None) -> list[str]:
