@@ -174,6 +174,8 @@ def _vectorised(spec: ColumnSpec, values: pa.ChunkedArray, drift: bool) -> list:
     fam = family(values.type)
     if fam == "string" and target_family == "datetime" and spec.kind == "datetime":
         return [("unparseable_date", np.flatnonzero(_not_dates(values)))]
+    if target_family == "bool" and spec.kind == "boolean" and drift:
+        return _not_booleans(values, fam)
     if spec.kind != "numeric" or not (drift or target_family == "string"):
         return []
     found = []
@@ -215,6 +217,23 @@ def _not_dates(values: pa.ChunkedArray) -> np.ndarray:
     written = pc.if_else(pc.fill_null(shaped, False), written, pa.scalar(None, written.type))
     real = pc.fill_null(pc.equal(pc.day(parsed), written.cast(pa.int64())), False)
     return _np(pc.and_(pc.is_valid(clean), pc.invert(pc.and_(shaped, real))))
+
+
+def _not_booleans(values: pa.ChunkedArray, fam: str) -> list:
+    """Text other than true/false/1/0 (any case), numbers other than 0 and 1."""
+    if fam == "string":
+        clean = _blank_to_null(values)
+        words = pc.is_in(pc.utf8_lower(clean), value_set=pa.array(["true", "false", "1", "0"]))
+        refused = pc.and_(pc.is_valid(clean), pc.invert(words))  # a blank is a missing value
+        return [("unparseable_boolean", np.flatnonzero(_np(refused)))]
+    if fam not in ("int", "float"):
+        return []
+    numbers = values.cast(pa.float64())
+    finite = pc.and_(pc.is_finite(numbers), pc.is_valid(numbers))
+    whole = pc.equal(pc.floor(numbers), numbers)
+    found = [("not_whole_number", np.flatnonzero(_np(pc.and_(finite, pc.invert(whole)))))]
+    other = pc.and_(pc.and_(finite, whole), pc.invert(pc.is_in(numbers, pa.array([0.0, 1.0]))))
+    return found + [("type_refused", np.flatnonzero(_np(other)))]
 
 
 def _unseen(spec: ColumnSpec, values) -> np.ndarray:
