@@ -32,7 +32,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from skfleet.data.base import Sink
+from skfleet.data.base import Sink, check_watermark_unmoved
 from skfleet.errors import SkfleetError, TargetExistsError, UsageError
 
 LEDGER = "skfleet_ledger"
@@ -217,3 +217,50 @@ def ensure_bookkeeping(conn, nsp: str, where: str = "the database") -> None:
     for statement in statements:
         with contextlib.suppress(*racing):
             conn.execute(statement)
+
+
+def stored_watermark(conn, nsp: str, target_key: str, stream: str) -> dict | None:
+    """The watermark state of ``stream`` into the target (None: none, or no table yet)."""
+    from psycopg import sql
+
+    book = sql.Identifier(nsp, WATERMARKS)
+    if conn.execute("SELECT to_regclass(%s)", [book.as_string(conn)]).fetchone()[0] is None:
+        return None
+    row = conn.execute(
+        sql.SQL("SELECT state FROM {} WHERE target = %s AND stream = %s").format(book),
+        [target_key, stream],
+    ).fetchone()
+    return None if row is None else row[0]
+
+
+def store_watermark(
+    conn,
+    nsp: str,
+    target_key: str,
+    pending: tuple[str, dict] | None,
+    run_id: str,
+    *,
+    replaced: bool,
+    where: str,
+) -> None:
+    """In a commit's transaction: a replaced table forgets every watermark into it (its rows
+    are gone), then the run's ``(stream, state)`` is stored over the one it started from."""
+    import json
+
+    from psycopg import sql
+
+    table = sql.Identifier(nsp, WATERMARKS)
+    if replaced:
+        conn.execute(sql.SQL("DELETE FROM {} WHERE target = %s").format(table), [target_key])
+    if pending is None:
+        return
+    stream, state = pending
+    check_watermark_unmoved(stored_watermark(conn, nsp, target_key, stream), state, stream, where)
+    conn.execute(
+        sql.SQL(
+            "INSERT INTO {} (target, stream, state, run_id) VALUES (%s, %s, %s::jsonb, %s) "
+            "ON CONFLICT (target, stream) DO UPDATE SET state = EXCLUDED.state, "
+            "run_id = EXCLUDED.run_id, updated_at = now()"
+        ).format(table),
+        [target_key, stream, json.dumps(state), run_id],
+    )

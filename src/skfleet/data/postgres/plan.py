@@ -189,7 +189,29 @@ def range_condition(column: str, lower, upper):
     return clause
 
 
-def range_quantiles_query(column: str, from_sql: str, where, n_parts: int):
+def watermark_stats_query(column: str, lower, from_sql: str):
+    """``max(column)`` and the rows at or below ``lower``, above it and null, in one scan."""
+    from psycopg import sql
+
+    col = sql.Identifier(column)
+    below = (
+        sql.SQL("FALSE") if lower is None else sql.SQL("{} <= {}").format(col, sql.Literal(lower))
+    )
+    return sql.SQL(
+        "SELECT max({c}), count(*) FILTER (WHERE {below}), "
+        "count(*) FILTER (WHERE {c} IS NOT NULL AND NOT ({below})), "
+        "count(*) FILTER (WHERE {c} IS NULL) FROM {src}"
+    ).format(c=col, below=below, src=sql.SQL(from_sql))
+
+
+def range_count_query(from_sql: str, column: str, lower, upper):
+    from psycopg import sql
+
+    where = range_condition(column, lower, upper)
+    return sql.SQL("SELECT count(*) FROM {} WHERE {}").format(sql.SQL(from_sql), where)
+
+
+def range_quantiles_query(from_sql: str, column: str, lower, upper, n_parts: int):
     """Exact quantiles of ``column`` over the run's range (one sort of the new rows only), so
     planning the same range again cuts it at the same values (unlike a random sample)."""
     from psycopg import sql
@@ -197,7 +219,12 @@ def range_quantiles_query(column: str, from_sql: str, where, n_parts: int):
     fractions = [i / n_parts for i in range(1, n_parts)]
     return sql.SQL(
         "SELECT percentile_disc({f}::float8[]) WITHIN GROUP (ORDER BY {c}) FROM {src} WHERE {w}"
-    ).format(f=sql.Literal(fractions), c=sql.Identifier(column), src=sql.SQL(from_sql), w=where)
+    ).format(
+        f=sql.Literal(fractions),
+        c=sql.Identifier(column),
+        src=sql.SQL(from_sql),
+        w=range_condition(column, lower, upper),
+    )
 
 
 def range_partitions(

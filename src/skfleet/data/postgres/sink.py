@@ -37,7 +37,6 @@ from skfleet.data.base import (
     check_if_exists,
     check_partition_id,
     check_unique_columns,
-    check_watermark_unmoved,
 )
 from skfleet.data.postgres import keycheck
 from skfleet.data.postgres.conn import adbc_cursor, connect_psycopg, driver_errors, translate
@@ -45,11 +44,12 @@ from skfleet.data.postgres.ingest import ingest
 from skfleet.data.postgres.ledger import (
     LEDGER,
     RUNS,
-    WATERMARKS,
     LedgerSink,
     ensure_bookkeeping,
     keys_table_name,
     staging_name,
+    store_watermark,
+    stored_watermark,
 )
 from skfleet.data.postgres.types import arrow_type_for, cast_column, pg_type_for, wire_type
 from skfleet.data.postgres.url import parse_pg_url
@@ -332,59 +332,30 @@ class PostgresSink(LedgerSink):
     # -- watermarks of incremental runs ----------------------------------------------------------
     def watermark(self, stream: str) -> dict | None:
         """The state stored for ``stream`` into this table (None: none, or no records yet)."""
-        from psycopg import sql
-
         with connect_psycopg(self._target) as conn:
             try:
                 if self._nsp is None:
                     self._nsp = self._resolve_schema(conn)[0]
-                book = sql.Identifier(self._target.bookkeeping, WATERMARKS).as_string(conn)
-                if conn.execute("SELECT to_regclass(%s)", [book]).fetchone()[0] is None:
-                    return None
-                row = conn.execute(
-                    sql.SQL("SELECT state FROM {} WHERE target = %s AND stream = %s").format(
-                        self._book(WATERMARKS)
-                    ),
-                    [self._target_key, stream],
-                ).fetchone()
+                return stored_watermark(conn, self._target.bookkeeping, self._target_key, stream)
             except SkfleetError:
                 raise
             except driver_errors() as exc:
                 raise self._error(exc) from None
-        return None if row is None else row[0]
 
     def set_watermark(self, stream: str, state: dict) -> None:
         self._require_open()
         self._watermark = (stream, state)
 
     def _store_watermark(self, conn) -> None:
-        """In the commit's transaction: a replaced table forgets every watermark into it (its
-        rows are gone), then this run's is stored."""
-        import json
-
-        from psycopg import sql
-
-        table = self._book(WATERMARKS)
-        if self._mode != "append":
-            conn.execute(
-                sql.SQL("DELETE FROM {} WHERE target = %s").format(table), [self._target_key]
-            )
-        if self._watermark is None:
-            return
-        stream, state = self._watermark
-        # Under the commit's advisory lock on the target: no other commit moves it meanwhile.
-        row = conn.execute(
-            sql.SQL("SELECT state FROM {} WHERE target = %s AND stream = %s").format(table),
-            [self._target_key, stream],
-        ).fetchone()
-        check_watermark_unmoved(row and row[0], state, stream, self.display_name)
-        conn.execute(
-            sql.SQL(
-                "INSERT INTO {} (target, stream, state, run_id) VALUES (%s, %s, %s::jsonb, %s) "
-                "ON CONFLICT (target, stream) DO UPDATE SET state = EXCLUDED.state, "
-                "run_id = EXCLUDED.run_id, updated_at = now()"
-            ).format(table),
-            [self._target_key, stream, json.dumps(state), self._run_id],
+        """In the commit's transaction, under its advisory lock on the target."""
+        store_watermark(
+            conn,
+            self._target.bookkeeping,
+            self._target_key,
+            self._watermark,
+            self._run_id,
+            replaced=self._mode != "append",
+            where=self.display_name,
         )
 
     def abort(self) -> None:

@@ -45,9 +45,10 @@ from skfleet.data.postgres.plan import (  # noqa: F401  (MAX_SAMPLE...: the reds
     key_partitions,
     key_sample_query,
     pick_boundaries,
-    range_condition,
+    range_count_query,
     range_partitions,
     range_quantiles_query,
+    watermark_stats_query,
     where_clause,
 )
 from skfleet.data.postgres.types import conform_batch, conform_table, schema_of
@@ -300,21 +301,10 @@ class PostgresSource(Source):
     def watermark_stats(self, column: str, lower: Any) -> WatermarkStats:
         """One aggregate over the column in the run's exported snapshot (an index on it makes
         ``max`` cheap; the counts scan the column once)."""
-        from psycopg import sql
 
         relation = self._describe()
         snapshot = self._export_snapshot()
-        col = sql.Identifier(column)
-        below = (
-            sql.SQL("FALSE")
-            if lower is None
-            else sql.SQL("{} <= {}").format(col, sql.Literal(lower))
-        )
-        query = sql.SQL(
-            "SELECT max({c}), count(*) FILTER (WHERE {below}), "
-            "count(*) FILTER (WHERE {c} IS NOT NULL AND NOT ({below})), "
-            "count(*) FILTER (WHERE {c} IS NULL) FROM {src}"
-        ).format(c=col, below=below, src=sql.SQL(relation.from_sql))
+        query = watermark_stats_query(column, lower, relation.from_sql)
         with connect_psycopg(self._target) as conn:
             try:
                 self._in_snapshot(conn, snapshot)
@@ -334,8 +324,6 @@ class PostgresSource(Source):
         self._range = (column, lower, upper)
 
     def _range_partitions(self, target_rows: int) -> list[Partition]:
-        from psycopg import sql
-
         relation = self._describe()
         column, lower, upper = self._range
         snapshot = self._export_snapshot()
@@ -343,14 +331,12 @@ class PostgresSource(Source):
         with connect_psycopg(self._target) as conn:
             try:
                 self._in_snapshot(conn, snapshot)
-                where = range_condition(column, lower, upper)
-                count = sql.SQL("SELECT count(*) FROM {} WHERE {}").format(
-                    sql.SQL(relation.from_sql), where
+                rows = int(
+                    conn.execute(range_count_query(relation.from_sql, *self._range)).fetchone()[0]
                 )
-                rows = int(conn.execute(count).fetchone()[0])
                 n_parts = math.ceil(rows / target_rows) if rows else 1
                 if n_parts > 1:
-                    query = range_quantiles_query(column, relation.from_sql, where, n_parts)
+                    query = range_quantiles_query(relation.from_sql, *self._range, n_parts)
                     bounds = conn.execute(query).fetchone()[0] or []
                 conn.execute("COMMIT")
             except driver_errors() as exc:
