@@ -4,6 +4,7 @@ them (importable by worker processes)."""
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
@@ -66,13 +67,34 @@ class Pause(TransformerMixin, BaseEstimator):
         return X
 
 
-def model(delay: float = 0.0) -> Pipeline:
-    """Encoder (unseen levels refused) -> pause -> logistic regression, fitted."""
+class FailsOnCall(TransformerMixin, BaseEstimator):
+    """Passes its input on, except that its ``call``-th call (counted in files under
+    ``marker_dir``, across processes) raises, once: a run that fails part-way and resumes."""
+
+    def __init__(self, marker_dir: str = "", call: int = 0):
+        self.marker_dir = marker_dir
+        self.call = call
+
+    def fit(self, X, y=None):
+        return self
+
+    def transform(self, X):
+        if self.marker_dir:
+            folder = Path(self.marker_dir)
+            number = len(list(folder.glob("call-*"))) + 1
+            (folder / f"call-{number:04d}").write_text("")
+            if number == self.call:
+                raise RuntimeError(f"call {number} fails")
+        return X
+
+
+def model(delay: float = 0.0, fail: FailsOnCall | None = None) -> Pipeline:
+    """Encoder (unseen levels refused) -> pause (or ``fail``) -> logistic regression, fitted."""
     table, labels = training_table()
     pipeline = Pipeline(
         [
             ("encode", TableEncoder(on_unseen_level="error")),
-            ("pause", Pause(delay)),
+            ("pause", fail or Pause(delay)),
             ("model", LogisticRegression(max_iter=500)),
         ]
     )

@@ -26,20 +26,20 @@ from click.testing import CliRunner
 from skfleet.cli import main
 from skfleet.copy import copy
 from skfleet.data import open_source
-from skfleet.errors import DataError
+from skfleet.errors import DataError, PartitionFailedError, UsageError
 from skfleet.predict.api import predict
 from skfleet.predict.quarantine import SCHEMA, VALUE_CHARS, default_url
 from skfleet.predict.runs import RunStore
 from skfleet.predict.scoring import plan_scoring, score_table
-from tests.predict.bad_rows_data import INPUTS, MALFORMED, model, scoring_table
+from tests.predict.bad_rows_data import INPUTS, MALFORMED, FailsOnCall, model, scoring_table
 from tests.services.dask import start_process_cluster
 
 ROWS = 12_000  # 12 malformed rows: 0.1%
 PARTITION_ROWS = 1_000
 
 
-def _save(store, delay: float = 0.0) -> tuple[str, object]:
-    fitted = model(delay)
+def _save(store, delay: float = 0.0, fail=None) -> tuple[str, object]:
+    fitted = model(delay, fail)
     meta = {
         "kind": "batch",
         "task": "classification",
@@ -50,7 +50,7 @@ def _save(store, delay: float = 0.0) -> tuple[str, object]:
         "label_type": "string",
         "features": fitted[0].contract_.to_dict(),
     }
-    name = "slow" if delay else "bad"
+    name = "failing" if fail else "slow" if delay else "bad"
     return str(store.save(name, fitted, meta)), fitted
 
 
@@ -242,6 +242,25 @@ def test_a_worker_sigkilled_mid_run_leaves_every_row_once_in_both_outputs(
     assert result.bad_rows == _counts(data)
     _check_scores(out, _expected(fitted, data))
     _check_quarantine(quarantine, data, result.run_id)
+
+
+def test_a_failed_run_resumes_into_the_same_quarantine_once(tmp_path, store, data, parquet_in):
+    markers = tmp_path / "calls"
+    markers.mkdir()
+    ref, fitted = _save(store, fail=FailsOnCall(str(markers), call=5))
+    out = str(tmp_path / "scores") + "/"
+    common = dict(store=store.uri, engine="local", trust=True, partition_rows=PARTITION_ROWS)
+    with pytest.raises(PartitionFailedError, match="call 5 fails"):
+        predict(ref, parquet_in, out, retries=0, bad_rows="quarantine", **common)
+    record = RunStore.for_model_store(store.uri).latest_unfinished(out)
+    assert record.status == "failed" and 0 < record.partitions_done < 12
+    with pytest.raises(UsageError, match="--bad-rows"):
+        predict(ref, parquet_in, out, resume=record.run_id, bad_rows="skip", **common)
+    result = predict(ref, parquet_in, out, resume=record.run_id, **common)
+    assert result.resumed and result.skipped_partitions == record.partitions_done
+    assert result.bad_rows == _counts(data)  # the first attempt's counts kept, none twice
+    _check_scores(out, _expected(fitted, data))
+    _check_quarantine(default_url(out), data, record.run_id)
 
 
 def _cli(*args: str):
