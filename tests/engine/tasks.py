@@ -12,3 +12,13 @@ def slow_sum(values) -> float:
 
     time.sleep(0.2)
     return float(values.sum())
+
+
+def timed_rows(rows: int) -> tuple[int, float, int]:
+    """Pretend to process ``rows`` rows at 20 µs a row: (rows, seconds taken, process id)."""
+    import os
+    import time
+
+    started = time.perf_counter()
+    time.sleep(rows * 20e-6)
+    return rows, time.perf_counter() - started, os.getpid()

@@ -225,7 +225,9 @@ def predict(
         f"scored {result.rows_in:,} rows with {result.model} into {redact_url(dst)}: "
         f"{result.rows_out:,} rows in {count_of(result.partitions, 'partition')}"
         + (f" ({result.skipped_partitions} already committed)" if result.skipped_partitions else "")
-        + f", {result.seconds:.2f}s ({result.rows_per_second:,.0f} rows/s), run {result.run_id}"
+        + f", {result.seconds:.2f}s ({result.rows_per_second:,.0f} rows/s)"
+        + (f" on {result.engine}" if result.engine else "")
+        + f", run {result.run_id}"
         + _bad_rows_note(result)
     )
     if inc is not None:

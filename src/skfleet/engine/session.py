@@ -10,6 +10,9 @@ string, an :class:`~skfleet.engine.Engine`, or None for the command's default â€
   machine cannot do one task faster than this process, and starting one costs seconds: every
   worker imports scikit-learn), but always uses a running cluster (``tcp://``: its workers may
   reach data this machine cannot),
+- with ``choose=True``, weighs a phase's work (:mod:`skfleet.engine.choice`): its first tasks run
+  here, and the rest go to the pool only if it would finish them sooner (:attr:`choice` says
+  which, and why),
 - runs partition tasks with progress and retries, a user error raised by a task coming back as a
   value (the same input fails the same way on every attempt, so it is not retried),
 - and closes the engine at the end only if it started it (an ``Engine`` passed in stays open).
@@ -29,6 +32,7 @@ from typing import Any
 
 from skfleet.engine import Engine, get_engine, parse_engine_spec
 from skfleet.engine.base import call_with_retries
+from skfleet.engine.choice import POOL_START_SECONDS, WorkEstimate, explain, pool_pays
 from skfleet.errors import (
     DataError,
     MissingColumnError,
@@ -111,6 +115,14 @@ def warm_up(engine: str | Engine | None, workers: int | None = None) -> Callable
     return release
 
 
+def _warm_state(spec: str | Engine, workers: int | None) -> str | None:
+    """``ready`` or ``starting`` for a cluster :func:`warm_up` started for ``spec``; else None."""
+    future = _warming.get((spec, workers)) if isinstance(spec, str) else None
+    if future is None:
+        return None
+    return "ready" if future.done() else "starting"
+
+
 def _claim(spec: str | Engine, workers: int | None) -> Engine | None:
     """The cluster :func:`warm_up` is starting for ``spec``, once started; None if there is none."""
     future = _warming.pop((spec, workers), None) if isinstance(spec, str) else None
@@ -161,10 +173,19 @@ class EngineSession:
         default: str = "local",
         workers: int | None = None,
         progress: Progress | None = None,
+        choose: bool = False,
     ):
         self.requested: str | Engine = default if engine is None else engine
+        #: Whether tasks may run here instead of on a pool this session would start on this
+        #: machine: the pool's kind and size, or None (a running cluster, ``local``, an Engine).
+        self._pool: tuple[str, int] | None = None
         if not isinstance(self.requested, Engine):
-            parse_engine_spec(self.requested)
+            kind, address, count = parse_engine_spec(self.requested)
+            if address is None and kind != "local":
+                self._pool = (kind, workers or count or os.cpu_count() or 1)
+        self.choose = choose and self._pool is not None
+        #: What the last phase ran on and why (see :func:`~skfleet.engine.choice.explain`).
+        self.choice: str | None = None
         self.workers = workers
         self.progress = progress or NullProgress()
         self._owned = not isinstance(self.requested, Engine)
@@ -205,8 +226,9 @@ class EngineSession:
 
     def engine_for(self, tasks: int, description: str = "") -> Engine:
         """The engine for ``tasks`` tasks: this process for a single task, unless the session's
-        engine is a running cluster or already started (see :func:`engine_for`)."""
-        local = engine_for(self.requested, tasks) == "local"
+        engine is a running cluster or already started (see :func:`engine_for`); with ``choose``,
+        this process until a phase's work starts the pool."""
+        local = engine_for(self.requested, tasks) == "local" or self.choose
         if self._engine is not None or not local or self.requested == "local":
             return self.engine
         if self._local is None:
@@ -228,6 +250,7 @@ class EngineSession:
         done: int = 0,
         done_rows: int = 0,
         threads: int = 1,
+        work: WorkEstimate | None = None,
     ) -> list[Any]:
         """Run ``fn`` on every item; return the results in the items' order.
 
@@ -237,7 +260,7 @@ class EngineSession:
         caller's own progress phase: ``on_result`` counts them, the session does not. A user error raised by a task is raised here,
         unretried; another exception is retried ``retries`` times, then raised. ``threads > 1``
         lets tasks that release the GIL (reading, Arrow, numpy) share this process's cores when
-        they run in-process.
+        they run in-process. ``work`` (with ``choose``) weighs the tasks to choose where they run.
         """
         items = list(items)
         results: list[Any] = [None] * len(items)
@@ -249,7 +272,9 @@ class EngineSession:
                 return results
             pool = self._used = self.engine_for(len(items), description or "")
             wrapped = UserErrorsAsValues(fn)
-            if pool.distributed or threads <= 1:
+            if work is not None and self.choose and self._engine is None:
+                finished = self._choosing(wrapped, items, retries, work)
+            elif pool.distributed or threads <= 1:
                 finished = pool.map_unordered(wrapped, items, retries=retries)
             else:
                 finished = _threaded(wrapped, items, retries, threads)
@@ -265,6 +290,43 @@ class EngineSession:
             return results
         finally:
             progress.stop()
+
+    def _choosing(
+        self, fn: Callable, items: list, retries: int, work: WorkEstimate
+    ) -> Iterator[tuple[int, Any]]:
+        """``(index, result)``: tasks here, one by one, until the pool pays for the rest."""
+        workers = self._pool[1] if self._pool else 1
+        if work.prepare is not None:
+            work.prepare()
+        rows_left = sum(work.rows(item) for item in items)
+        rows_here = seconds_here = 0.0
+        for index, item in enumerate(items):
+            state = _warm_state(self.requested, self.workers)
+            if rows_here and state != "starting":
+                start_left = 0.0 if state == "ready" else POOL_START_SECONDS
+                if pool_pays(rows_left, seconds_here / rows_here, workers, start_left):
+                    pool = self._used = self.engine
+                    self.choice = explain(
+                        pool.spec, rows_here=0, tasks_here=index, tasks=len(items), workers=workers
+                    )
+                    rest = pool.map_unordered(fn, items[index:], retries=retries)
+                    with contextlib.closing(rest):
+                        for offset, result in rest:
+                            yield index + offset, result
+                    return
+            result = call_with_retries(fn, item, retries)
+            if not isinstance(result, TaskUserError):
+                rows, seconds = work.measured(result)
+                rows_here, seconds_here = rows_here + rows, seconds_here + seconds
+            rows_left -= work.rows(item)
+            yield index, result
+        self.choice = explain(
+            "local",
+            rows_here=int(rows_here),
+            tasks_here=len(items),
+            tasks=len(items),
+            workers=workers,
+        )
 
     def close(self) -> None:
         """Close what this session started (an engine passed in is the caller's to close)."""

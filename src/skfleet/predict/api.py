@@ -59,6 +59,7 @@ from skfleet.predict.plan import (
     resolve_resume,
     resumed_model,
     workers_hint,
+    worth_warming,
 )
 from skfleet.predict.quarantine import abort_quietly, check_bad_rows, open_for_run, resolve_url
 from skfleet.predict.runs import RunRecord, RunStore, new_run_id
@@ -97,6 +98,9 @@ class PredictResult:
     #: where they were quarantined (password masked; None: not quarantined).
     bad_rows: dict[str, int] = field(default_factory=dict)
     quarantine: str | None = None
+    #: Where the partitions ran and why: ``local (1,000 rows in one partition: ...)``,
+    #: ``dask:local:2 (1 of 10 partitions in this process while it started)``, ``tcp://...``.
+    engine: str = ""
 
     @property
     def rows_per_second(self) -> float:
@@ -124,6 +128,7 @@ class PredictResult:
             "incremental": self.incremental,
             "bad_rows": dict(self.bad_rows),
             "quarantine": self.quarantine,
+            "engine": self.engine,
         }
 
 
@@ -314,9 +319,9 @@ def predict(
                 workers_hint(engine, workers),
             )
         partitions = src.partitions(options.partition_rows)
-        if len(partitions) > 1:
-            # Several tasks: a local cluster starts (its workers importing scikit-learn) while
-            # the run is recorded and the sink opens (one task runs in this process, no cluster).
+        if worth_warming(partitions, len(plan.read_columns)):
+            # Much to do: a local cluster starts (its workers importing scikit-learn) while the
+            # run is recorded and the sink opens (a small job runs in this process, no cluster).
             stack.callback(warm_up(DEFAULT_ENGINE if engine is None else engine, workers))
         if record is None:
             options.keys = list(plan.keys)
@@ -343,14 +348,14 @@ def predict(
         quarantine = None
         if quarantine_url is not None:  # first: an unwritable quarantine fails before any output
             quarantine = open_for_run(quarantine_url, state, options.if_exists)
+        if rng is not None:  # stored by the commit that publishes the run's rows
+            sink.set_watermark(rng.stream, rng.watermark_state(record.model, record.run_id))
         try:
             sink = _open_sink(out, sink_options, plan, options, state, sink)
         except BaseException:
             if record.attempts == 1:
                 abort_quietly(quarantine)
             raise
-        if rng is not None:  # stored by the commit that publishes the run's rows
-            sink.set_watermark(rng.stream, rng.watermark_state(record.model, record.run_id))
         run = Execution(
             state, src, sink, partitions, handle, plan, options, engine, workers, quarantine
         )
@@ -374,6 +379,7 @@ def predict(
             incremental=rng.summary() if rng else None,
             bad_rows=dict(state.bad_rows),
             quarantine=redact_url(quarantine_url) if quarantine_url else None,
+            engine=redact_url(counts.engine),
         )
         record.result = result.to_dict()
         state.save("committed")

@@ -11,6 +11,7 @@ from skfleet.data.base import Partition, Sink, Source
 from skfleet.data.reach import unreachable_reason
 from skfleet.data.registry import scheme_of
 from skfleet.engine import Engine
+from skfleet.engine.choice import WorkEstimate
 from skfleet.engine.session import EngineSession
 from skfleet.errors import (
     DataError,
@@ -28,6 +29,7 @@ from skfleet.predict.task import (
     PartitionResult,
     PartitionTaskError,
     PredictTask,
+    cached_model,
     predict_partition,
 )
 from skfleet.util.progress import Progress
@@ -136,6 +138,8 @@ class Counts:
     rows_out: int
     skipped: int
     duplicates: int
+    #: Where the partitions ran and why (``local (1,000 rows in one partition: ...)``).
+    engine: str = ""
 
 
 @dataclass
@@ -171,10 +175,17 @@ class Execution:
             if checking:
                 sink.track_keys(self.plan.keys)  # before the tasks: they carry the sink
             session = EngineSession(
-                self.engine, default=DEFAULT_ENGINE, workers=self.workers, progress=state.progress
+                self.engine,
+                default=DEFAULT_ENGINE,
+                workers=self.workers,
+                progress=state.progress,
+                # The default engine weighs the work (a small job runs here, see
+                # skfleet.engine.choice); one the user sized (dask:local:2, processes) is used.
+                choose=self.engine in (None, DEFAULT_ENGINE),
             )
             with session:
                 self._run(session, todo)
+                engine = session.choice or session.used_spec
                 rows_out = self._committed_rows()
                 duplicates = self._check_duplicates(session) if checking else 0
             if self.quarantine is not None:
@@ -199,7 +210,7 @@ class Execution:
             raise
         ids = [p.id for p in self.partitions]
         rows_in = state.rows_read + sum(done.get(p, 0) for p in ids)
-        return Counts(rows_in, rows_out, len(self.partitions) - len(todo), duplicates)
+        return Counts(rows_in, rows_out, len(self.partitions) - len(todo), duplicates, engine)
 
     def _failed(self, reason: str, resumable: bool) -> None:
         """Record a failed run for ``--resume``, or, when a first run fails on the input before
@@ -270,6 +281,12 @@ class Execution:
                 on_result=take,
                 rows=lambda result: result.rows_in,
                 done=total - len(todo),
+                # Weighed from the partitions scored here, the model loaded first (a one-off).
+                work=WorkEstimate(
+                    rows=lambda task: task.partition.rows_estimate,
+                    measured=lambda result: (result.rows_in, result.seconds),
+                    prepare=lambda: cached_model(handle),
+                ),
             )
         except PartitionTaskError as exc:
             raise PartitionFailedError(

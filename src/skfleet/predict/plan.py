@@ -56,6 +56,27 @@ def default_partition_rows(rows_estimate: int, columns: int, workers: int) -> in
     return max(MIN_PARTITION_ROWS, math.ceil(rows / parts))
 
 
+#: A job reading fewer cells (rows x columns read) than this does not start a local cluster in the
+#: background: about a second of reading and scoring for a linear model, several times less than
+#: the cluster's start-up. Its partitions run here unless the first ones, measured, say a pool
+#: would finish the rest sooner (:mod:`skfleet.engine.choice`); then the pool starts only then.
+WARM_UP_CELLS = 10_000_000
+
+
+def worth_warming(partitions: Sequence[Partition], columns: int) -> bool:
+    """Whether to start a local pool in the background for these partitions, before any runs.
+
+    >>> worth_warming([Partition("a", 1_000)], 20)  # one partition: it runs here
+    False
+    >>> worth_warming([Partition(str(i), 50_000) for i in range(4)], 20)
+    False
+    >>> worth_warming([Partition(str(i), 200_000) for i in range(10)], 23)
+    True
+    """
+    cells = sum(max(0, p.rows_estimate) for p in partitions) * max(1, columns)
+    return len(partitions) > 1 and cells >= WARM_UP_CELLS
+
+
 def workers_hint(engine: str | Engine | None, workers: int | None) -> int:
     """How many workers the engine will have, without starting it (for partition sizing)."""
     if isinstance(engine, Engine):

@@ -1,0 +1,60 @@
+"""The default engine weighs the work: a small job runs in this process, a large one on the local
+cluster; the run summary says which, and the scores are the same either way."""
+
+from __future__ import annotations
+
+import json
+import os
+
+from click.testing import CliRunner
+
+from skfleet.cli import main
+from skfleet.engine import choice, session
+from skfleet.predict.api import predict
+from tests.predict.conftest import ROWS, read_sorted
+from tests.predict.models import save_classifier
+
+
+def test_small_job_on_the_default_engine_runs_here(tmp_path, store, rows, parquet_in):
+    ref = save_classifier(store, rows)
+    here = predict(ref, parquet_in, str(tmp_path / "here"), store=store.uri, partition_rows=1_000)
+    given = predict(
+        ref, parquet_in, str(tmp_path / "given"), store=store.uri, engine="local",
+        partition_rows=1_000,
+    )  # fmt: skip
+    assert here.partitions == 6
+    workers = os.cpu_count()
+    assert here.engine == f"local ({ROWS:,} rows: faster here than starting {workers} workers)"
+    assert here.model_loads == 0  # the model was loaded here once, before the first partition
+    assert given.engine == "local"
+    assert read_sorted(str(tmp_path / "here")).equals(read_sorted(str(tmp_path / "given")))
+
+
+def test_large_job_goes_to_the_cluster_and_scores_the_same(
+    tmp_path, store, rows, parquet_in, monkeypatch
+):
+    # What makes a job large: the cluster's start-up (0 here) and the hand-over (0) against the
+    # work measured on the first partition. 5 partitions left: 2 workers finish them sooner.
+    monkeypatch.setattr(session, "POOL_START_SECONDS", 0.0)
+    monkeypatch.setattr(choice, "HANDOVER_SECONDS", 0.0)
+    ref = save_classifier(store, rows)
+    pooled = predict(ref, parquet_in, str(tmp_path / "pool"), store=store.uri, partition_rows=1_000)
+    predict(ref, parquet_in, str(tmp_path / "here"), store=store.uri, engine="local",
+            partition_rows=1_000)  # fmt: skip
+    assert pooled.engine.startswith("dask:local:")
+    assert pooled.engine.endswith("(1 of 6 partitions in this process while it started)")
+    assert pooled.model_loads >= 1  # loaded by the workers that took the rest
+    assert pooled.rows_out == ROWS
+    assert read_sorted(str(tmp_path / "pool")).equals(read_sorted(str(tmp_path / "here")))
+
+
+def test_cli_summary_and_json_say_where_it_ran(tmp_path, store, rows, parquet_in):
+    ref = save_classifier(store, rows)
+    runner = CliRunner()
+    base = ["predict", ref, parquet_in, "--store", store.uri, "--partition-rows", "2000"]
+    text = runner.invoke(main, [*base, "--out", str(tmp_path / "a")])
+    assert text.exit_code == 0, text.stderr
+    assert f"on local ({ROWS:,} rows: faster here than starting" in text.stdout
+    as_json = runner.invoke(main, [*base, "--out", str(tmp_path / "b"), "--json"])
+    assert as_json.exit_code == 0, as_json.stderr
+    assert json.loads(as_json.stdout)["engine"].startswith(f"local ({ROWS:,} rows")
