@@ -129,50 +129,71 @@ def _kind(spec) -> str:
 
 
 def _numbers(values: pa.ChunkedArray, spec: Mapping[str, Any]) -> np.ndarray:
-    """The column as float64 (datetimes as epoch seconds), NaN where missing or unreadable."""
+    """The column as float64 (datetimes as epoch seconds), NaN where missing."""
     values = decoded(values)
     fam = family(values.type)
     if fam == "string" and spec.get("parsed_type"):
         values = parse_strings(values, type_from_str(spec["parsed_type"]), spec["name"])
         fam = family(values.type)
-    if fam in ("datetime", "date"):
+    if fam == "datetime":
         return epoch_seconds(values)
     if fam == "string":
         values = pc.cast(values, pa.float64(), safe=False)  # may raise: the caller gives up
-    out = pc.fill_null(values.cast(pa.float64(), safe=False), np.nan).to_numpy()
-    return np.where(np.isfinite(out), out, np.nan)
+    return pc.fill_null(values.cast(pa.float64(), safe=False), np.nan).to_numpy()
 
 
-def _level_codes(values: pa.ChunkedArray, levels: list) -> tuple[np.ndarray, np.ndarray]:
-    """Per row: the index of its level (``len(levels)``: any other value) and whether missing."""
+def _finite(x: np.ndarray) -> np.ndarray:
+    finite = np.isfinite(x)
+    return x if finite.all() else x[finite]
+
+
+def _histogram(kept: np.ndarray, edges: list[float]) -> list[int]:
+    """Counts of ``kept`` in the buckets ``edges`` cut (a value on an edge goes above it).
+
+    One comparison pass per edge: several times faster than ``np.searchsorted`` of a million
+    unsorted values into a dozen edges, which mispredicts a branch at every step.
+
+    >>> _histogram(np.array([0.0, 1.0, 1.5, 2.0, 9.0]), [1.0, 2.0])
+    [1, 2, 2]
+    """
+    above = [int(np.count_nonzero(kept >= edge)) for edge in edges]
+    steps = [kept.size, *above, 0]
+    return [steps[i] - steps[i + 1] for i in range(len(steps) - 1)]
+
+
+def _level_counts(values: pa.ChunkedArray, levels: list) -> tuple[list[int], int]:
+    """Rows per level (the last bucket: any other value) and the missing count, counted over
+    the distinct values (one hash pass) rather than per row."""
     values = decoded(values)
     if family(values.type) == "float":
         values = pc.if_else(pc.is_nan(values), pa.scalar(None, values.type), values)
-    missing = pc.is_null(values).to_numpy(zero_copy_only=False)
+    counted = pc.value_counts(values) if len(values) else None
+    if counted is None or len(counted) == 0:
+        return [0] * (len(levels) + 1), 0
+    uniques, counts = counted.field("values"), counted.field("counts").to_numpy()
+    missing = pc.is_null(uniques).to_numpy(zero_copy_only=False)
     try:
-        known = pa.array(levels).cast(values.type)
+        known = pa.array(levels).cast(uniques.type)
     except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
         # Type drift (codes that were numbers, now text): compare as text, as the encoder does.
-        values, known = values.cast(pa.large_string()), pa.array([str(v) for v in levels])
-        known = known.cast(pa.large_string())
-    codes = pc.fill_null(pc.index_in(values, value_set=known), len(levels))
-    return codes.to_numpy(zero_copy_only=False).astype(np.int64), missing
+        uniques = uniques.cast(pa.large_string())
+        known = pa.array([str(v) for v in levels]).cast(pa.large_string())
+    codes = pc.fill_null(pc.index_in(uniques, value_set=known), len(levels))
+    codes = codes.to_numpy(zero_copy_only=False).astype(np.int64)
+    hist = np.bincount(codes[~missing], weights=counts[~missing], minlength=len(levels) + 1)
+    return [int(c) for c in hist], int(counts[missing].sum())
 
 
 def _column_counts(values: pa.ChunkedArray, spec: Mapping[str, Any]) -> ColumnCounts:
     kind = spec["kind"]
     if kind == "numeric":
         x = _numbers(values, spec)
-        finite = ~np.isnan(x)
-        kept = x[finite]
-        edges = np.asarray(spec["edges"], dtype=np.float64)
-        buckets = np.searchsorted(edges, kept, side="right")
-        counts = np.bincount(buckets, minlength=len(edges) + 1)
-        return ColumnCounts(int(x.size - kept.size), counts.tolist(), Moments.of(kept))
+        kept = _finite(x)
+        counts = _histogram(kept, spec["edges"])
+        return ColumnCounts(int(x.size - kept.size), counts, Moments.of(kept))
     if kind == "levels":
-        codes, missing = _level_codes(values, spec["levels"])
-        counts = np.bincount(codes[~missing], minlength=len(spec["levels"]) + 1)
-        return ColumnCounts(int(missing.sum()), counts.tolist())
+        counts, missing = _level_counts(values, spec["levels"])
+        return ColumnCounts(missing, counts)
     values = decoded(values)
     missing = pc.is_null(values)
     if family(values.type) == "float":
@@ -222,7 +243,7 @@ def reference_profile(contract, table: pa.Table, bins: int = BINS) -> dict[str, 
             entry["parsed_type"] = spec.parsed_type
         if kind == "numeric" and spec.name in table.column_names:
             x = _numbers(table.column(spec.name), {**entry, "name": spec.name})
-            entry["edges"] = _edges(x[~np.isnan(x)], bins)
+            entry["edges"] = _edges(_finite(x), bins)
         elif kind == "numeric":
             kind = entry["kind"] = "missing"
         elif kind == "levels":
