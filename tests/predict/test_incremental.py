@@ -391,8 +391,9 @@ def test_postgres_query_with_key_ranges_covers_only_the_new_range(pg, tmp_path, 
 
 
 def test_postgres_killed_run_resumes_exactly_once(pg, tmp_path, store):
-    """Into a PostgreSQL table a later run appends partition by partition: the ones committed
-    before the kill are in the table, the watermark is not moved, --resume adds the rest."""
+    """A later run into a PostgreSQL table stages its partitions: the ones committed before the
+    kill are in the ledger but not in the table, the watermark has not moved, --resume adds
+    the rest, and rows and watermark go in together."""
     marker = tmp_path / "kill"
     ref = save_custom(store, KillsWhile(str(marker), 1e6, delay=3.0), "killer")
     src = pg.table_url(f"public.events_{uuid.uuid4().hex[:8]}")
@@ -406,13 +407,22 @@ def test_postgres_killed_run_resumes_exactly_once(pg, tmp_path, store):
     with pytest.raises(PartitionFailedError, match="--resume"):
         predict(ref, src, out, engine="processes:2", retries=0, **options)
     (record,) = [r for r in RunStore.for_model_store(store.uri).records() if r.status == "failed"]
-    part = scored(out)
-    assert 1_000 < part.num_rows < 3_000  # later partitions committed, the first one did not
-    assert 1_000 not in part["id"].to_pylist()
+    with pg.connect() as conn:
+        done_ids = [
+            r[0]
+            for r in conn.execute(
+                "SELECT partition_id FROM skfleet.skfleet_ledger WHERE run_id = %s",
+                [record.run_id],
+            )
+        ]
+    # Later partitions committed while the first one's worker waited to be killed...
+    assert done_ids and not any(p.startswith("range-00000-") for p in done_ids)
+    # ... and neither the rows nor the watermark moved past the one that did not.
+    assert scored(out).num_rows == 1_000
     assert watermark_of(out, "killer", src)["value"] == {"int": 999}
     marker.unlink()
     done = predict(ref, src, out, engine="processes:2", resume=record.run_id, **options)
-    assert done.resumed and done.rows_out == 2_000
+    assert done.resumed and done.skipped_partitions == len(done_ids) and done.rows_out == 2_000
     result = scored(out)
     assert result["id"].to_pylist() == list(range(3_000))
     x0 = np.concatenate([old["x0"].to_numpy(), new["x0"].to_numpy()])

@@ -321,9 +321,11 @@ class Sink(_AtURL, ABC):
         raise UsageError(f"{self.display_name} cannot keep a watermark (--incremental)")
 
     def set_watermark(self, stream: str, state: dict[str, Any]) -> None:
-        """Client side, after :meth:`open`: :meth:`commit` stores ``state`` (JSON-safe) as the
-        watermark of ``stream`` in the same atomic step that publishes the run. Nothing is
-        stored before that commit; a resumed run sets it again. A ``state`` holding
+        """Client side, before :meth:`open` (a sink may stage differently for such a run: the
+        PostgreSQL sink stages an append it would otherwise write straight into the target):
+        :meth:`commit` stores ``state`` (JSON-safe) as the watermark of ``stream`` in the same
+        atomic step that publishes the run's rows. Nothing is stored before that commit, nor
+        by an aborted run; a resumed run sets it again. A ``state`` holding
         ``after_run`` replaces only the watermark that run stored (None: no watermark): the
         commit refuses, publishing nothing, when another run moved it meanwhile
         (:func:`check_watermark_unmoved`)."""

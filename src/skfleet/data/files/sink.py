@@ -415,8 +415,7 @@ class FileSink(Sink):
         return None if manifest is None else manifest.watermarks.get(stream)
 
     def set_watermark(self, stream: str, state: dict) -> None:
-        self._require_open()
-        self._watermark = (stream, state)
+        self._watermark = (stream, state)  # every run stages: the manifest publishes both
 
     # -- the duplicate-key check (see :mod:`~skfleet.data.files.keyruns`) ----------------------
     def track_keys(self, keys) -> None:

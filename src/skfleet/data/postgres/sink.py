@@ -154,7 +154,20 @@ class PostgresSink(LedgerSink):
             return
         self._check_target(relkind, if_exists, tables="rp")  # a partitioned table is one too
         stage = None
-        if if_exists == "append":
+        if if_exists == "append" and relkind is not None and self._watermark is not None:
+            # An incremental run: its rows wait in a staging table shaped like the target and
+            # go in at commit, in the transaction that moves the watermark (an abort leaves
+            # nothing, and a reader never sees half a run).
+            stage = staging_name(self._target_key, run_id)
+            conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(self._qualified(stage)))
+            conn.execute(
+                sql.SQL("CREATE TABLE {} (LIKE {})").format(
+                    self._qualified(stage), self._qualified(name)
+                )
+            )
+            self._wire = self._wire_for_existing(conn, stage, wire)
+            self._write_to = stage
+        elif if_exists == "append":
             if relkind is None:
                 self._create(conn, name, wire)
                 self._wire = wire
@@ -296,7 +309,7 @@ class PostgresSink(LedgerSink):
         runs = self._book(RUNS)
         with connect_psycopg(self._target) as conn:
             try:
-                if self._write_to != name and not self._done:
+                if self._write_to != name and not self._done and self._mode != "append":
                     # Statistics before publishing: planners and count_estimate() need them.
                     conn.execute(sql.SQL("ANALYZE {}").format(self._qualified(self._write_to)))
                 with conn.transaction():
@@ -312,7 +325,9 @@ class PostgresSink(LedgerSink):
                     if state[0] == "committed":
                         self._done = True
                         return
-                    if self._write_to != name:
+                    if self._write_to != name and self._mode == "append":
+                        self._append_staged(conn, name)
+                    elif self._write_to != name:
                         self._swap(conn, name)
                     self._drop_keys_table(conn)
                     self._store_watermark(conn)
@@ -329,6 +344,19 @@ class PostgresSink(LedgerSink):
                 raise self._error(exc) from None
         self._done = True
 
+    def _append_staged(self, conn, name: str) -> None:
+        """Move a staged append into the target (in the commit's transaction)."""
+        from psycopg import sql
+
+        cols = sql.SQL(", ").join(sql.Identifier(n) for n in self._wire.names)
+        stage = self._qualified(self._write_to)
+        conn.execute(
+            sql.SQL("INSERT INTO {} ({}) SELECT {} FROM {}").format(
+                self._qualified(name), cols, cols, stage
+            )
+        )
+        conn.execute(sql.SQL("DROP TABLE {}").format(stage))
+
     # -- watermarks of incremental runs ----------------------------------------------------------
     def watermark(self, stream: str) -> dict | None:
         """The state stored for ``stream`` into this table (None: none, or no records yet)."""
@@ -343,7 +371,7 @@ class PostgresSink(LedgerSink):
                 raise self._error(exc) from None
 
     def set_watermark(self, stream: str, state: dict) -> None:
-        self._require_open()
+        """Before :meth:`open`, so that an append stages its rows (see :meth:`_open_locked`)."""
         self._watermark = (stream, state)
 
     def _store_watermark(self, conn) -> None:
