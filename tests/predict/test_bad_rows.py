@@ -339,3 +339,50 @@ def test_values_are_cut_to_a_fixed_length(tmp_path, store):
     assert result.bad_rows == {"unparseable_number": 1}
     (row,) = _read(result.quarantine).to_pylist()
     assert row["value"] == long[:VALUE_CHARS] and json.loads(row["key"]) == {"id": 7}
+
+
+def test_missing_values_a_model_that_encodes_its_own_input_refuses(tmp_path, store):
+    """``TableFrame`` hands the model its columns unfilled: scikit-learn refuses NaN and
+    infinities, so those rows are the bad ones (and with ``error`` the run fails, as before)."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+
+    from skfleet.features.frame import TableFrame
+
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(400, 2))
+    train = pa.table({"x0": x[:, 0], "x1": x[:, 1]})
+    fitted = Pipeline([("check", TableFrame()), ("model", LogisticRegression())])
+    fitted.fit(train, np.where(x[:, 0] > 0, "yes", "no").tolist())
+    meta = {
+        "kind": "batch", "task": "classification", "key_columns": ["id"],
+        "input_columns": ["x0", "x1"], "classes": ["no", "yes"], "label_type": "string",
+    }  # fmt: skip
+    ref = str(store.save("frame", fitted, meta))
+    x0 = rng.normal(size=50)
+    x1 = rng.normal(size=50)
+    x0[[3, 30]] = np.nan
+    x1[17] = np.inf
+    table = pa.table({"id": np.arange(50, dtype=np.int64), "x0": x0, "x1": x1})
+    pq.write_table(table, tmp_path / "in.parquet")
+    result = predict(
+        ref, str(tmp_path / "in.parquet"), str(tmp_path / "out/"), store=store.uri,
+        engine="local", bad_rows="quarantine",
+    )  # fmt: skip
+    assert result.bad_rows == {"missing_required": 2, "non_finite": 1}
+    reasons = {
+        (json.loads(r["key"])["id"], r["column"], r["reason"])
+        for r in _read(result.quarantine).to_pylist()
+    }
+    assert reasons == {(3, "x0", "missing_required"), (30, "x0", "missing_required"),
+                       (17, "x1", "non_finite")}  # fmt: skip
+    good = table.filter(pa.array(~np.isin(np.arange(50), [3, 17, 30])))
+    expected = fitted.predict_proba(good.select(["x0", "x1"]).to_pandas())[:, 1]
+    got = _read(str(tmp_path / "out/")).sort_by("id")
+    assert got["id"].to_pylist() == good["id"].to_pylist()
+    np.testing.assert_allclose(got["proba_yes"].to_numpy(), expected, rtol=1e-12)
+    with pytest.raises(PartitionFailedError, match="NaN"):
+        predict(
+            ref, str(tmp_path / "in.parquet"), str(tmp_path / "out2/"), store=store.uri,
+            engine="local", retries=0,
+        )  # fmt: skip

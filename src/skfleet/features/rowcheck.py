@@ -14,7 +14,10 @@ fixed vocabulary (:data:`REASONS`):
 - ``type_refused``: any other value that would change when converted to the contract's type
   (``2`` as a boolean, an integer out of the target's range);
 - ``unseen_level``: a category level never seen at fit time, when the contract's
-  ``on_unseen_level`` is ``error``.
+  ``on_unseen_level`` is ``error``;
+- ``missing_required``, ``non_finite``: a missing value in a column that had none at fit time,
+  an infinite number, for a model that takes the checked table unfilled and refused it
+  (:func:`find_missing_rows`).
 
 A refusal that does not depend on the values (a missing column, a column whose type the contract's
 ``on_type_drift='error'`` refuses, timestamps in the wrong time zone) is no row's fault: it is
@@ -99,6 +102,13 @@ class BadRows:
     def count(self) -> int:
         return int(self.mask.sum())
 
+    def extend(self, other: BadRows, positions: np.ndarray) -> BadRows:
+        """These rows plus ``other``'s, found in the rows at ``positions`` of this table."""
+        mask = self.mask.copy()
+        mask[positions[other.mask]] = True
+        moved = [Problem(p.column, p.reason, positions[p.rows]) for p in other.problems]
+        return BadRows(mask, self.problems + moved)
+
     def counts(self) -> dict[str, int]:
         """Refused values per reason (a row bad in two columns counts under both)."""
         total: Counter[str] = Counter()
@@ -124,6 +134,43 @@ def find_bad_rows(contract: FeatureContract, table: pa.Table) -> BadRows:
             rows = np.sort(np.concatenate(parts))
             problems.append(Problem(spec.name, reason, rows))
             mask[rows] = True
+    return BadRows(mask, problems)
+
+
+def find_missing_rows(contract: FeatureContract, table: pa.Table) -> BadRows:
+    """Rows with a missing value (null, NaN) in a column that had none at fit time
+    (``missing_required``) or an infinite number (``non_finite``), once conformed to the contract.
+
+    skfleet's encoders fill both; a model that takes the checked table as it is
+    (:class:`~skfleet.features.frame.TableFrame`) gets them unfilled, and scikit-learn refuses
+    them unless the model imputes. :func:`~skfleet.predict.scoring.score_table` asks for these
+    only once such a model has refused a table.
+
+    >>> import pyarrow as pa
+    >>> from skfleet.features.frame import TableFrame
+    >>> frame = TableFrame().fit(pa.table({"x": [1.0, 2.0], "y": [None, 1.0]}))
+    >>> bad = find_missing_rows(frame.contract_, pa.table({"x": [None, float("inf"), 3.0],
+    ...                                                    "y": [1.0, None, 2.0]}))
+    >>> bad.mask.tolist(), bad.counts()
+    ([True, True, False], {'missing_required': 1, 'non_finite': 1})
+    """
+    mask = np.zeros(table.num_rows, dtype=bool)
+    problems: list[Problem] = []
+    names = set(table.column_names)
+    for spec in sorted(contract.columns, key=lambda s: s.name):
+        if spec.kind == "excluded" or spec.name not in names:
+            continue
+        values = _conformer(spec, contract)(decoded(table.column(spec.name)))
+        missing = pc.is_null(values, nan_is_null=True)
+        found = [("missing_required", _np(missing))] if spec.n_missing == 0 else []
+        if family(values.type) == "float":
+            infinite = pc.and_(pc.invert(pc.is_finite(values)), pc.invert(pc.is_nan(values)))
+            found.append(("non_finite", _np(infinite)))
+        for reason, rows in found:
+            rows = np.flatnonzero(rows)
+            if len(rows):
+                problems.append(Problem(spec.name, reason, rows))
+                mask[rows] = True
     return BadRows(mask, problems)
 
 

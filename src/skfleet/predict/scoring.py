@@ -285,22 +285,45 @@ def score_table(model: Any, table: pa.Table, plan: ScoringPlan, bad_rows: str = 
     left out and returned in ``Scored.bad`` (:mod:`skfleet.features.rowcheck`), and the others
     are scored. They are looked for only once the contract has refused the table, so a table
     without bad rows is scored exactly as with ``error``. A refusal that is no row's fault (a
-    missing column, a column type the contract refuses) still fails the table.
+    missing column, a column type the contract refuses) still fails the table. A model that
+    takes the checked table as it is (``TableFrame``: nothing filled) and refuses it
+    (``ValueError``: scikit-learn's missing or infinite input) loses the rows with a missing value
+    where training had none, or an infinite number, if that is what it refused.
     """
-    try:
-        return _score_rows(model, table, plan)
-    except DataError:
-        encoder = contract_step(model, plan)
-        if bad_rows == "error" or encoder is None:
-            raise
-        from skfleet.features.rowcheck import find_bad_rows
+    step = contract_step(model, plan) if bad_rows != "error" else None
+    found = None  # the rows left out so far (positions in ``table``)
+    for _ in range(_PASSES):
+        rows = table if found is None else table.filter(pa.array(~found.mask))
+        try:
+            scored = _score_rows(model, rows, plan)
+        except (DataError, ValueError) as exc:
+            more = _rows_behind(exc, step, rows)
+            if more is None or not more.count:
+                raise
+            found = more if found is None else found.extend(more, np.flatnonzero(~found.mask))
+            continue
+        scored.bad = found
+        return scored
+    return _score_rows(model, table.filter(pa.array(~found.mask)), plan)
 
-        found = find_bad_rows(encoder.contract_, table)
-        if not found.count:
-            raise
-    scored = _score_rows(model, table.filter(pa.array(~found.mask)), plan)
-    scored.bad = found
-    return scored
+
+#: Scoring attempts of one table with ``bad_rows`` other than ``error``: the contract's
+#: refusals, then missing values a model that encodes its own input refused, then no more.
+_PASSES = 3
+
+
+def _rows_behind(error: Exception, step: Any, rows: pa.Table) -> Any | None:
+    """The rows of ``rows`` that caused ``error`` (a ``rowcheck.BadRows``), or None."""
+    if step is None:
+        return None
+    from skfleet.features import rowcheck
+    from skfleet.features.frame import TableFrame
+
+    if isinstance(error, DataError):
+        return rowcheck.find_bad_rows(step.contract_, rows)
+    if isinstance(step, TableFrame):
+        return rowcheck.find_missing_rows(step.contract_, rows)
+    return None
 
 
 def contract_step(model: Any, plan: ScoringPlan) -> Any | None:

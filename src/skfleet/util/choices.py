@@ -61,6 +61,8 @@ BAD_ROW_REASONS: tuple[str, ...] = (
     "inexact_number",
     "type_refused",
     "unseen_level",
+    "missing_required",
+    "non_finite",
 )
 
 
