@@ -160,9 +160,12 @@ def test_postgres_to_postgres_quarantines_in_a_table_beside_the_output(
         bad_rows="quarantine",
     )
     assert result.rows_out == ROWS - len(data[1]) and result.bad_rows == _counts(data)
-    assert result.quarantine.endswith("_quarantine")
+    assert result.quarantine.endswith("_quarantine") and pg.password not in result.quarantine
     _check_scores(out, _expected(fitted, data))
     _check_quarantine(default_url(out), data, result.run_id)
+    record = RunStore.for_model_store(store.uri).load(result.run_id)
+    assert record.options["quarantine"] == result.quarantine
+    assert pg.password not in json.dumps(record.to_dict())
 
 
 def test_skip_scores_the_good_rows_and_writes_no_quarantine(tmp_path, store, data, parquet_in):
