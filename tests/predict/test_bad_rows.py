@@ -389,3 +389,26 @@ def test_missing_values_a_model_that_encodes_its_own_input_refuses(tmp_path, sto
             ref, str(tmp_path / "in.parquet"), str(tmp_path / "out2/"), store=store.uri,
             engine="local", retries=0,
         )  # fmt: skip
+
+
+def test_quarantine_on_s3_and_a_missing_bucket_refused_before_anything(tmp_path, store, s3, data):
+    ref, _ = _save(store)
+    table, _ = data
+    path = tmp_path / "in.parquet"
+    pq.write_table(table.slice(0, 3_000), path)  # three malformed rows
+    quarantine = s3.new_prefix() + "bad/"
+    result = predict(
+        ref, str(path), str(tmp_path / "out/"), store=store.uri, engine="local", trust=True,
+        bad_rows=f"quarantine={quarantine}",
+    )  # fmt: skip
+    assert sum(result.bad_rows.values()) == 3 and result.quarantine == quarantine
+    assert len(_read(quarantine)) == 3
+    done = _cli(
+        ref, str(path), "--store", store.uri, "--engine", "local", "--trust",
+        "--out", str(tmp_path / "other/"), "--bad-rows", "quarantine=s3://no-such-bucket-x/q/",
+    )  # fmt: skip
+    assert done.exit_code == 2 and len(done.output.strip().splitlines()) == 1, done.output
+    assert "--bad-rows quarantine" in done.output and "no-such-bucket-x" in done.output
+    assert not (tmp_path / "other").exists()
+    runs = sorted((Path(store.root) / "_runs").glob("*.json"))
+    assert [p.stem for p in runs] == [result.run_id]  # the first run's record only
