@@ -8,7 +8,7 @@ import pytest
 from skfleet.errors import ModelNotFoundError, UsageError
 from skfleet.store import ModelStore
 from skfleet.train import train
-from skfleet.train.promotion import fold_mean
+from skfleet.train.promotion import Promotion, fold_mean
 from tests.train.data import classification_table, regression_table
 
 DUMMY = "sklearn.dummy.DummyClassifier"
@@ -159,3 +159,29 @@ def test_champions_that_cannot_be_compared_are_refused_before_training(tmp_path)
 def test_api_needs_a_name(tmp_path):
     with pytest.raises(UsageError, match="needs a stored model"):
         train("logistic", classification_table(60), target="label", cv=3, promote_if=RULE)
+
+
+def test_on_an_s3_store_a_worse_version_is_stored_but_not_promoted(s3_new_prefix):
+    store = ModelStore(s3_new_prefix)
+    table = classification_table(200)
+    _train("logistic", table, store.uri)
+    worse = _train(DUMMY, table, store.uri)
+    assert worse.version == 2 and not worse.metadata["promotion"]["promoted"]
+    assert store.aliases("late") == {"champion": 1}
+    assert store.metadata("late@2")["promotion"] == worse.metadata["promotion"]
+
+
+def test_an_alias_moved_while_the_run_trained_is_not_overwritten(tmp_path):
+    from skfleet.train.config import TrainConfig
+
+    store = ModelStore(str(tmp_path / "models"))
+    table = classification_table(120)
+    first = _train("logistic", table, store.uri)
+    _train(DUMMY, table, store.uri)  # late@2, not promoted
+    config = TrainConfig.build(None, target="label", cv=3)
+    promotion = Promotion.prepare(RULE, store, "late", "classification", first.model, config)
+    assert promotion.champion.ref.version == 1
+    store.set_alias("late@2", "champion")  # another run (or a person) moves it meanwhile
+    promotion.champion_score = 0.0
+    record = promotion.record(first.metrics["folds"], store)
+    assert not record["promoted"] and record["reason"] == "champion moved to late@2 meanwhile"
