@@ -61,3 +61,69 @@ def test_static_help_matches_each_command():
     # the command's own docstring says.
     for name, (_, short_help) in COMMANDS.items():
         assert main.get_command(None, name).get_short_help_str(limit=1000) == short_help, name
+
+
+#: Imported only by skops' walk over every scikit-learn module (``all_estimators``), by a cluster,
+#: or by the report: none is needed to score or train a small table with a linear model.
+NOT_ON_A_SMALL_JOB = (
+    "sklearn.neural_network",
+    "sklearn.semi_supervised",
+    "sklearn.gaussian_process",
+    "distributed",
+)
+
+
+def imported_full_names(*args: str) -> tuple[subprocess.CompletedProcess, set[str]]:
+    proc = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "skfleet", *args],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    names = {
+        line.rsplit("|", 1)[1].strip()
+        for line in proc.stderr.splitlines()
+        if line.startswith("import time:") and "|" in line
+    }
+    return proc, names
+
+
+@pytest.fixture(scope="module")
+def small_job(tmp_path_factory):
+    """A 1,000-row Parquet file and a logistic model trained on it (no report)."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from skfleet.train import train
+
+    base = tmp_path_factory.mktemp("small")
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(1_000, 3))
+    table = pa.table({"id": np.arange(1_000), "x0": x[:, 0], "x1": x[:, 1], "x2": x[:, 2],
+                      "y": x[:, 0] + rng.normal(size=1_000) > 0})  # fmt: skip
+    data = str(base / "small.parquet")
+    pq.write_table(table, data)
+    store = str(base / "models")
+    train("logistic", table, "y", keys=["id"], cv=0, name="small", store=store, report=False)
+    return base, data, store
+
+
+def test_small_predict_runs_here_without_the_estimator_walk(small_job):
+    base, data, store = small_job
+    out = str(base / "scores.parquet")
+    proc, names = imported_full_names("predict", "small", data, "--out", out, "--store", store)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "on local (1,000 rows in one partition: no cluster to start)" in proc.stdout
+    assert "skops.io" in names  # the model was loaded and judged in this process
+    assert sorted(names.intersection(NOT_ON_A_SMALL_JOB)) == []
+
+
+def test_small_train_with_cv_does_not_walk_scikit_learn(small_job):
+    base, data, _ = small_job
+    store = str(base / "trained")
+    args = ("train", data, "--target", "y", "--key", "id", "--model", "logistic", "--cv", "3")
+    proc, names = imported_full_names(*args, "--no-report", "--name", "m", "--store", store)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "skops.io" in names  # the model was written and audited
+    assert sorted(names.intersection(NOT_ON_A_SMALL_JOB)) == []
