@@ -158,9 +158,11 @@ def find_missing_rows(contract: FeatureContract, table: pa.Table) -> BadRows:
     problems: list[Problem] = []
     names = set(table.column_names)
     for spec in sorted(contract.columns, key=lambda s: s.name):
-        if spec.kind == "excluded" or spec.name not in names:
+        if spec.name not in names:
             continue
-        values = _conformer(spec, contract)(decoded(table.column(spec.name)))
+        values = decoded(table.column(spec.name))
+        if spec.kind != "excluded":  # TableFrame hands on excluded columns (ids) as they are
+            values = _conformer(spec, contract)(values)
         missing = pc.is_null(values, nan_is_null=True)
         found = [("missing_required", _np(missing))] if spec.n_missing == 0 else []
         if family(values.type) == "float":
