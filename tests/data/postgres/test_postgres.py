@@ -570,7 +570,7 @@ def test_bookkeeping_schema_is_configurable_and_created_on_first_use(pg):
     books = f"books_{uuid.uuid4().hex[:8]}"
     url = pg.table_url(f"public.t_{uuid.uuid4().hex[:8]}", bookkeeping=books)
     write(url, id_table(5))
-    assert _tables_in(pg, books) == ["skfleet_ledger", "skfleet_runs"]
+    assert _tables_in(pg, books) == ["skfleet_ledger", "skfleet_runs", "skfleet_watermarks"]
     assert open_source(url).read_all().num_rows == 5
 
 
