@@ -183,7 +183,7 @@ def test_skip_scores_the_good_rows_and_writes_no_quarantine(tmp_path, store, dat
 def test_error_is_the_default_and_leaves_nothing(tmp_path, store, parquet_in):
     ref, _ = _save(store)
     out = tmp_path / "scores"
-    with pytest.raises(DataError, match="column '"):
+    with pytest.raises(DataError, match="column '.*; --bad-rows skip or quarantine leaves"):
         predict(
             ref, parquet_in, str(out) + "/", store=store.uri, engine="local", trust=True,
             partition_rows=PARTITION_ROWS,

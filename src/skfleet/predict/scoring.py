@@ -290,7 +290,15 @@ def score_table(model: Any, table: pa.Table, plan: ScoringPlan, bad_rows: str = 
     (``ValueError``: scikit-learn's missing or infinite input) loses the rows with a missing value
     where training had none, or an infinite number, if that is what it refused.
     """
-    step = contract_step(model, plan) if bad_rows != "error" else None
+    if bad_rows == "error":
+        try:
+            return _score_rows(model, table, plan)
+        except DataError as exc:
+            step = contract_step(model, plan)
+            if step is None or not _rows_behind(exc, step, table).count:
+                raise
+            raise DataError(f"{exc}; --bad-rows skip or quarantine leaves such rows out") from exc
+    step = contract_step(model, plan)
     found = None  # the rows left out so far (positions in ``table``)
     for _ in range(_PASSES):
         rows = table if found is None else table.filter(pa.array(~found.mask))
