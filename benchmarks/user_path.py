@@ -25,7 +25,8 @@ prediction, both probabilities, ``--if-exists replace``):
   --engine tcp://...`` as a CLI process (target ≤ 1.3×).
 
 ``copy``: ``skfleet copy`` of ``t`` to a folder of Parquet parts against ``psql \\copy t to
-/dev/null`` in binary (target ≤ 1.2×).
+/dev/null`` in binary (target ≤ 1.2×), on each of ``--copy-engines``: the default (a process
+pool) and ``local`` (this process, reading partition k + 1 while it writes k).
 
 Run:  .venv/bin/python benchmarks/user_path.py [--only small|postgres|copy] [--repeat 5]
           [--rows 2000000] [--pythonpath OLD/src]
@@ -175,7 +176,9 @@ def psql_timed(pg, *args: str) -> Callable[[], tuple[float, float]]:
     return run
 
 
-def bench_postgres(base: Path, repeat: int, rows: int, parts: set[str]) -> None:
+def bench_postgres(
+    base: Path, repeat: int, rows: int, parts: set[str], copy_engines: list[str]
+) -> None:
     from benchmarks.predict_postgres import limit_runner
     from tests.services.postgres import start_postgres
 
@@ -190,8 +193,11 @@ def bench_postgres(base: Path, repeat: int, rows: int, parts: set[str]) -> None:
             whole = psql_timed(pg, "-c", "\\copy t to '/dev/null' with (format binary)")
             whole()  # warm: the table's pages in the server's cache
             out = str(base / "copied") + "/"
-            copy = skfleet("copy", url, "--out", out, "--if-exists", "replace")
-            paired("skfleet copy", lambda: timed(copy, env), whole, repeat, "psql binary COPY")
+            for engine in copy_engines:
+                copy = skfleet("copy", url, "--out", out, "--if-exists", "replace")
+                copy += ["--engine", engine] if engine != "default" else []
+                name = f"skfleet copy, {engine} engine"
+                paired(name, lambda copy=copy: timed(copy, env), whole, repeat, "psql binary COPY")
         if "postgres" not in parts:
             return
         limit = limit_runner(pg, base)
@@ -229,6 +235,11 @@ def main() -> None:
     parser.add_argument("--only", choices=["small", "postgres", "copy"], action="append")
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--rows", type=int, default=2_000_000)
+    parser.add_argument(
+        "--copy-engines",
+        default="default,local",
+        help="engines copy is timed on (default: processes; local reads k + 1 while writing k)",
+    )
     parser.add_argument("--pythonpath", help="pair the small jobs with this src folder (before)")
     args = parser.parse_args()
     parts = set(args.only or ["small", "postgres", "copy"])
@@ -238,7 +249,7 @@ def main() -> None:
         if "small" in parts:
             bench_small(base, args.repeat, args.pythonpath)
         if parts & {"postgres", "copy"}:
-            bench_postgres(base, args.repeat, args.rows, parts)
+            bench_postgres(base, args.repeat, args.rows, parts, args.copy_engines.split(","))
     finally:
         shutil.rmtree(base, ignore_errors=True)
     print(f"load at the end {os.getloadavg()}")
