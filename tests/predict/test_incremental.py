@@ -475,3 +475,19 @@ def test_cli_reports_the_range_and_refuses_backwards_rows_in_one_line(tmp_path, 
     assert "column 'id'" in line and "went backwards: 7 row(s)" in line, line
     assert (out / "_manifest.json").read_bytes() == manifest and run_ids(store) == runs
     assert not list(out.glob("_staging-*"))
+
+
+def test_incremental_runs_on_dask_equal_in_process(pg, tmp_path, store, dask_engine):
+    rows = with_ts(make_rows(3_000))
+    ref = save_regressor(store, make_rows(3_000))
+    src = pg.table_url(f"public.events_{uuid.uuid4().hex[:8]}")
+    outs = {"local": str(tmp_path / "local"), "dask": str(tmp_path / "dask")}
+    engines = {"local": "local", "dask": dask_engine}
+    options = dict(store=store.uri, key="id", incremental="ts", partition_rows=500)
+    for start, n in [(0, 1_800), (1_800, 1_200)]:
+        _append_pg(src, rows.slice(start, n), tmp_path)
+        for name, out in outs.items():
+            result = predict(ref, src, out, engine=engines[name], **options)
+            assert result.rows_in == n and result.partitions > 1
+    assert scored(outs["dask"]).equals(scored(outs["local"]))
+    assert scored(outs["dask"])["id"].to_pylist() == list(range(3_000))
