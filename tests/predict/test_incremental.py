@@ -491,3 +491,17 @@ def test_incremental_runs_on_dask_equal_in_process(pg, tmp_path, store, dask_eng
             assert result.rows_in == n and result.partitions > 1
     assert scored(outs["dask"]).equals(scored(outs["local"]))
     assert scored(outs["dask"])["id"].to_pylist() == list(range(3_000))
+
+
+def test_resuming_a_plain_run_with_incremental_is_refused(tmp_path, store):
+    marker = tmp_path / "kill"
+    marker.touch()
+    ref = save_custom(store, KillsWhile(str(marker), 1e6), "killer")
+    src, out = tmp_path / "in", str(tmp_path / "scores")
+    src.mkdir()
+    pq.write_table(_killer_rows(1_000, 0, 1e6), src / "a.parquet", row_group_size=250)
+    options = dict(store=store.uri, key="id", trust=True, partition_rows=250)
+    with pytest.raises(PartitionFailedError):
+        predict(ref, str(src), out, engine="processes:2", retries=0, **options)
+    with pytest.raises(UsageError, match="that run did not score --incremental"):
+        predict(ref, str(src), out, engine="local", resume=True, incremental="id", **options)

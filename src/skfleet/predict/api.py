@@ -285,7 +285,8 @@ def predict(
             "store": model_store.display,
         }
         rng = sink = None
-        recorded = record.options.get("incremental") if record is not None else None
+        # A resumed run's range ({} when it was not incremental), None for a new run.
+        recorded = (record.options.get("incremental") or {}) if record is not None else None
         if incremental or recorded:
             sink = open_sink(out, **(sink_options or {}))
             rng = prepare_incremental(

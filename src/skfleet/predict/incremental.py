@@ -279,8 +279,11 @@ def prepare(
     out: str,
     recorded: dict[str, Any] | None,
 ) -> IncrementalRange:
-    """The range of this run: a resumed run's from its record (the same partitions), a new
-    run's measured now; the source is then restricted to it (unless there is nothing new)."""
+    """The range of this run: a resumed run's from its record (``recorded``: the same
+    partitions; ``{}`` for a resumed run that was not incremental), a new run's (``recorded``
+    None) measured now; the source is then restricted to it (unless there is nothing new)."""
+    if recorded == {}:
+        raise UsageError(f"--resume: that run did not score {FLAG}; resume it without {FLAG}")
     if recorded is not None:
         rng = IncrementalRange.from_record(recorded)
         if column is not None and column != rng.column:
