@@ -505,3 +505,22 @@ def test_resuming_a_plain_run_with_incremental_is_refused(tmp_path, store):
         predict(ref, str(src), out, engine="processes:2", retries=0, **options)
     with pytest.raises(UsageError, match="that run did not score --incremental"):
         predict(ref, str(src), out, engine="local", resume=True, incremental="id", **options)
+
+
+def test_nanosecond_timestamps_keep_their_last_digit(tmp_path, store):
+    """A watermark at ...20.000000001 must not become ...20.000000 (the row one nanosecond
+    above it would be scored twice)."""
+    rows = make_rows(4)
+    ref = save_regressor(store, make_rows(100))
+    base = 1_700_000_000_000_000_000
+    ns = pa.array([base, base + 1, base + 2, base + 3], pa.timestamp("ns"))
+    table = rows.append_column("ts", ns)
+    src, out = tmp_path / "in", str(tmp_path / "scores")
+    src.mkdir()
+    pq.write_table(table.slice(0, 2), src / "a.parquet")
+    options = dict(store=store.uri, key="id", engine="local", incremental="ts")
+    assert predict(ref, str(src), out, **options).rows_in == 2
+    pq.write_table(table.slice(2, 2), src / "b.parquet")
+    assert predict(ref, str(src), out, **options).rows_in == 2
+    assert predict(ref, str(src), out, **options).rows_in == 0
+    assert scored(out)["id"].to_pylist() == [0, 1, 2, 3]

@@ -82,18 +82,29 @@ def encode_value(value: Any) -> dict[str, Any]:
         return {"int": value}
     if isinstance(value, decimal.Decimal):
         return {"decimal": str(value)}
+    if hasattr(value, "to_pydatetime"):  # a pandas Timestamp: a nanosecond column, kept exact
+        return {"timestamp_ns": int(value.value), "tz": None if value.tz is None else str(value.tz)}
     if isinstance(value, dt.datetime):  # before date: a datetime is a date
         return {"datetime": value.isoformat()}
     if isinstance(value, dt.date):
         return {"date": value.isoformat()}
-    if hasattr(value, "to_pydatetime"):  # a pandas Timestamp from a nanosecond column
-        return {"datetime": value.isoformat()}
     raise TypeError(f"not a watermark value: {value!r}")
 
 
 def decode_value(data: dict[str, Any] | None) -> Any:
+    """The value :func:`encode_value` wrote.
+
+    >>> import pandas as pd
+    >>> ns = pd.Timestamp(1_700_000_000_000_000_001, tz="UTC")
+    >>> decode_value(encode_value(ns)) == ns
+    True
+    """
     if data is None:
         return None
+    if "timestamp_ns" in data:
+        import pandas as pd
+
+        return pd.Timestamp(data["timestamp_ns"], tz=data.get("tz"))
     ((kind, text),) = data.items()
     if kind == "int":
         return int(text)
