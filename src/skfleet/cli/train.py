@@ -26,7 +26,10 @@ _SHOWN_METRICS = ("roc_auc", "accuracy", "log_loss", "brier", "r2", "rmse", "mae
 @click.option("--target", required=True, help="Column to predict.")
 @model_option(
     "A preset (logistic, ridge, hgb-classifier, hgb-regressor, random-forest-classifier, ...) "
-    "or an estimator import path (sklearn.ensemble.HistGradientBoostingClassifier)."
+    "or an estimator import path (sklearn.ensemble.HistGradientBoostingClassifier). Repeat it "
+    "to compare candidates on the same folds (a leaderboard; each stored as a version of "
+    "--name, the best last); 'stacking' stacks the others. --param/--grid then take MODEL:K=V.",
+    multiple=True,
 )
 @param_option
 @exclude_option
@@ -45,7 +48,8 @@ _SHOWN_METRICS = ("roc_auc", "accuracy", "log_loss", "brier", "r2", "rmse", "mae
     "grid",
     multiple=True,
     metavar="K=V1,V2,...",
-    help="Search candidates (without --search: a grid search).",
+    help="Search candidates (without --search: a grid search); MODEL:K=V1,V2,... with several "
+    "--model.",
 )
 @click.option("--n-iter", type=int, default=10, show_default=True, help="Candidates (random).")
 @click.option("--scoring", default=None, help="scikit-learn scorer name for the search.")
@@ -113,21 +117,15 @@ def train(
 ):
     """Train MODEL on the table DATA to predict --target, with K-fold CV, and store it."""
     from skfleet.data import open_source
-    from skfleet.train import SearchConfig
     from skfleet.train import train as run_train
     from skfleet.train.api import default_name
-    from skfleet.train.presets import parse_grids, parse_params
+    from skfleet.train.candidates import candidate_options
     from skfleet.train.promotion import promotion_text
 
-    if grid and search is None:
-        search = "grid"  # candidates to try are a search: every combination, unless told
-    search_config = None
-    if search is not None:
-        search_config = SearchConfig(
-            method=search, grid=parse_grids(grid), n_iter=n_iter, scoring=scoring
-        )
+    model, params, search_config = candidate_options(model, params, grid, search, n_iter, scoring)
+    several = isinstance(model, list)
     # An empty --name is a bad name, not "no name": the store refuses it by name.
-    name = name if name is not None else default_name(target, model)
+    name = name if name is not None else default_name(target, "comparison" if several else model)
     source = open_source(data, **(file_format(data, in_format) or {}))
     with source:
         result = run_train(
@@ -138,7 +136,7 @@ def train(
             store=store,
             engine=engine,
             progress=for_terminal(enabled=not as_json),
-            params=parse_params(params),
+            params=params,
             exclude=exclude,
             keys=keys,
             cv=folds,
@@ -153,6 +151,9 @@ def train(
         )
     if as_json:
         emit_json(result.to_dict())
+        return
+    if several:
+        _echo_comparison(result)
         return
     rows = result.metadata["rows"]
     dropped = rows["dropped_missing_target"]
@@ -174,3 +175,32 @@ def train(
         )
     if result.report_path:
         click.echo(f"report: {result.report_path}")
+
+
+def _echo_comparison(result) -> None:
+    """The leaderboard as a table, the paired test of the top two, where the report is."""
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(
+        "rank", "candidate", "stored", f"{result.metric} mean", "std", "fit s/1k rows",
+        "predict s/1k rows", "bytes", title=f"{len(result.rows)} candidates, same folds",
+    )  # fmt: skip
+    for row in result.rows:
+        stored = f"{result.results[row['candidate']].name}@{row['version']}"
+        table.add_row(
+            str(row["rank"]), row["candidate"], stored, f"{row['mean']:.4f}",
+            "—" if row["std"] is None else f"{row['std']:.4f}",
+            f"{row['fit_s_per_1k_rows']:.3g}", f"{row['predict_s_per_1k_rows']:.3g}",
+            f"{row['artifact_bytes']:,}",
+        )  # fmt: skip
+    Console(width=max(100, Console().width)).print(table)
+    paired = result.paired
+    if paired and paired["p_value"] is not None:
+        click.echo(
+            f"{paired['a']} - {paired['b']}: {paired['mean_difference']:+.4f} {paired['metric']} "
+            f"over folds, p = {paired['p_value']:.3g} ({paired['test']})"
+        )
+    click.echo(f"best: {result.best.name}@{result.best.version} in {result.seconds:.1f}s")
+    if result.report_path:
+        click.echo(f"comparison report: {result.report_path}")

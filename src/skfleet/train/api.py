@@ -292,7 +292,9 @@ def train(
 ) -> TrainResult:
     """Train ``model`` on ``source`` to predict ``target``; store it as ``name`` if given.
 
-    ``model``: a preset name, an estimator import path, or an estimator / Pipeline object.
+    ``model``: a preset name, an estimator import path, or an estimator / Pipeline object; a
+    list of them (or a dict name -> model) compares them on the same folds and returns a
+    :class:`~skfleet.train.leaderboard.ComparisonResult` (:mod:`skfleet.train.comparison`).
     ``source``: a data URL, an open :class:`~skfleet.data.Source`, a pyarrow Table or a DataFrame.
     ``options`` are :class:`TrainConfig` fields: ``keys``, ``exclude``, ``params``, ``encoder``,
     ``cv`` (int or :class:`CVConfig`), ``search`` (:class:`SearchConfig` or dict), ``group_by``,
@@ -302,6 +304,15 @@ def train(
     ``promote_if`` (``"roc_auc >= champion + 0.005"``) moves that alias to the new version only
     if it beats the alias's version on the same folds (:mod:`skfleet.train.promotion`).
     """
+    if isinstance(model, list | tuple | dict):
+        if promote_if is not None:
+            raise UsageError("--promote-if cannot be combined with several --model candidates")
+        from skfleet.train.comparison import compare
+
+        return compare(
+            model, source, target, config=config, name=name, store=store, engine=engine,
+            progress=progress, report=report, source_name=source_name, **options,
+        )  # fmt: skip
     started = time.perf_counter()
     progress = progress or NullProgress()
     config = TrainConfig.build(config, target=target, **options)
