@@ -342,8 +342,17 @@ class FileSource(Source):
 
     def _group_ranges(self, path: str, column: str) -> list[GroupRange]:
         if (path, column) not in self._ranges:
-            with self._format._file(self._store, path) as pf:
-                self._ranges[(path, column)] = group_ranges(pf.metadata, column)
+            missing = [e.path for e in self._entries if (e.path, column) not in self._ranges]
+
+            def footer(p: str) -> list[GroupRange]:
+                with self._format._file(self._store, p) as pf:
+                    return group_ranges(pf.metadata, column)
+
+            # Every file's footer is needed: on S3 the round trips dominate, so several at once.
+            workers = 1 if self._store.is_local or len(missing) == 1 else 8
+            with ThreadPoolExecutor(workers) as pool:
+                for p, ranges in zip(missing, pool.map(footer, missing), strict=True):
+                    self._ranges[(p, column)] = ranges
         return self._ranges[(path, column)]
 
     def watermark_stats(self, column: str, lower: Any) -> WatermarkStats:
