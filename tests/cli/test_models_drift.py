@@ -145,7 +145,7 @@ def test_a_registered_model_has_no_training_profile(tmp_path):
     )
     _score(store, tmp_path, "reg", frame, "reg")
     line = _one_line("reg", "--store", store)
-    assert "none of its 1 committed runs recorded a profile" in line
+    assert "it was registered from outside, so it has no training profile" in line
 
 
 def test_a_model_stored_before_profiles_shows_missing_rates_only(tmp_path):
@@ -172,3 +172,17 @@ def test_help_lists_the_options():
     text = " ".join(result.output.split())  # click wraps the help
     for option in ("--runs", "--threshold", "--json", "--store", "[default: 0.2]", "[default: 10]"):
         assert option in text
+
+
+def test_runs_recorded_before_profiles_are_one_line(tmp_path):
+    store = str(tmp_path / "models")
+    train = _rows(0)
+    train["y"] = train["x"] > 0
+    skfleet.train("logistic", train, "y", keys=["id"], name="early", store=store, report=False)
+    _score(store, tmp_path, "early", _rows(1), "early")
+    (record,) = Path(store, "_runs").glob("*.json")
+    data = json.loads(record.read_text())
+    data.pop("profile"), data.pop("profile_partitions")  # as recorded before profiles existed
+    record.write_text(json.dumps(data))
+    line = _one_line("early", "--store", store)
+    assert "none of its 1 committed runs recorded a profile" in line

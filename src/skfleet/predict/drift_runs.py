@@ -241,12 +241,15 @@ def drift(
     ]
     profiled = [r for r in mine if r.profile]
     if not profiled:
-        why = (
-            f"none of its {len(mine)} committed runs recorded a profile (runs from before "
-            "profiles were recorded, or a model registered from outside)"
-            if mine
-            else "it has no committed prediction runs"
-        )
+        if model_store.metadata(latest).get("kind") == "registered":
+            why = "it was registered from outside, so it has no training profile"
+        elif mine:
+            why = (
+                f"none of its {len(mine)} committed runs recorded a profile (they ran before "
+                "profiles were recorded)"
+            )
+        else:
+            why = "it has no committed prediction runs"
         raise UsageError(f"no drift over runs for model {label} in {run_store.display}: {why}")
     chosen = profiled[-runs:]
     notes: list[str] = []
