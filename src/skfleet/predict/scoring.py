@@ -63,7 +63,7 @@ class ScoringPlan:
     proba: tuple[int, ...]
     schema: pa.Schema
     #: Bins the scored rows are counted in for drift over runs
-    #: (:func:`~skfleet.features.run_profile.scoring_bins`; None: the model has no profile).
+    #: (:func:`~skfleet.predict.drift_runs.scoring_bins`; None: the model has no profile).
     profile_bins: Any = None
 
     @property
