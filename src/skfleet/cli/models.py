@@ -230,7 +230,8 @@ def _print_drift(result) -> None:
 
     table = Table("column", title=f"{result.model}: PSI against training (missing-rate change)")
     for run in result.runs:
-        table.add_column(f"{run.run_id[:15]}\n@{run.version} {run.rows:,} rows", justify="right")
+        stamp, _, suffix = run.run_id.partition("-")
+        table.add_column(f"{stamp}\n-{suffix} @{run.version}\n{run.rows:,} rows", justify="right")
     for name in result.features:
         cells = []
         for run in result.runs:
@@ -239,10 +240,12 @@ def _print_drift(result) -> None:
                 cells.append("")
                 continue
             shown = "n/a" if f.psi is None else f"{f.psi:.3f}"
+            if f.flagged:
+                shown = f"[bold red]{shown} ![/]"
             change = f.missing_change
             if change is not None and abs(change) >= 0.0005:
                 shown += f"\n{change:+.1%} missing"
-            cells.append(f"[bold red]{shown} ![/]" if f.flagged else shown)
+            cells.append(shown)
         table.add_row(escape(name), *cells)
     console = _console()
     console.print(table)

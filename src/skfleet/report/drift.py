@@ -24,7 +24,7 @@ HEADING = "Drift over runs"
 
 
 def _run_label(run: Any) -> str:
-    return f"{run.run_id[:15]} @{run.version}"
+    return f"{run.run_id} @{run.version}"
 
 
 def drift_plot(result: Any, feature: str) -> Plot:
@@ -38,15 +38,17 @@ def drift_plot(result: Any, feature: str) -> Plot:
     ax.axhline(result.threshold, color="C3", linestyle="--", linewidth=1, label="threshold")
     ax.set_ylabel("PSI against training")
     ax.set_ylim(bottom=0)
-    ax.set_xticks(x, [label(_run_label(r), 20) for r, _ in series], rotation=30, fontsize=7)
+    ax.set_xticks(x, [label(_run_label(r)) for r, _ in series], rotation=30, fontsize=7, ha="right")
     rate = ax.twinx()
-    rate.plot(x, [f.missing_run for _, f in series], marker="s", color="C2", alpha=0.7)
+    missing = [f.missing_run for _, f in series]
+    (line,) = rate.plot(x, missing, marker="s", color="C2", alpha=0.7, label="missing rate")
     train = next((f.missing_train for _, f in series if f.missing_train is not None), None)
     if train is not None:
         rate.axhline(train, color="C2", linestyle=":", linewidth=1)
-    rate.set_ylabel("missing rate (green; dotted: training)")
-    rate.set_ylim(bottom=0)
-    ax.legend(loc="upper left", fontsize=8)
+    rate.set_ylabel("missing rate (dotted: training)")
+    rate.set_ylim(bottom=0, top=max(0.01, *missing, train or 0) * 1.15)
+    handles, labels = ax.get_legend_handles_labels()
+    ax.legend([*handles, line], [*labels, "missing rate"], loc="upper left", fontsize=8)
     worst = max((p for p in psi if p == p), default=float("nan"))
     caption = f"highest PSI {worst:.3f} over {len(series)} runs; flagged above {result.threshold:g}"
     return Plot(f"{label(feature)}: PSI across runs", to_data_uri(fig), caption)
