@@ -58,3 +58,25 @@ def test_cli_summary_and_json_say_where_it_ran(tmp_path, store, rows, parquet_in
     as_json = runner.invoke(main, [*base, "--out", str(tmp_path / "b"), "--json"])
     assert as_json.exit_code == 0, as_json.stderr
     assert json.loads(as_json.stdout)["engine"].startswith(f"local ({ROWS:,} rows")
+
+
+def test_client_of_a_pool_does_not_import_pandas(tmp_path, store, rows, parquet_in):
+    # The client plans from model.json and hands partitions out: neither scikit-learn nor pandas
+    # (0.3 s of a cold start) is needed there; a URL is not checked for being a DataFrame.
+    import subprocess
+    import sys
+    import textwrap
+
+    ref = save_classifier(store, rows)
+    script = textwrap.dedent(
+        f"""
+        import sys
+        from skfleet.predict.api import predict
+        result = predict({ref!r}, {parquet_in!r}, {str(tmp_path / "o")!r}, store={store.uri!r},
+                         engine="processes:2", partition_rows=1_000)
+        print(result.rows_out, sorted(m for m in ("pandas", "sklearn") if m in sys.modules))
+        """
+    )
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.split() == [str(ROWS), "[]"]

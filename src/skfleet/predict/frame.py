@@ -25,6 +25,7 @@ the drift the encoder saw is in ``frame.attrs["drift"]``.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 from typing import Any
 
@@ -61,9 +62,9 @@ def is_in_memory(data: Any) -> bool:
     """Whether ``data`` is a table in memory rather than a URL or an open source."""
     if isinstance(data, pa.Table | pa.RecordBatch):
         return True
-    import pandas as pd
-
-    return isinstance(data, pd.DataFrame)
+    # A DataFrame exists only once pandas is imported: a URL does not pay for importing it.
+    pd = sys.modules.get("pandas")
+    return pd is not None and isinstance(data, pd.DataFrame)
 
 
 def score_frame(
