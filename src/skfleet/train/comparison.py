@@ -108,6 +108,13 @@ def compare(
     from skfleet.train.api import task_of
 
     task = task_of(fitting[0].estimator)
+    if stacking is not None and task == "classification":
+        for candidate in fitting:
+            if not hasattr(candidate.template, "predict_proba"):
+                raise UsageError(
+                    f"--model stacking: candidate {candidate.name} has no predict_proba, so it "
+                    "cannot be stacked (the stack's inputs are class probabilities)"
+                )
     model_store = open_model_store(name, store)
     data = load_training_data(source, config, task)
     if source_name is not None:
