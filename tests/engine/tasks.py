@@ -22,3 +22,14 @@ def timed_rows(rows: int) -> tuple[int, float, int]:
     started = time.perf_counter()
     time.sleep(rows * 20e-6)
     return rows, time.perf_counter() - started, os.getpid()
+
+
+def nested_pids(n: int) -> tuple[int, list[int]]:
+    """The process this task runs in, and those its own ``n_jobs=-1`` joblib calls ran in (a
+    random forest's trees inside a CV fit are such calls)."""
+    import os
+
+    import joblib
+
+    pids = joblib.Parallel(n_jobs=-1)(joblib.delayed(os.getpid)() for _ in range(n))
+    return os.getpid(), pids

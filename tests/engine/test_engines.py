@@ -3,7 +3,7 @@ import pytest
 from skfleet.engine import get_engine
 from skfleet.engine.dask import check_worker_versions, library_versions
 from skfleet.errors import SkfleetError, UsageError
-from tests.engine.tasks import slow_sum
+from tests.engine.tasks import nested_pids, slow_sum
 
 
 @pytest.mark.parametrize(
@@ -54,3 +54,14 @@ def test_shared_training_data_stays_on_every_worker(dask_engine):
         # that no queued task needs, only for the next fit on that worker to fetch it again.
         time.sleep(5)
         assert len(dask_engine.client.who_has([future])[future.key]) == 2
+
+
+def test_a_tasks_own_joblib_calls_stay_in_its_worker(dask_engine):
+    """joblib's Dask backend would send a fit task's inner calls (a forest's trees) back out to
+    every worker; on skfleet's engine they run in the task's own process, one after another."""
+    import joblib
+
+    with dask_engine.joblib_context():
+        runs = joblib.Parallel(n_jobs=2)(joblib.delayed(nested_pids)(8) for _ in range(4))
+    for pid, inner in runs:
+        assert inner == [pid] * 8
