@@ -36,7 +36,7 @@ import datetime as dt
 import json
 
 from skfleet.errors import ModelNotFoundError, SkfleetError, UsageError
-from skfleet.store.refs import ModelRef, validate_alias, validate_name
+from skfleet.store.refs import ModelRef, passes, validate_alias, validate_name
 from skfleet.util.atomic import atomic_write
 
 #: An alias file's name is this prefix and the alias.
@@ -44,7 +44,8 @@ ALIAS_PREFIX = "@"
 
 
 class AliasStore:
-    """Reading, setting and deleting aliases; needs the store's ``fs``, paths and ``resolve``."""
+    """Reading, setting and deleting aliases; needs the store's ``fs``, paths, ``_reading`` and
+    ``resolve``."""
 
     def _alias_path(self, name: str, alias: str) -> str:
         return self._path(name, ALIAS_PREFIX + alias)
@@ -60,25 +61,21 @@ class AliasStore:
         out = {}
         for path in sorted(found):
             alias = path[len(prefix) :] if path.startswith(prefix) else ""
-            if alias and "/" not in alias and _valid_alias(alias):
+            if alias and "/" not in alias and passes(validate_alias, alias):
                 out[alias] = self._alias_target(name, alias)
         return out
 
     def _alias_target(self, name: str, alias: str) -> int:
         """The version the alias file records; ModelNotFoundError when there is no such file."""
-        try:
-            data = self.fs.cat_file(self._alias_path(name, alias))
-        except FileNotFoundError:
-            known = ", ".join(self.aliases(name)) or "none"
-            raise ModelNotFoundError(
-                f"model {name!r} has no alias {alias!r} in store {self.display} (aliases: "
-                f"{known}); set one with: skfleet models alias {name}@VERSION {alias}"
-            ) from None
-        except Exception as exc:
-            error = self._read_error(exc)
-            if error is exc:
-                raise
-            raise error from exc
+        with self._reading():
+            try:
+                data = self.fs.cat_file(self._alias_path(name, alias))
+            except FileNotFoundError:
+                known = ", ".join(self.aliases(name)) or "none"
+                raise ModelNotFoundError(
+                    f"model {name!r} has no alias {alias!r} in store {self.display} (aliases: "
+                    f"{known}); set one with: skfleet models alias {name}@VERSION {alias}"
+                ) from None
         try:
             version = json.loads(data)["version"]
         except (ValueError, KeyError, TypeError):
@@ -142,11 +139,3 @@ class AliasStore:
                 f"(skfleet models alias {ref.name}@VERSION {held[0]}) or delete it "
                 f"(skfleet models alias --delete {ref.name} {held[0]}) first"
             )
-
-
-def _valid_alias(alias: str) -> bool:
-    try:
-        validate_alias(alias)
-    except UsageError:
-        return False
-    return True

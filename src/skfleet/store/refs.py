@@ -22,6 +22,7 @@ skfleet.errors.UsageError: model name '../etc' is not allowed: use letters, digi
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -134,6 +135,20 @@ def validate_alias(alias: object) -> str:
             "a letter (a number is a version, and 'latest' means the newest version)"
         )
     return alias
+
+
+def passes(validate: Callable[[object], str], value: object) -> bool:
+    """Whether ``validate`` (:func:`validate_name`, :func:`validate_alias`) accepts ``value``:
+    a listing skips what a user could not have named.
+
+    >>> passes(validate_name, "line"), passes(validate_alias, "3")
+    (True, False)
+    """
+    try:
+        validate(value)
+    except UsageError:
+        return False
+    return True
 
 
 def parse_model_ref(ref: str | ModelRef) -> ParsedRef:

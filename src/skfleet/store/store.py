@@ -33,6 +33,8 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -53,6 +55,7 @@ from skfleet.store.refs import (
     ModelRef,
     is_version,
     parse_model_ref,
+    passes,
     validate_file_name,
     validate_name,
 )
@@ -177,17 +180,15 @@ class ModelStore(StoreWriter, AliasStore):
     def _find(self, path: str) -> list[str]:
         """Every file below ``path`` (fresh, not from a listing cache); [] if it does not exist."""
         self.fs.invalidate_cache()
-        try:
-            if self.fs.isfile(path):
-                raise SkfleetError(f"model store {self.display} has a file where a folder belongs")
-            return self.fs.find(path)
-        except FileNotFoundError:
-            return []
-        except Exception as exc:
-            error = self._read_error(exc)
-            if error is exc:
-                raise
-            raise error from exc
+        with self._reading():
+            try:
+                if self.fs.isfile(path):
+                    raise SkfleetError(
+                        f"model store {self.display} has a file where a folder belongs"
+                    )
+                return self.fs.find(path)
+            except FileNotFoundError:
+                return []
 
     def _complete(self, base: str, found: list[str]) -> dict[str, set[int]]:
         """Names and version numbers that have a ``model.json`` among ``found`` paths."""
@@ -208,7 +209,7 @@ class ModelStore(StoreWriter, AliasStore):
     def names(self) -> list[str]:
         """Names of all models with at least one complete version."""
         found = self._complete(self.root, self._find(self.root))
-        return sorted(n for n in found if _valid_name(n))
+        return sorted(n for n in found if passes(validate_name, n))
 
     def resolve(self, ref: str | ModelRef) -> ModelRef:
         """The stored version ``ref`` means (``NAME`` is the latest, ``NAME@ALIAS`` the version
@@ -235,12 +236,20 @@ class ModelStore(StoreWriter, AliasStore):
 
     def _read(self, ref: ModelRef, file_name: str) -> bytes:
         path = self._path(ref.name, str(ref.version), file_name)
+        with self._reading():
+            try:
+                return self.fs.cat_file(path)
+            except FileNotFoundError as exc:
+                raise SourceNotFoundError(
+                    f"model {ref} has no {file_name} in store {self.display}"
+                ) from exc
+
+    @contextmanager
+    def _reading(self) -> Iterator[None]:
+        """Reading the store: a filesystem or S3 client error comes out as one line
+        (:meth:`_read_error`); a missing file is the caller's to handle inside the block."""
         try:
-            return self.fs.cat_file(path)
-        except FileNotFoundError as exc:
-            raise SourceNotFoundError(
-                f"model {ref} has no {file_name} in store {self.display}"
-            ) from exc
+            yield
         except Exception as exc:
             error = self._read_error(exc)
             if error is exc:
@@ -311,7 +320,7 @@ class ModelStore(StoreWriter, AliasStore):
         out = []
         found = self._find(self.root)
         for name, versions in sorted(self._complete(self.root, found).items()):
-            if not _valid_name(name):
+            if not passes(validate_name, name):
                 continue
             latest = max(versions)
             try:
@@ -332,11 +341,3 @@ class ModelStore(StoreWriter, AliasStore):
                 }
             )
         return out
-
-
-def _valid_name(name: str) -> bool:
-    try:
-        validate_name(name)
-    except UsageError:
-        return False
-    return True
