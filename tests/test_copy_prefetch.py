@@ -50,3 +50,31 @@ def copy_in(url: str) -> int:
     with tempfile.TemporaryDirectory() as d:
         pq.write_table(table(20_000), f"{d}/in.parquet")
         return copy(f"{d}/in.parquet", url, engine="local", if_exists="replace").rows
+
+
+def test_default_engine_weighs_the_work(tmp_path):
+    """A small copy on the default engine starts no pool: every partition is copied here, read
+    ahead, and the result says where and why."""
+    import pyarrow.parquet as pq
+
+    pq.write_table(table(20_000), tmp_path / "in.parquet", row_group_size=2_000)
+    result = copy(str(tmp_path / "in.parquet"), str(tmp_path / "out") + "/", partition_rows=4_000)
+    assert result.partitions > 1 and result.rows == 20_000
+    assert result.engine.startswith("local (20,000 rows: faster here than starting")
+    assert read_sorted(str(tmp_path / "out") + "/").equals(table(20_000))
+    pool = str(tmp_path / "pool") + "/"
+    named = copy(str(tmp_path / "in.parquet"), pool, partition_rows=4_000, engine="processes:2")
+    assert named.engine == "processes:2"
+
+
+def test_a_prefetching_copy_sent_to_a_pool_is_the_plain_task():
+    """When the work hands the rest to a pool, the read-ahead thread stays here."""
+    import pickle
+
+    from skfleet.copy import PrefetchingCopy, copy_partition
+
+    fn = PrefetchingCopy([])
+    try:
+        assert pickle.loads(pickle.dumps(fn)) is copy_partition
+    finally:
+        fn.close()

@@ -4,6 +4,12 @@ The client plans partitions and opens the sink; workers each read one partition 
 source and write it to the sink (a retried partition is a no-op thanks to the sink's ledger); the
 client commits at the end. Nothing but partition descriptions crosses the wire.
 
+On the default engine the work chooses where it runs (:mod:`skfleet.engine.choice`): partitions
+are copied here, partition *k + 1* read while *k* is written (:class:`PrefetchingCopy`), and the
+rest goes to a process pool only when the pool would finish it sooner. That overlap already keeps
+two cores busy, so a pool of N workers counts as N / 2 times this process: on two cores a pool
+never pays, since starting it costs seconds and its workers only share the same cores.
+
 >>> import os, tempfile, pyarrow as pa, pyarrow.parquet as pq
 >>> d = tempfile.mkdtemp()
 >>> pq.write_table(pa.table({"id": list(range(10))}), os.path.join(d, "in.parquet"))
@@ -26,6 +32,7 @@ import pyarrow as pa
 from skfleet.data import open_sink, open_source
 from skfleet.data.base import Partition, Sink, Source, check_if_exists
 from skfleet.engine import Engine
+from skfleet.engine.choice import WorkEstimate
 from skfleet.engine.session import EngineSession
 from skfleet.errors import UsageError
 from skfleet.util.api_module import make_callable
@@ -43,6 +50,10 @@ class CopyTask:
     schema: pa.Schema
 
 
+#: The engine when the caller names none: a process pool, which the work may decline (above).
+DEFAULT_ENGINE = "processes"
+
+
 @dataclass
 class CopyResult:
     rows: int
@@ -50,6 +61,8 @@ class CopyResult:
     seconds: float
     run_id: str
     skipped_partitions: int = 0
+    #: Where the partitions ran, and on the default engine why (``local (...)``, ``processes:4``).
+    engine: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -66,18 +79,27 @@ def _read(task: CopyTask) -> pa.Table:
     return conform(task.source.read(task.partition), task.schema)
 
 
-def copy_partition(task: CopyTask) -> tuple[str, int, int]:
-    """Worker side: read one partition and commit it. Returns (partition id, rows read, rows written)."""
+def copy_partition(task: CopyTask) -> tuple[str, int, int, float]:
+    """Worker side: read one partition and commit it. Returns (partition id, rows read, rows
+    written, seconds)."""
+    started = time.perf_counter()
     table = _read(task)
     written = task.sink.write(task.partition.id, table)
-    return task.partition.id, table.num_rows, written
+    return task.partition.id, table.num_rows, written, time.perf_counter() - started
+
+
+def _plain_copy() -> Any:
+    return copy_partition
 
 
 class PrefetchingCopy:
     """:func:`copy_partition` for tasks run one after another in this process: while partition
     *k* is written, a thread reads partition *k + 1* (ADBC, Arrow and the Parquet writer release
     the GIL, so the two overlap on two cores). Writes stay in the caller's thread, one at a time,
-    so a sink sees what it sees from :func:`copy_partition`; a retried task reads again.
+    so a sink sees what it sees from :func:`copy_partition`; a retried task reads again. A task's
+    seconds are those since the previous one returned: what it adds to the run, its read having
+    overlapped the previous write. Sent to a pool (the work chose one), it pickles as
+    :func:`copy_partition`: the read-ahead thread stays here.
 
     >>> import os, tempfile, pyarrow.parquet as pq
     >>> d = tempfile.mkdtemp()
@@ -92,15 +114,22 @@ class PrefetchingCopy:
         self._tasks = tasks
         self._reads: dict[int, Future] = {}
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="skfleet-copy-read")
+        self._last: float | None = None
 
-    def __call__(self, task: CopyTask) -> tuple[str, int, int]:
+    def __reduce__(self) -> tuple:
+        return _plain_copy, ()
+
+    def __call__(self, task: CopyTask) -> tuple[str, int, int, float]:
+        started = time.perf_counter()
+        since = started if self._last is None else self._last
         index = self._order[id(task)]
         pending = self._reads.pop(index, None)
         if index + 1 < len(self._tasks) and index + 1 not in self._reads:
             self._reads[index + 1] = self._pool.submit(_read, self._tasks[index + 1])
         table = pending.result() if pending is not None else _read(task)
         written = task.sink.write(task.partition.id, table)
-        return task.partition.id, table.num_rows, written
+        self._last = now = time.perf_counter()
+        return task.partition.id, table.num_rows, written, now - since
 
     def close(self) -> None:
         for future in self._reads.values():
@@ -114,7 +143,7 @@ def copy(
     *,
     if_exists: str = "fail",
     partition_rows: int = DEFAULT_PARTITION_ROWS,
-    engine: str | Engine | None = "processes",
+    engine: str | Engine | None = DEFAULT_ENGINE,
     source_options: dict[str, Any] | None = None,
     sink_options: dict[str, Any] | None = None,
     run_id: str | None = None,
@@ -125,7 +154,9 @@ def copy(
     check_if_exists(if_exists)
     if partition_rows < 1:
         raise UsageError(f"--partition-rows must be positive, not {partition_rows}")
-    session = EngineSession(engine, default="processes", progress=progress)
+    # The default engine weighs the work (see the module docs); one the user named is used.
+    choose = engine is None or engine == DEFAULT_ENGINE
+    session = EngineSession(engine, default=DEFAULT_ENGINE, progress=progress, choose=choose)
     started = time.perf_counter()
     run_id = run_id or uuid.uuid4().hex[:16]
     with open_source(src, **(source_options or {})) as source, session:
@@ -150,8 +181,14 @@ def copy(
                     rows=lambda result: result[1],
                     done=len(partitions) - len(todo),
                     done_rows=skipped_rows,
+                    work=WorkEstimate(
+                        rows=lambda task: task.partition.rows_estimate,
+                        measured=lambda result: (result[1], result[3]),
+                        streams=2 if isinstance(task_fn, PrefetchingCopy) else 1,
+                    ),
                 )
-            rows = skipped_rows + sum(read for _, read, _ in copied)
+            rows = skipped_rows + sum(result[1] for result in copied)
+            used = session.choice or session.used_spec
             sink.commit()
         except BaseException:
             sink.abort()
@@ -162,6 +199,7 @@ def copy(
         seconds=round(time.perf_counter() - started, 3),
         run_id=run_id,
         skipped_partitions=len(partitions) - len(todo),
+        engine=used,
     )
 
 

@@ -67,7 +67,8 @@ def test_cli_json_summary(tmp_path, parquet_in):
     assert code == 0, err
     summary = json.loads(out)
     assert summary["rows"] == 5_000 and summary["partitions"] == 3
-    assert set(summary) == {"rows", "partitions", "seconds"}
+    assert set(summary) == {"rows", "partitions", "seconds", "engine"}
+    assert summary["engine"] == "local"
 
 
 def test_cli_if_exists_fail_leaves_target_untouched(tmp_path, parquet_in):

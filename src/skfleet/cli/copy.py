@@ -55,7 +55,14 @@ def copy(src, dst, if_exists, partition_rows, in_format, out_format, engine, res
         progress=for_terminal(enabled=not as_json),
     )
     if as_json:
-        emit_json({"rows": result.rows, "partitions": result.partitions, "seconds": result.seconds})
+        emit_json(
+            {
+                "rows": result.rows,
+                "partitions": result.partitions,
+                "seconds": result.seconds,
+                "engine": result.engine,
+            }
+        )
     else:
         click.echo(
             f"copied {result.rows:,} rows in {count_of(result.partitions, 'partition')} "

@@ -14,6 +14,12 @@ the tasks keep running here, so that time is not lost either.
 False
 >>> pool_pays(rows_left=1_800_000, seconds_per_row=4e-6, workers=2, start_left=0.0)
 True
+
+A copy in this process already overlaps a read and a write (``WorkEstimate.streams``): two
+workers then count as one, and a pool started for them never pays.
+
+>>> pool_pays(rows_left=18_000_000, seconds_per_row=4e-6, workers=2 / 2, start_left=0.0)
+False
 """
 
 from __future__ import annotations
@@ -36,14 +42,17 @@ HANDOVER_SECONDS = 0.5
 class WorkEstimate:
     """How a phase's tasks are weighed: the rows an item will process (its plan's estimate), and
     from a task's result the rows it did and the seconds it took. ``prepare`` runs once in this
-    process before the first timed task (loading the model: a one-off, not a cost per row)."""
+    process before the first timed task (loading the model: a one-off, not a cost per row).
+    ``streams``: how many tasks this process overlaps (a prefetching copy reads one partition
+    while it writes another), so a pool of N workers finishes N / ``streams`` times as fast."""
 
     rows: Callable[[Any], int]
     measured: Callable[[Any], tuple[int, float]]
     prepare: Callable[[], Any] | None = None
+    streams: int = 1
 
 
-def pool_pays(rows_left: int, seconds_per_row: float, workers: int, start_left: float) -> bool:
+def pool_pays(rows_left: int, seconds_per_row: float, workers: float, start_left: float) -> bool:
     """Whether ``workers`` workers, ready in ``start_left`` seconds, finish ``rows_left`` rows
     sooner than this process at the measured ``seconds_per_row``."""
     here = rows_left * seconds_per_row

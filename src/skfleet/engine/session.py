@@ -304,7 +304,8 @@ class EngineSession:
             state = _warm_state(self.requested, self.workers)
             if rows_here and state != "starting":
                 start_left = 0.0 if state == "ready" else POOL_START_SECONDS
-                if pool_pays(rows_left, seconds_here / rows_here, workers, start_left):
+                here = seconds_here / rows_here
+                if pool_pays(rows_left, here, workers / work.streams, start_left):
                     pool = self._used = self.engine
                     self.choice = explain(
                         pool.spec, rows_here=0, tasks_here=index, tasks=len(items), workers=workers
