@@ -13,9 +13,9 @@ from sklearn.linear_model import LinearRegression
 from sklearn.metrics import mean_squared_error
 
 from skfleet.train import train
-from skfleet.train.api import make_template
 from skfleet.train.config import TrainConfig
 from skfleet.train.cv import make_splits
+from skfleet.train.template import make_template
 
 SLOPES = {"north": 1.0, "south": -2.0, "east": 4.0, "tiny": 0.5}
 SIZES = {"north": 300, "south": 200, "east": 120, "tiny": 12}

@@ -5,7 +5,8 @@ The steps of a run, in order:
 1. build the estimator (preset, import path or the user's object) and check ``params``;
 2. check the model name and the store *before* any work, so a bad name costs nothing;
 3. read the needed columns, drop rows with a missing target (counted), check the target;
-4. wrap the estimator: ``Pipeline([("encode", TableEncoder), ("model", estimator)])``, or, for
+4. wrap the estimator (:mod:`skfleet.train.template`):
+   ``Pipeline([("encode", TableEncoder), ("model", estimator)])``, or, for
    an estimator that selects columns by name (or ``encode=False``),
    ``Pipeline([("check", TableFrame), ("model", estimator)])``, which hands it a DataFrame; a
    :class:`~skfleet.train.segments.SegmentRouter` of that pipeline for ``group_by``;
@@ -37,8 +38,6 @@ from functools import cached_property
 from typing import Any
 
 import numpy as np
-from sklearn.base import is_classifier, is_regressor
-from sklearn.pipeline import Pipeline
 
 from skfleet.engine import Engine
 from skfleet.engine.session import EngineSession
@@ -49,17 +48,17 @@ from skfleet.train.dataset import load_training_data
 from skfleet.train.described import batch_metadata, batch_report, input_importance
 from skfleet.train.fitting import fit_all
 from skfleet.train.outputs import (
-    OOF_COLUMNS,
-    PROBA_PREFIX,
     StoredModelAccessors,
-    oof_table,
+    check_keys,
+    cv_oof_table,
     open_model_store,
     parquet_bytes,
+    stored_file_path,
 )
 from skfleet.train.parallel import shared_data
 from skfleet.train.presets import build_estimator
 from skfleet.train.promotion import Promotion
-from skfleet.train.segments import SegmentRouter
+from skfleet.train.template import make_template, task_of
 from skfleet.util.progress import NullProgress, Progress
 from skfleet.util.redact import redact_url
 
@@ -129,18 +128,6 @@ class TrainResult(StoredModelAccessors):
         }
 
 
-def task_of(estimator: Any) -> str:
-    """``classification`` or ``regression``; anything else cannot be trained on a target."""
-    if is_classifier(estimator):
-        return "classification"
-    if is_regressor(estimator):
-        return "regression"
-    raise UsageError(
-        f"model {type(estimator).__name__} is neither a classifier nor a regressor: "
-        "skfleet train fits a model to a target column"
-    )
-
-
 def default_name(target: str, model: Any) -> str:
     """A model name made from the target and the model (``late-hgb-classifier``).
 
@@ -151,128 +138,6 @@ def default_name(target: str, model: Any) -> str:
     text = re.sub(r"[^A-Za-z0-9_.-]+", "-", f"{target}-{model_part}")
     text = re.sub(r"\.{2,}", ".", text).strip("-._")
     return (text or "model")[:100]
-
-
-def _check_keys(config: TrainConfig) -> None:
-    for key in config.keys:
-        if key in OOF_COLUMNS or key.startswith(PROBA_PREFIX):
-            raise UsageError(
-                f"--key {key!r} clashes with an output column name ({', '.join(OOF_COLUMNS)}, "
-                f"{PROBA_PREFIX}<class>); rename it"
-            )
-
-
-def selects_columns_by_name(estimator: Any) -> bool:
-    """Whether ``estimator`` picks its input columns by name, so it needs a DataFrame: a
-    ColumnTransformer with named (or selector) columns, first in a Pipeline or a FeatureUnion.
-
-    >>> from sklearn.compose import ColumnTransformer
-    >>> from sklearn.linear_model import Ridge
-    >>> from sklearn.preprocessing import OneHotEncoder
-    >>> prep = ColumnTransformer([("cat", OneHotEncoder(), ["cut"])], remainder="passthrough")
-    >>> selects_columns_by_name(Pipeline([("prep", prep), ("model", Ridge())]))
-    True
-    >>> selects_columns_by_name(Ridge()), selects_columns_by_name(
-    ...     ColumnTransformer([("cat", OneHotEncoder(), [0])]))
-    (False, False)
-    """
-    from sklearn.compose import ColumnTransformer
-    from sklearn.pipeline import FeatureUnion
-
-    if isinstance(estimator, Pipeline):
-        first = next(
-            (step for _, step in estimator.steps if step not in (None, "passthrough")), None
-        )
-        return first is not None and selects_columns_by_name(first)
-    if isinstance(estimator, FeatureUnion):
-        return any(selects_columns_by_name(part) for _, part in estimator.transformer_list)
-    if isinstance(estimator, ColumnTransformer):
-        for _, _, columns in estimator.transformers:
-            if callable(columns) or isinstance(columns, str):
-                return True
-            listed = list(columns) if isinstance(columns, list | tuple) else []
-            if listed and all(isinstance(c, str) for c in listed):
-                return True
-    return False
-
-
-def encodes(estimator: Any, config: TrainConfig) -> bool:
-    """Whether skfleet's TableEncoder goes in front of ``estimator`` (see ``TrainConfig.encode``)."""
-    by_name = selects_columns_by_name(estimator)
-    if config.encode is None:
-        return not by_name
-    if config.encode and by_name:
-        raise UsageError(
-            f"{type(estimator).__name__} selects columns by name, so it needs the table as a "
-            "DataFrame: train it with encode=False (--no-encode), not encode=True"
-        )
-    return config.encode
-
-
-def handles_categories(estimator: Any) -> bool:
-    """Whether ``estimator`` splits on categories natively when given pandas categoricals
-    (scikit-learn's HistGradientBoosting models with ``categorical_features="from_dtype"``).
-
-    >>> from sklearn.ensemble import HistGradientBoostingRegressor
-    >>> handles_categories(HistGradientBoostingRegressor())
-    True
-    >>> handles_categories(HistGradientBoostingRegressor(categorical_features=None))
-    False
-    """
-    from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
-
-    return (
-        isinstance(estimator, HistGradientBoostingClassifier | HistGradientBoostingRegressor)
-        and estimator.categorical_features == "from_dtype"
-    )
-
-
-def splits_on_codes(estimator: Any) -> bool:
-    """Whether ``estimator`` is a scikit-learn tree model that takes missing values: it is
-    served best by every level as a number (``TableOrdinal``) than by capped one-hot features.
-
-    >>> from sklearn.ensemble import GradientBoostingClassifier, RandomForestClassifier
-    >>> splits_on_codes(RandomForestClassifier()), splits_on_codes(GradientBoostingClassifier())
-    (True, False)
-    """
-    from sklearn.ensemble._forest import BaseForest
-    from sklearn.tree import BaseDecisionTree
-
-    return (
-        isinstance(estimator, BaseForest | BaseDecisionTree)
-        and estimator.__sklearn_tags__().input_tags.allow_nan
-    )
-
-
-def make_template(estimator: Any, config: TrainConfig) -> tuple[Any, str]:
-    """The unfitted model skfleet stores, and the prefix that reaches ``estimator`` inside it.
-
-    The first step learns the feature contract and checks tables against it: a
-    :class:`~skfleet.features.TableEncoder`; a ``TableCodes`` for a model that handles
-    categories itself (categoricals over every level seen, unscaled numbers), a
-    ``TableOrdinal`` for other tree models (each level's position, NaN missing); a ``TableFrame``
-    (the checked table as a DataFrame) when the estimator encodes its input itself.
-    """
-    from skfleet.features import TableEncoder
-    from skfleet.features.codes import TableCodes, TableOrdinal
-    from skfleet.features.frame import TableFrame
-
-    encoder_options = dict(config.encoder)
-    if config.group_by:
-        encoder_options["exclude"] = [*encoder_options.pop("exclude", ()), config.group_by]
-    if encodes(estimator, config) and handles_categories(estimator):
-        step = ("encode", TableCodes(**encoder_options))
-    elif encodes(estimator, config) and splits_on_codes(estimator):
-        step = ("encode", TableOrdinal(**encoder_options))
-    elif encodes(estimator, config):
-        step = ("encode", TableEncoder(**encoder_options))
-    else:
-        step = ("check", TableFrame(**encoder_options))
-    pipeline = Pipeline([step, ("model", estimator)])
-    if config.group_by:
-        router = SegmentRouter(pipeline, by=config.group_by, min_rows=config.min_segment_rows)
-        return router, "estimator__model__"
-    return pipeline, "model__"
 
 
 def train(
@@ -316,7 +181,7 @@ def train(
     started = time.perf_counter()
     progress = progress or NullProgress()
     config = TrainConfig.build(config, target=target, **options)
-    _check_keys(config)
+    check_keys(config)
     session = EngineSession(engine, progress=progress)  # a bad --engine fails now
     estimator = build_estimator(model, config.params)
     task = task_of(estimator)
@@ -373,17 +238,7 @@ def train(
         from skfleet.train.weights import weight_summary
 
         metadata["weight"] = weight_summary(config.weight, data.weight)
-    oof = None
-    if cv_result is not None:
-        oof = oof_table(
-            data.keys,
-            data.target,
-            cv_result.fold,
-            cv_result.prediction,
-            cv_result.proba,
-            classes,
-            data.label_type,
-        )
+    oof = None if cv_result is None else cv_oof_table(data, cv_result, classes)
     files = {}
     report_html = None
     if report:
@@ -405,7 +260,7 @@ def train(
         if promotion is not None:
             promotion.apply(metadata["promotion"], model_store, ref)
         if report:
-            report_path = model_store.local_path(ref, "report.html") or f"{ref.uri}/report.html"
+            report_path = stored_file_path(model_store, ref, "report.html")
     return TrainResult(
         model=fitted,
         metadata=metadata,

@@ -39,6 +39,7 @@ from skfleet.train.config import SearchConfig, TrainConfig
 from skfleet.train.cv import CVResult, collect_folds, fit_all_rows, fit_fold
 from skfleet.train.fitting import fit_phase, run_search, sklearn_call
 from skfleet.train.parallel import CountingParallel, counting_fits
+from skfleet.train.template import make_template, task_of
 
 #: The candidate name that stacks the other candidates.
 STACKING = "stacking"
@@ -131,7 +132,6 @@ def keyed(value: Any, names: Sequence[str], what: str) -> dict[str, Any]:
 
 def prepare(candidates, config: TrainConfig, params: dict, searches: dict) -> None:
     """Build each candidate's estimator, template and configuration (bad names fail here)."""
-    from skfleet.train.api import make_template, task_of
     from skfleet.train.presets import build_estimator
     from skfleet.train.search import prefixed_grid
 
@@ -224,7 +224,7 @@ def stored_outputs(
     from skfleet.features.codes import without_check_partials
     from skfleet.train.api import TrainResult
     from skfleet.train.described import batch_metadata, batch_report, input_importance
-    from skfleet.train.outputs import oof_table, parquet_bytes
+    from skfleet.train.outputs import cv_oof_table, parquet_bytes, stored_file_path
     from skfleet.train.stacking import STACKING_NOTE
 
     fitted, cv_result = candidate.fitted, candidate.cv_result
@@ -244,15 +244,7 @@ def stored_outputs(
     if stacked:
         metadata.setdefault("notes", []).append(STACKING_NOTE)
     metadata["comparison"] = entry
-    oof = oof_table(
-        data.keys,
-        data.target,
-        cv_result.fold,
-        cv_result.prediction,
-        cv_result.proba,
-        classes,
-        data.label_type,
-    )
+    oof = cv_oof_table(data, cv_result, classes)
     files = {"oof.parquet": parquet_bytes(oof), **extra}
     report_html = None
     if report:
@@ -271,7 +263,7 @@ def stored_outputs(
         ref = model_store.save(name, fitted, metadata, files=files)
         size = model_store.metadata(ref)["artifact"]["bytes"]
         if report:
-            report_path = model_store.local_path(ref, "report.html") or f"{ref.uri}/report.html"
+            report_path = stored_file_path(model_store, ref, "report.html")
     else:
         from skfleet.store.artifact import dump_artifact
 

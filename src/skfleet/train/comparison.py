@@ -50,6 +50,7 @@ from skfleet.train.leaderboard import (
     rank_metric,
     ranked,
 )
+from skfleet.train.template import task_of
 from skfleet.util.progress import NullProgress
 from skfleet.util.redact import redact_url
 
@@ -81,9 +82,8 @@ def compare(
     the other options are :func:`skfleet.train.train`'s and apply to every candidate. With
     ``name`` each candidate is stored as a version of ``name``, the best last.
     """
-    from skfleet.train.api import _check_keys
     from skfleet.train.dataset import load_training_data
-    from skfleet.train.outputs import open_model_store
+    from skfleet.train.outputs import check_keys, open_model_store, stored_file_path
     from skfleet.train.parallel import shared_data
 
     started = time.perf_counter()
@@ -98,15 +98,13 @@ def compare(
             raise UsageError(f"{flag} cannot be combined with several --model candidates yet")
     if config.cv.folds == 0:
         raise UsageError("candidates are compared on cross-validation folds: use --cv 2 or more")
-    _check_keys(config)
+    check_keys(config)
     session = EngineSession(engine, progress=progress)  # a bad --engine fails now
     prepare(candidates, config, params, searches)
     fitting = [c for c in candidates if c.template is not None]
     stacking = next((c for c in candidates if c.template is None), None)
     if stacking is not None and len(fitting) < 2:
         raise UsageError("--model stacking needs at least two other candidates to stack")
-    from skfleet.train.api import task_of
-
     task = task_of(fitting[0].estimator)
     if stacking is not None and task == "classification":
         for candidate in fitting:
@@ -186,10 +184,7 @@ def compare(
         row["artifact_bytes"] = size
         results[candidate.name] = result
         if row["rank"] == 1 and model_store is not None and report_html is not None:
-            ref = result.ref
-            report_path = model_store.local_path(ref, "comparison.html") or (
-                f"{ref.uri}/comparison.html"
-            )
+            report_path = stored_file_path(model_store, result.ref, "comparison.html")
     results = {name_: results[name_] for name_ in order}
     return ComparisonResult(
         comparison_id=comparison_id,

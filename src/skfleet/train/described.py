@@ -120,7 +120,7 @@ def segment_table(router: SegmentRouter, data: TrainingData, cv_result, task: st
 
     >>> import numpy as np, pyarrow as pa
     >>> from sklearn.linear_model import LinearRegression
-    >>> from skfleet.train.api import make_template
+    >>> from skfleet.train.template import make_template
     >>> from skfleet.train.config import TrainConfig
     >>> from skfleet.train.dataset import load_training_data
     >>> g = np.repeat(["a", "b", "c"], [40, 40, 5])

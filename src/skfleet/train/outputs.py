@@ -22,6 +22,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from skfleet.errors import UsageError
 from skfleet.predict.scoring import proba_column
 
 #: Columns the out-of-fold table adds after the key columns.
@@ -60,6 +61,42 @@ def oof_table(
             # Named as predict names its columns, so out-of-fold and scored tables line up.
             columns[proba_column(label)] = pa.array(proba[:, j], type=pa.float64())
     return pa.table(columns)
+
+
+def cv_oof_table(data: Any, cv_result: Any, classes: np.ndarray | None) -> pa.Table:
+    """:func:`oof_table` of a run's :class:`~skfleet.train.dataset.TrainingData` and
+    :class:`~skfleet.train.cv.CVResult`."""
+    return oof_table(
+        data.keys,
+        data.target,
+        cv_result.fold,
+        cv_result.prediction,
+        cv_result.proba,
+        classes,
+        data.label_type,
+    )
+
+
+def check_keys(config: Any) -> None:
+    """Refuse a ``--key`` column named like a column the out-of-fold table adds.
+
+    >>> from skfleet.train.config import TrainConfig
+    >>> check_keys(TrainConfig(target="y", keys=("fold",)))
+    Traceback (most recent call last):
+    ...
+    skfleet.errors.UsageError: --key 'fold' clashes with an output column name (fold, y_true, prediction, proba_<class>); rename it
+    """
+    for key in config.keys:
+        if key in OOF_COLUMNS or key.startswith(PROBA_PREFIX):
+            raise UsageError(
+                f"--key {key!r} clashes with an output column name ({', '.join(OOF_COLUMNS)}, "
+                f"{PROBA_PREFIX}<class>); rename it"
+            )
+
+
+def stored_file_path(model_store: Any, ref: Any, file_name: str) -> str:
+    """Where a stored version's file is: its local path, or its URL in a remote store."""
+    return model_store.local_path(ref, file_name) or f"{ref.uri}/{file_name}"
 
 
 def stored_label_type(task: str, label_type: pa.DataType | None) -> str | None:

@@ -48,7 +48,7 @@ from skfleet.engine import Engine
 from skfleet.engine.session import EngineSession
 from skfleet.errors import DataError, UsageError
 from skfleet.train.dataset import check_numeric_target
-from skfleet.train.outputs import StoredModelAccessors, open_model_store
+from skfleet.train.outputs import StoredModelAccessors, open_model_store, stored_file_path
 from skfleet.train.stream.checks import (
     check_fingerprint,
     check_profile,
@@ -331,7 +331,7 @@ def _run(
     if model_store is not None:
         ref = model_store.save(name, fitted, metadata, files=files)
         if report:
-            report_path = model_store.local_path(ref, "report.html") or f"{ref.uri}/report.html"
+            report_path = stored_file_path(model_store, ref, "report.html")
     if checkpoints is not None:
         checkpoints.clear()  # the run is over and stored: a later --resume starts afresh
     return StreamResult(
