@@ -9,8 +9,9 @@ per partition, exactly once, with receipts), only its staging sits *beside* the 
       .scores.csv.skfleet.json                which run wrote it (and its partitions)
       .scores.csv.skfleet-staging-<run>/      a run until it commits
 
-:meth:`SingleFileSink.commit` reads the staged parts in partition order (after the old file's rows
-when appending), writes the record, then the file in one atomic step
+:meth:`SingleFileSink.commit` puts the staged parts together in partition order (after the old
+file's rows when appending; Parquet parts byte for byte under one new footer, without decoding
+them), writes the record, then the file in one atomic step
 (:func:`skfleet.util.atomic.atomic_write`: a rename on disk, one PUT on S3), then drops the
 staging. A reader sees the old file or the new one. The record is written before the file and
 names its size and digest, so a run resumed after a commit cut short can tell whether the file is
@@ -47,8 +48,9 @@ from skfleet.data.base import (
     check_unique_columns,
     check_watermark_unmoved,
 )
-from skfleet.data.files.formats import format_of_name
+from skfleet.data.files.formats import FileFormat, format_of_name
 from skfleet.data.files.ledger import RunLedger
+from skfleet.data.files.parquet_format import ParquetFormat, join_files
 from skfleet.data.files.sink import DONE, STAGED, STAGED_APPEND, FileSink, _format_key
 from skfleet.data.files.store import FileStore, is_glob
 from skfleet.errors import DataError, TargetExistsError, UsageError
@@ -187,20 +189,15 @@ class SingleFileSink(FileSink):
                 f"{self.display_name} was written by another run while this one was; nothing "
                 f"was published (run {run} can be aborted)"
             )
-        names = self._schema.names
-        tables = []
-        if self._mode == STAGED_APPEND and kind == "file":
-            tables.append(fmt.read(store, self._dir, self._schema, names))
+        paths = [self._dir] if self._mode == STAGED_APPEND and kind == "file" else []
         for partition_id in receipts:
             name = self._part_name(partition_id)
             if name not in staged:
                 raise DataError(
                     f"part {name} of run {run} is missing from {store.url(ledger.folder)}"
                 )
-            tables.append(fmt.read(store, FileStore.join(ledger.folder, name), self._schema, names))
-        meta = self._schema.metadata
-        tables = [t.replace_schema_metadata(meta) for t in tables] or [self._schema.empty_table()]
-        data = fmt.serialize_parts(tables)
+            paths.append(FileStore.join(ledger.folder, name))
+        data = self._joined(fmt, paths)
         before = self._watermarks() if kind == "file" else {}
         if self._watermark is not None:
             stream, state = self._watermark
@@ -223,6 +220,19 @@ class SingleFileSink(FileSink):
         store.put(self._dir, data)
         self._done = receipts
         self._finish(ledger)
+
+    def _joined(self, fmt: FileFormat, paths: list[str]) -> bytes:
+        """The file holding ``paths`` one after another: Parquet parts laid end to end with one
+        footer, their pages as the workers encoded them (:func:`join_files`); else (CSV, or
+        Parquet written otherwise, such as an old file being appended to) decoded and written."""
+        if isinstance(fmt, ParquetFormat) and paths:
+            data = join_files([self._store.cat(path) for path in paths])
+            if data is not None:
+                return data
+        names, meta = self._schema.names, self._schema.metadata
+        tables = [fmt.read(self._store, path, self._schema, names) for path in paths]
+        tables = [t.replace_schema_metadata(meta) for t in tables] or [self._schema.empty_table()]
+        return fmt.serialize_parts(tables)
 
     def _finish(self, ledger: RunLedger) -> None:
         if not self._done:
