@@ -23,8 +23,8 @@ from skfleet.cli import main
 from skfleet.demo.flights import delays_with_weather
 from skfleet.features.run_profile import RowProfile, profile_rows
 from skfleet.predict.drift_runs import scoring_bins
-from skfleet.predict.execution import RunState
 from skfleet.predict.runs import RunRecord, RunStore
+from skfleet.predict.state import RunState
 from skfleet.predict.task import PartitionResult
 from skfleet.store import ModelStore
 from skfleet.util.progress import NullProgress
