@@ -118,3 +118,24 @@ def test_unmapped_encoded_feature_and_missing_target_are_refused(table):
     hgb = _pipeline(HistGradientBoostingClassifier(max_iter=5)).fit(X, y)
     with pytest.raises(ValueError, match="needs y"):
         feature_importance(hgb, X, None)
+
+
+def test_permutation_predictions_run_on_one_thread(table):
+    # A few thousand rows per prediction: threads cost more than they save (and spin-wait on a
+    # busy machine), so every prediction runs on one, whatever the caller allows.
+    from threadpoolctl import threadpool_info
+
+    X, y = table
+    pipe = _pipeline(HistGradientBoostingClassifier(max_iter=5, random_state=0)).fit(X, y)
+    seen = []
+
+    def scorer(estimator, X_, y_):
+        seen.append({pool["user_api"]: pool["num_threads"] for pool in threadpool_info()})
+        return estimator.score(X_, y_)
+
+    with threadpool_limits(limits=2):
+        values, method = feature_importance(pipe, X, y, scoring=scorer, n_repeats=2)
+        assert {pool["num_threads"] for pool in threadpool_info()} == {2}  # restored after
+    assert method == "permutation" and set(values) == {"signal", "noise", "carrier"}
+    assert len(seen) == 1 + 2 * 3
+    assert all(set(threads.values()) == {1} for threads in seen), seen

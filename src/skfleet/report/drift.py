@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from skfleet.report._render import Plot, label, new_figure, to_data_uri
+from skfleet.report._render import Margins, Plot, label, new_figure, text_inches, to_data_uri
 
 ANCHOR = "drift-runs"
 HEADING = "Drift over runs"
@@ -33,12 +33,17 @@ def drift_plot(result: Any, feature: str) -> Plot:
     series = result.series(feature)
     x = list(range(len(series)))
     psi = [float("nan") if f.psi is None else f.psi for _, f in series]
-    fig, ax = new_figure(7.0, 3.6)
+    runs = [label(_run_label(r)) for r, _ in series]
+    # Run labels at 30 degrees below the axes, ending under their tick (the first reaches left of
+    # the axes); the missing rate's axis and label on the right.
+    width = text_inches(runs, 7)
+    margins = Margins(left=max(0.8, 0.87 * width), bottom=0.35 + 0.5 * width, right=0.8)
+    fig, ax = new_figure(7.0, 3.6, margins=margins)
     ax.plot(x, psi, marker="o", color="C0", label="PSI")
     ax.axhline(result.threshold, color="C3", linestyle="--", linewidth=1, label="threshold")
     ax.set_ylabel("PSI against training")
     ax.set_ylim(bottom=0)
-    ax.set_xticks(x, [label(_run_label(r)) for r, _ in series], rotation=30, fontsize=7, ha="right")
+    ax.set_xticks(x, runs, rotation=30, fontsize=7, ha="right")
     rate = ax.twinx()
     missing = [f.missing_run for _, f in series]
     (line,) = rate.plot(x, missing, marker="s", color="C2", alpha=0.7, label="missing rate")

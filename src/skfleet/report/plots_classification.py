@@ -23,7 +23,7 @@ from sklearn.metrics import auc as trapezoid_area
 from sklearn.metrics import precision_recall_curve, roc_curve
 
 from skfleet.metrics.labels import as_proba, encode_labels
-from skfleet.report._render import Plot, label, new_figure, thin, to_data_uri
+from skfleet.report._render import Margins, Plot, label, new_figure, text_inches, thin, to_data_uri
 
 MAX_CLASSES = 10
 # Matrices larger than this are drawn without a number in every cell.
@@ -169,7 +169,9 @@ def _score_histograms(y_idx, p, classes, columns, caption) -> Plot:
         return Plot("Score distributions", to_data_uri(fig), "predicted probability by true class")
     ncols = min(3, len(columns))
     nrows = math.ceil(len(columns) / ncols)
-    fig, axes = new_figure(3.2 * ncols, 2.4 * nrows, nrows=nrows, ncols=ncols)
+    # Panel titles above each panel, small tick labels, no axis labels.
+    margins = Margins(left=0.45, bottom=0.35, right=0.15, top=0.3, wgap=0.4, hgap=0.5)
+    fig, axes = new_figure(3.2 * ncols, 2.4 * nrows, nrows=nrows, ncols=ncols, margins=margins)
     flat = np.atleast_1d(axes).ravel()
     for ax, c in zip(flat, columns, strict=False):
         positive = y_idx == c
@@ -195,11 +197,16 @@ def confusion_plot(matrix: Any, classes: Sequence[Any]) -> Plot:
     totals = counts.sum(axis=1, keepdims=True)
     share = np.divide(counts, totals, out=np.zeros(counts.shape), where=totals > 0)
     side = min(3.0 + 0.45 * k, 12.0)
-    fig, ax = new_figure(side + 1.2, side)
-    image = ax.imshow(share, cmap="Blues", vmin=0, vmax=1)
-    fig.colorbar(image, ax=ax, label="share of true label")
     names = [label(c, 20) for c in classes]
     size = 9 if k <= 10 else 7
+    # Room for the class names (the x ones at 45 degrees when there are more than three), the
+    # axis labels, and on the right the colour bar with its ticks and label.
+    names_width = text_inches(names, size)
+    bottom = 0.55 + (names_width * 0.72 if k > 3 else 0.0)
+    margins = Margins(left=0.55 + names_width, bottom=bottom, right=0.25, top=0.15)
+    fig, ax = new_figure(side + 1.2 + names_width, side + bottom - 0.6, margins=margins)
+    image = ax.imshow(share, cmap="Blues", vmin=0, vmax=1)
+    fig.colorbar(image, ax=ax, label="share of true label")
     ax.set_xticks(
         range(k),
         names,

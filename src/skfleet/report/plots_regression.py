@@ -14,9 +14,11 @@ from typing import Any
 
 import numpy as np
 
-from skfleet.report._render import Plot, new_figure, subsample, to_data_uri
+from skfleet.report._render import Margins, Plot, new_figure, subsample, to_data_uri
 
 MAX_POINTS = 5000
+# Target values can be long numbers (-250000): a wider left margin than the default.
+_MARGINS = Margins(left=1.0, wgap=1.0)
 
 
 def regression_plots(y_true: Any, y_pred: Any) -> list[Plot]:
@@ -29,7 +31,7 @@ def regression_plots(y_true: Any, y_pred: Any) -> list[Plot]:
 
 
 def _predicted_vs_actual(t, p, keep, shown) -> Plot:
-    fig, ax = new_figure(5.5, 5.0)
+    fig, ax = new_figure(5.5, 5.0, margins=_MARGINS)
     ax.scatter(t[keep], p[keep], s=6, alpha=0.35, linewidths=0)
     low = float(min(t.min(), p.min()))
     high = float(max(t.max(), p.max()))
@@ -41,7 +43,7 @@ def _predicted_vs_actual(t, p, keep, shown) -> Plot:
 
 def _residuals(t, p, keep, shown) -> Plot:
     residual = t - p
-    fig, (hist, scatter) = new_figure(10.0, 4.0, ncols=2)
+    fig, (hist, scatter) = new_figure(10.0, 4.0, ncols=2, margins=_MARGINS)
     hist.hist(residual, bins=60)
     hist.axvline(0.0, color="grey", linestyle="--", linewidth=1)
     hist.set(xlabel="residual (actual - predicted)", ylabel="rows")

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from skfleet.report._render import Plot, label, new_figure, to_data_uri
+from skfleet.report._render import Margins, Plot, label, new_figure, text_inches, to_data_uri
 
 TOP_FEATURES = 30
 TOP_CANDIDATES = 50
@@ -29,7 +29,9 @@ def importance_plot(importance: Mapping[str, float], method: str | None) -> Plot
     ranked = sorted(importance.items(), key=lambda kv: -abs(kv[1]))[:TOP_FEATURES]
     names = [label(name) for name, _ in ranked][::-1]
     values = [float(value) for _, value in ranked][::-1]
-    fig, ax = new_figure(7.0, 1.2 + 0.28 * len(ranked))
+    # The names to the left of the bars; very wide ones widen the figure, not squeeze the bars.
+    margins = Margins(left=0.25 + text_inches(names, 8))
+    fig, ax = new_figure(max(7.0, margins.left + 4.5), 1.2 + 0.28 * len(ranked), margins=margins)
     ax.barh(range(len(values)), values)
     ax.set_yticks(range(len(values)), names, fontsize=8)
     ax.set_xlabel(f"importance ({label(method or 'unknown')})")
@@ -64,7 +66,8 @@ def fold_plot(folds: Sequence[Mapping[str, Any]]) -> Plot:
     keys = score_keys(folds)[:8]
     ncols = min(4, max(1, len(keys)))
     nrows = max(1, math.ceil(len(keys) / ncols))
-    fig, axes = new_figure(2.6 * ncols, 2.8 * nrows, nrows=nrows, ncols=ncols)
+    margins = Margins(left=0.55, bottom=0.2, right=0.15, top=0.3, wgap=0.55, hgap=0.5)
+    fig, axes = new_figure(2.6 * ncols, 2.8 * nrows, nrows=nrows, ncols=ncols, margins=margins)
     flat = np.atleast_1d(axes).ravel()
     jitter = np.random.default_rng(0)
     for ax, key in zip(flat, keys, strict=False):
@@ -147,7 +150,8 @@ def learning_curve_plot(curve: Sequence[Mapping[str, Any]]) -> Plot:
     groups = curve_groups(score_keys(curve, exclude={"epoch"}))
     ncols = min(3, max(1, len(groups)))
     nrows = max(1, math.ceil(len(groups) / ncols))
-    fig, axes = new_figure(4.0 * ncols, 3.2 * nrows, nrows=nrows, ncols=ncols)
+    margins = Margins(left=0.6, bottom=0.5, right=0.15, top=0.3, wgap=0.6, hgap=0.7)
+    fig, axes = new_figure(4.0 * ncols, 3.2 * nrows, nrows=nrows, ncols=ncols, margins=margins)
     flat = np.atleast_1d(axes).ravel()
     for ax, (metric, keys) in zip(flat, groups.items(), strict=False):
         for key in keys:
