@@ -24,12 +24,15 @@ prediction, both probabilities, ``--if-exists replace``):
   run): ``skfleet.predict.api.predict`` in this process (target ≤ 1.1×) and ``skfleet predict
   --engine tcp://...`` as a CLI process (target ≤ 1.3×).
 
-``copy``: ``skfleet copy`` of ``t`` to a folder of Parquet parts against ``psql \\copy t to
-/dev/null`` in binary (target ≤ 1.2×), on each of ``--copy-engines``: the default (a process
-pool) and ``local`` (this process, reading partition k + 1 while it writes k).
+``copy``: ``skfleet copy`` of ``t`` to each of ``--copy-outputs`` (a folder of Parquet parts,
+``--out t/``, and one Parquet file, ``--out t.parquet``) against ``psql \\copy t to /dev/null`` in
+binary (target ≤ 1.2×), on each of ``--copy-engines``: the default (a process pool the work may
+decline: on two cores the partitions are copied in the CLI's process) and ``local`` (this
+process, reading partition k + 1 while it writes k).
 
 Run:  .venv/bin/python benchmarks/user_path.py [--only small|postgres|copy] [--repeat 5]
-          [--rows 2000000] [--pythonpath OLD/src]
+          [--rows 2000000] [--pythonpath OLD/src] [--copy-engines default,local]
+          [--copy-outputs folder,file]
 """
 
 from __future__ import annotations
@@ -177,7 +180,12 @@ def psql_timed(pg, *args: str) -> Callable[[], tuple[float, float]]:
 
 
 def bench_postgres(
-    base: Path, repeat: int, rows: int, parts: set[str], copy_engines: list[str]
+    base: Path,
+    repeat: int,
+    rows: int,
+    parts: set[str],
+    copy_engines: list[str],
+    copy_outputs: list[str] = ("folder",),
 ) -> None:
     from benchmarks.predict_postgres import limit_runner
     from tests.services.postgres import start_postgres
@@ -192,12 +200,14 @@ def bench_postgres(
             print(f"\ncopy PostgreSQL -> Parquet, {rows:,} rows (median of {repeat} pairs)")
             whole = psql_timed(pg, "-c", "\\copy t to '/dev/null' with (format binary)")
             whole()  # warm: the table's pages in the server's cache
-            out = str(base / "copied") + "/"
-            for engine in copy_engines:
-                copy = skfleet("copy", url, "--out", out, "--if-exists", "replace")
-                copy += ["--engine", engine] if engine != "default" else []
-                name = f"skfleet copy, {engine} engine"
-                paired(name, lambda copy=copy: timed(copy, env), whole, repeat, "psql binary COPY")
+            outs = {"folder": str(base / "copied") + "/", "file": str(base / "copied.parquet")}
+            for output in copy_outputs:
+                for engine in copy_engines:
+                    copy = skfleet("copy", url, "--out", outs[output], "--if-exists", "replace")
+                    copy += ["--engine", engine] if engine != "default" else []
+                    name = f"skfleet copy to a {output}, {engine} engine"
+                    ours = lambda copy=copy: timed(copy, env)  # noqa: E731
+                    paired(name, ours, whole, repeat, "psql binary COPY")
         if "postgres" not in parts:
             return
         limit = limit_runner(pg, base)
@@ -240,6 +250,11 @@ def main() -> None:
         default="default,local",
         help="engines copy is timed on (default: processes; local reads k + 1 while writing k)",
     )
+    parser.add_argument(
+        "--copy-outputs",
+        default="folder,file",
+        help="outputs copy writes: folder (--out t/, parts) and file (--out t.parquet)",
+    )
     parser.add_argument("--pythonpath", help="pair the small jobs with this src folder (before)")
     args = parser.parse_args()
     parts = set(args.only or ["small", "postgres", "copy"])
@@ -249,7 +264,8 @@ def main() -> None:
         if "small" in parts:
             bench_small(base, args.repeat, args.pythonpath)
         if parts & {"postgres", "copy"}:
-            bench_postgres(base, args.repeat, args.rows, parts, args.copy_engines.split(","))
+            engines, outputs = args.copy_engines.split(","), args.copy_outputs.split(",")
+            bench_postgres(base, args.repeat, args.rows, parts, engines, outputs)
     finally:
         shutil.rmtree(base, ignore_errors=True)
     print(f"load at the end {os.getloadavg()}")
