@@ -44,8 +44,8 @@ ALIAS_PREFIX = "@"
 
 
 class AliasStore:
-    """Reading, setting and deleting aliases; needs the store's ``fs``, paths, ``_reading`` and
-    ``resolve``."""
+    """Reading, setting and deleting aliases; needs the store's ``fs``, paths, ``_reading``,
+    ``_writing`` and ``resolve``."""
 
     def _alias_path(self, name: str, alias: str) -> str:
         return self._path(name, ALIAS_PREFIX + alias)
@@ -107,12 +107,8 @@ class AliasStore:
         target = self.resolve(ref)
         stamp = dt.datetime.now(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
         body = json.dumps({"version": target.version, "set_at": stamp}) + "\n"
-        try:
+        with self._writing():
             atomic_write(self.fs, self._alias_path(target.name, alias), body.encode())
-        except OSError as exc:
-            raise self._write_error(exc) from exc
-        finally:
-            self.fs.invalidate_cache()
         return target
 
     def delete_alias(self, name: str, alias: str) -> int:
@@ -120,12 +116,8 @@ class AliasStore:
         validate_name(name)
         validate_alias(alias)
         version = self._alias_target(name, alias)
-        try:
+        with self._writing():
             self.fs.rm_file(self._alias_path(name, alias))
-        except OSError as exc:
-            raise self._write_error(exc) from exc
-        finally:
-            self.fs.invalidate_cache()
         return version
 
     def check_no_alias(self, ref: ModelRef) -> None:

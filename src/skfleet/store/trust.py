@@ -33,16 +33,12 @@ it has passed.
 
 from __future__ import annotations
 
-import importlib
 import io
 import json
-import re
-import types
 import zipfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from functools import cache
 from typing import Any
 
 from skfleet.store.skops_io import deferred_defaults, skops_io
@@ -54,36 +50,13 @@ from skops.io._utils import read_schema  # noqa: E402
 from skops.io.old import _numpy_v1  # noqa: E402
 
 from skfleet.store import trust_lists as lists  # noqa: E402
-
-#: Packages whose modules may be imported to find out what a name in a file is. A name from any
-#: other module is refused without importing it (importing runs that module's code).
-TRUSTED_PACKAGES: tuple[str, ...] = ("sklearn", "numpy", "scipy", "skfleet")
-
-#: Standard-library modules every Python process has already imported; skops writes containers
-#: (``builtins.dict``, ``collections.OrderedDict``) under these names.
-_PRELOADED = ("builtins", "collections")
-
-#: Module name parts never imported for a model even inside a trusted package: test suites,
-#: packaging tools, scripts that compute at import (``scipy.special._precompute``) and
-#: ``__main__`` modules (``skfleet.__main__`` would start the CLI).
-_NEVER_IMPORT = frozenset(
-    {
-        "__main__",
-        "conftest",
-        "tests",
-        "testing",
-        "_testing",
-        "estimator_checks",
-        "f2py",
-        "distutils",
-        "_build_utils",
-        "_precompute",
-        "_pyinstaller",
-        "setup",
-    }
+from skfleet.store.trust_names import (  # noqa: E402
+    TRUSTED_PACKAGES,
+    Refused,
+    describe,
+    resolve,
 )
 
-_MODULE_NAME = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*", re.ASCII)
 _TRUST_HINT = "(pass --trust / trust=True only for files you wrote)"
 
 
@@ -103,73 +76,6 @@ class Refusal:
     def message(self) -> str:
         """One line for the user: the offending name, what it really is, and the way out."""
         return f"model artifact refers to {self.name!r}, {self.detail} {_TRUST_HINT}"
-
-
-class _Refused(Exception):
-    def __init__(self, detail: str):
-        super().__init__(detail)
-        self.detail = detail
-
-
-# --- what a name resolves to ------------------------------------------------------------------
-
-
-def _import(module: str) -> types.ModuleType:
-    """The module named ``module``, imported only if it belongs to a trusted package."""
-    parts = module.split(".")
-    if module in _PRELOADED:
-        return importlib.import_module(module)  # already in sys.modules: nothing runs
-    if parts[0] not in TRUSTED_PACKAGES:
-        raise _Refused(
-            f"from a module outside the packages a model may use ({', '.join(TRUSTED_PACKAGES)}): "
-            "not imported, not allowed"
-        )
-    if _NEVER_IMPORT.intersection(parts):
-        raise _Refused("from a test, packaging or __main__ module: not imported, not allowed")
-    try:
-        return importlib.import_module(module)
-    except Exception as exc:  # ImportError, or whatever a broken module raises
-        raise _Refused(
-            f"which does not resolve ({type(exc).__name__}: {exc}): not allowed"
-        ) from None
-
-
-@cache
-def resolve(module: Any, name: Any) -> Any:
-    """The object ``module.name`` is, the way skops will look it up (one ``getattr``).
-
-    Raises ``_Refused`` for a name that is malformed, outside :data:`TRUSTED_PACKAGES` or does not
-    resolve.
-    """
-    if not (isinstance(module, str) and _MODULE_NAME.fullmatch(module)):
-        raise _Refused(f"whose module {module!r} is not a Python module name: not allowed")
-    if not (isinstance(name, str) and name.isidentifier()):
-        raise _Refused(f"whose name {name!r} is not a Python identifier: not allowed")
-    mod = _import(module)
-    try:
-        return getattr(mod, name)
-    except AttributeError:
-        raise _Refused(
-            f"which does not resolve (module {module} has no {name!r}): not allowed"
-        ) from None
-
-
-def describe(obj: Any) -> str:
-    """The canonical name of ``obj`` (its own ``__module__`` + ``__qualname__``), or its kind.
-
-    >>> import functools, sys
-    >>> describe(functools.partial), describe(sys)
-    ('functools.partial', 'the module sys')
-    """
-    if isinstance(obj, types.ModuleType):
-        return f"the module {obj.__name__}"
-    if lists.is_ufunc(obj):
-        return f"the ufunc {obj.__name__}"
-    module = getattr(obj, "__module__", None)
-    qualname = getattr(obj, "__qualname__", None)
-    if isinstance(module, str) and isinstance(qualname, str):
-        return f"{module}.{qualname}"
-    return f"a {type(obj).__module__}.{type(obj).__qualname__} object"
 
 
 # --- what each loader may be given -------------------------------------------------------------
@@ -232,7 +138,7 @@ def _full_name(node: Any) -> str:
 def _judge_name(node: Any, allowed: Callable[[Any], bool], reason: str) -> Refusal | None:
     try:
         obj = resolve(node.module_name, node.class_name)
-    except _Refused as refused:
+    except Refused as refused:
         return Refusal(_full_name(node), refused.detail)
     except TypeError:  # an unhashable "name" (a list, a dict) in a hand-made file
         return Refusal(str(node.class_name), "which is not a name: not allowed")
@@ -278,7 +184,7 @@ def _judge_bit_generator(node: Any) -> Refusal | None:
     shown = f"numpy.random.{name}"
     try:
         obj = resolve("numpy.random", name)
-    except (_Refused, TypeError):
+    except (Refused, TypeError):
         return Refusal(shown, "which is not a numpy bit generator: not allowed")
     if lists.is_bit_generator(obj):
         return None

@@ -34,7 +34,12 @@ from functools import cache
 from typing import Any
 
 import numpy as np
-from skops.io._sklearn import ALLOWED_LOSSES
+
+from skfleet.store.skops_io import skops_io
+
+skops_io()  # before the skops import below: see skfleet.store.skops_io
+
+from skops.io._sklearn import ALLOWED_LOSSES  # noqa: E402
 
 #: Data classes rebuilt with ``__new__`` + their saved state (skops' ``ObjectNode``), beyond
 #: estimators. Each only holds fitted parameters and computes on arrays.

@@ -14,7 +14,8 @@ import json
 import os
 import shutil
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 from skfleet.errors import SkfleetError, UsageError
@@ -62,6 +63,17 @@ class StoreWriter:
         else:
             reason = exc.strerror or str(exc) or type(exc).__name__
         return SkfleetError(f"model store {self.display} is not writable: {redact_text(reason)}")
+
+    @contextmanager
+    def _writing(self) -> Iterator[None]:
+        """Changing files in place (a delete, an alias): a filesystem error comes out as one
+        line, and listings are read afresh afterwards whatever happened."""
+        try:
+            yield
+        except OSError as exc:
+            raise self._write_error(exc) from exc
+        finally:
+            self.fs.invalidate_cache()
 
     def check_writable(self) -> None:
         """Fail before any work when a local store folder cannot be created or written (a
@@ -217,7 +229,7 @@ class StoreWriter:
         mref = self.resolve(ref)
         self.check_no_alias(mref)  # NAME@champion must never point at nothing
         version_dir = self._path(name, str(mref.version))
-        try:
+        with self._writing():
             if self.local:
                 # Rename first so the version vanishes in one step, then clean up at leisure.
                 trash = self._path(name, f".del-{uuid.uuid4().hex}")
@@ -228,10 +240,6 @@ class StoreWriter:
             else:
                 self.fs.rm(f"{version_dir}/{METADATA_FILE}")  # invisible from here on
                 self.fs.rm(version_dir, recursive=True)
-        except OSError as exc:
-            raise self._write_error(exc) from exc
-        finally:
-            self.fs.invalidate_cache()
         return mref
 
 
