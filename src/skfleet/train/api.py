@@ -45,7 +45,7 @@ from skfleet.errors import UsageError
 from skfleet.train.config import TrainConfig
 from skfleet.train.cv import make_splits
 from skfleet.train.dataset import load_training_data
-from skfleet.train.described import batch_metadata, batch_report, input_importance
+from skfleet.train.described import batch_metadata, batch_report
 from skfleet.train.fitting import fit_all
 from skfleet.train.outputs import (
     StoredModelAccessors,
@@ -60,7 +60,6 @@ from skfleet.train.presets import build_estimator
 from skfleet.train.promotion import Promotion
 from skfleet.train.template import make_template, task_of
 from skfleet.util.progress import NullProgress, Progress
-from skfleet.util.redact import redact_url
 
 
 @dataclass
@@ -201,9 +200,7 @@ def train(
 
         prefixed_grid(template, prefix, config.search.grid)  # a bad --grid name fails now
     promotion = Promotion.prepare(promote_if, model_store, name, task, template, config)
-    data = load_training_data(source, config, task)
-    if source_name is not None:
-        data.source_name = redact_url(str(source_name))
+    data = load_training_data(source, config, task, source_name)
     classes = np.unique(data.y) if task == "classification" else None
     splits = make_splits(task, config.cv, data.y) if config.cv.folds else None
 
@@ -242,12 +239,7 @@ def train(
     files = {}
     report_html = None
     if report:
-        importance, method = input_importance(fitted, data, metadata)
-        if importance is not None:
-            metadata["feature_importance"] = {"method": method, "values": importance}
-        report_html = batch_report(
-            name, task, metadata, data, cv_result, search, importance, method
-        )
+        report_html = batch_report(name, task, metadata, data, cv_result, search, fitted)
         files["report.html"] = report_html.encode("utf-8")
     if oof is not None:
         files["oof.parquet"] = parquet_bytes(oof)

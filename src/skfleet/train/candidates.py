@@ -223,7 +223,7 @@ def stored_outputs(
     files, saved as the next version of ``name`` when there is a store."""
     from skfleet.features.codes import without_check_partials
     from skfleet.train.api import TrainResult
-    from skfleet.train.described import batch_metadata, batch_report, input_importance
+    from skfleet.train.described import batch_metadata, batch_report
     from skfleet.train.outputs import cv_oof_table, parquet_bytes, stored_file_path
     from skfleet.train.stacking import STACKING_NOTE
 
@@ -248,14 +248,10 @@ def stored_outputs(
     files = {"oof.parquet": parquet_bytes(oof), **extra}
     report_html = None
     if report:
-        importance = method = None
-        if not stacked:  # the stack's importance would permute every candidate's inputs
-            importance, method = input_importance(fitted, data, metadata)
-        if importance is not None:
-            metadata["feature_importance"] = {"method": method, "values": importance}
         report_html = batch_report(
-            name, task, metadata, data, cv_result, candidate.search, importance, method
-        )
+            name, task, metadata, data, cv_result, candidate.search, fitted,
+            importance=not stacked,  # the stack's would permute every candidate's inputs
+        )  # fmt: skip
         files["report.html"] = report_html.encode("utf-8")
     metadata["seconds"] = round(time.perf_counter() - started, 3)
     ref = report_path = None

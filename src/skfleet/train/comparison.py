@@ -52,7 +52,6 @@ from skfleet.train.leaderboard import (
 )
 from skfleet.train.template import task_of
 from skfleet.util.progress import NullProgress
-from skfleet.util.redact import redact_url
 
 #: Options of a single run that a comparison does not take (yet), with the reason.
 _NOT_COMPARED = {
@@ -114,9 +113,7 @@ def compare(
                     "cannot be stacked (the stack's inputs are class probabilities)"
                 )
     model_store = open_model_store(name, store)
-    data = load_training_data(source, config, task)
-    if source_name is not None:
-        data.source_name = redact_url(str(source_name))
+    data = load_training_data(source, config, task, source_name)
     classes = np.unique(data.y) if task == "classification" else None
     splits = make_splits(task, config.cv, data.y)
 

@@ -36,6 +36,23 @@ SEARCH_METHODS = ("grid", "random", "halving")
 MISSING_TARGET_CHOICES = ("drop", "error")
 
 
+def column_names(value: str | Sequence[str]) -> tuple[str, ...]:
+    """``keys`` or ``exclude`` as given (one name or several) as a tuple of names.
+
+    >>> column_names("id"), column_names(["id", "day"])
+    (('id',), ('id', 'day'))
+    """
+    return (value,) if isinstance(value, str) else tuple(value)
+
+
+def check_missing_target(value: Any) -> None:
+    """``missing_target`` is one of :data:`MISSING_TARGET_CHOICES` (batch and streamed runs)."""
+    if value not in MISSING_TARGET_CHOICES:
+        raise UsageError(
+            f"missing_target must be one of {', '.join(MISSING_TARGET_CHOICES)}, not {value!r}"
+        )
+
+
 @dataclass(frozen=True)
 class CVConfig:
     """K-fold cross-validation (stratified for classifiers); ``folds=0`` skips it."""
@@ -144,15 +161,8 @@ class TrainConfig:
         if not isinstance(self.target, str) or not self.target:
             raise UsageError("--target is required: the name of the column to predict")
         for name in ("keys", "exclude"):
-            value = getattr(self, name)
-            if isinstance(value, str):
-                value = (value,)
-            object.__setattr__(self, name, tuple(value))
-        if self.missing_target not in MISSING_TARGET_CHOICES:
-            raise UsageError(
-                f"missing_target must be one of {', '.join(MISSING_TARGET_CHOICES)}, "
-                f"not {self.missing_target!r}"
-            )
+            object.__setattr__(self, name, column_names(getattr(self, name)))
+        check_missing_target(self.missing_target)
         if self.encode not in (None, True, False):
             raise UsageError(f"encode must be True, False or None, not {self.encode!r}")
         value = self.min_segment_rows

@@ -31,6 +31,7 @@ import pyarrow.compute as pc
 from skfleet.data.base import Source
 from skfleet.errors import DataError, MissingColumnError, UsageError
 from skfleet.train.config import TrainConfig
+from skfleet.util.redact import redact_url
 
 IN_MEMORY = "the in-memory table"
 
@@ -81,20 +82,27 @@ def as_table(source: Any) -> tuple[Any, str]:
     )
 
 
-def load_training_data(source: Any, config: TrainConfig, task: str) -> TrainingData:
+def load_training_data(
+    source: Any, config: TrainConfig, task: str, source_name: str | None = None
+) -> TrainingData:
     """Read the needed columns of ``source`` and check them for a ``task`` estimator.
 
     A source opened here from a URL is closed here (a PostgreSQL source holds a snapshot).
+    ``source_name`` says where an in-memory table came from, for ``model.json`` (redacted like
+    any URL; messages about the data name the table as it was given).
     """
     if isinstance(source, os.PathLike):
         source = os.fspath(source)
     table_or_source, name = as_table(source)
     opened_here = isinstance(source, str)
     try:
-        return _load(table_or_source, name, config, task)
+        data = _load(table_or_source, name, config, task)
     finally:
         if opened_here:
             table_or_source.close()
+    if source_name is not None:
+        data.source_name = redact_url(str(source_name))
+    return data
 
 
 def _load(table_or_source: Any, name: str, config: TrainConfig, task: str) -> TrainingData:

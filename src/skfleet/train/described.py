@@ -180,8 +180,16 @@ def input_importance(fitted, data: TrainingData, metadata: dict) -> tuple[dict |
         return None, None
 
 
-def batch_report(name, task, metadata, data, cv_result, search, importance, method) -> str:
+def batch_report(name, task, metadata, data, cv_result, search, fitted, importance=True) -> str:
+    """The run's HTML report. With ``importance`` the importance per input column is computed,
+    shown and kept in ``metadata`` (``feature_importance``)."""
     from skfleet.report import ReportData, build_report
+
+    values = method = None
+    if importance:
+        values, method = input_importance(fitted, data, metadata)
+    if values is not None:
+        metadata["feature_importance"] = {"method": method, "values": values}
 
     has_oof = cv_result is not None
     report = ReportData(
@@ -193,7 +201,7 @@ def batch_report(name, task, metadata, data, cv_result, search, importance, meth
         y_pred=cv_result.prediction if has_oof else None,
         proba=cv_result.proba if has_oof else None,
         metrics=metadata["metrics"] or None,
-        feature_importance=importance,
+        feature_importance=values,
         importance_method=method,
         search_results=metadata["search"]["cv_results"] if search is not None else None,
         search_scoring=str(metadata["search"]["scoring"]) if search is not None else None,

@@ -23,11 +23,10 @@ from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 from skfleet.errors import UsageError
-from skfleet.train.config import check_roles
+from skfleet.train.config import check_missing_target, check_roles, column_names
 
 DEFAULT_PARTITION_ROWS = 250_000
 DEFAULT_BATCH_ROWS = 20_000
-MISSING_TARGET_CHOICES = ("drop", "error")
 
 
 def _positive_int(value: Any, flag: str, allow_none: bool = False) -> None:
@@ -80,8 +79,7 @@ class StreamConfig:
 
     def __post_init__(self):
         for name in ("keys", "exclude"):
-            value = getattr(self, name)
-            object.__setattr__(self, name, (value,) if isinstance(value, str) else tuple(value))
+            object.__setattr__(self, name, column_names(getattr(self, name)))
         if self.target is not None and (not isinstance(self.target, str) or not self.target):
             raise UsageError(f"--target must be a column name, not {self.target!r}")
         _positive_int(self.epochs, "--epochs")
@@ -101,11 +99,7 @@ class StreamConfig:
             raise UsageError("--early-stopping needs a holdout: give --holdout above 0")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
             raise UsageError(f"--seed must be a non-negative integer, not {self.seed!r}")
-        if self.missing_target not in MISSING_TARGET_CHOICES:
-            raise UsageError(
-                f"missing_target must be one of {', '.join(MISSING_TARGET_CHOICES)}, "
-                f"not {self.missing_target!r}"
-            )
+        check_missing_target(self.missing_target)
         self._check_roles()
 
     def _check_roles(self) -> None:
