@@ -7,9 +7,9 @@ not by this module, so code that only needs :func:`subsample` or :func:`label` d
 
 The layout is fixed: margins in inches (:class:`Margins`, sized by the caller for long tick labels
 with :func:`text_inches`), not matplotlib's constrained layout, which measures every artist's
-extent before each draw and took about 40% of a report's drawing time. A figure that has been
-rendered is cleared and handed to the next :func:`new_figure` call, so a report of a dozen figures
-builds one or two of them.
+extent before each draw and took about a third of a report's drawing time. A figure that has
+been rendered is cleared and handed to the next :func:`new_figure` call, so a report builds only as
+many figures as it has open at once (one, or three for the comparison report's curves).
 
 >>> fig, ax = new_figure()
 >>> _ = ax.plot([0, 1], [0, 1])
