@@ -3,6 +3,7 @@ leaking state, and matplotlib loaded only by the figures."""
 
 import base64
 import io
+import os
 import subprocess
 import sys
 
@@ -103,3 +104,36 @@ def test_feature_importance_does_not_load_matplotlib():
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.split() == ["permutation", "[]"]
+
+
+def _imported(*args: str, cwd) -> set[str]:
+    proc = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "skfleet", *args],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=cwd,
+        env={k: v for k, v in os.environ.items() if k != "MPLBACKEND"},
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return {
+        line.rsplit("|", 1)[1].strip()
+        for line in proc.stderr.splitlines()
+        if line.startswith("import time:") and "|" in line
+    }
+
+
+def test_train_draws_its_report_without_pyplot(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=300)
+    table = pa.table({"x": x, "c": rng.choice(["a", "b"], 300), "y": x + rng.normal(size=300) > 0})
+    pq.write_table(table, tmp_path / "t.parquet")
+    train = ["train", "t.parquet", "--target", "y", "--model", "naive-bayes", "--cv", "2"]
+    drawn = _imported(*train, "--name", "a", "--store", "m", cwd=tmp_path)
+    assert (tmp_path / "m" / "a" / "1" / "report.html").exists()
+    # Naive Bayes has no native importances: the permutation ran too.
+    assert {"matplotlib.figure", "sklearn.inspection"} <= drawn
+    assert "matplotlib.pyplot" not in drawn
