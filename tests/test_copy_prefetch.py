@@ -40,6 +40,7 @@ def test_postgres_to_parquet_in_this_process_equals_a_pool(pg, tmp_path):
     # Resumed with nothing left: every partition is committed, nothing is read or written again.
     again = copy(url, here, engine="local", partition_rows=1_500, run_id=first.run_id)
     assert again.skipped_partitions == again.partitions and again.rows == 20_000
+    assert again.engine == "none"
 
 
 def copy_in(url: str) -> int:

@@ -61,7 +61,8 @@ class CopyResult:
     seconds: float
     run_id: str
     skipped_partitions: int = 0
-    #: Where the partitions ran, and on the default engine why (``local (...)``, ``processes:4``).
+    #: Where the partitions ran, and on the default engine why (``local (...)``, ``processes:4``;
+    #: ``none`` when a resumed run had nothing left to copy).
     engine: str = ""
 
     def to_dict(self) -> dict[str, Any]:
@@ -188,7 +189,8 @@ def copy(
                     ),
                 )
             rows = skipped_rows + sum(result[1] for result in copied)
-            used = session.choice or session.used_spec
+            # Resumed with every partition committed: nothing ran anywhere.
+            used = (session.choice or session.used_spec) if tasks else "none"
             sink.commit()
         except BaseException:
             sink.abort()
