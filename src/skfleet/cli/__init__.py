@@ -101,6 +101,10 @@ def main(verbose: int) -> None:
     # says in one line what happened and how to finish. Without -v only its critical messages
     # show. Its config is read from the environment at import, so this reaches the scheduler and
     # workers we start too.
+    # Reports (train, train-stream, models report) draw with Agg; naming it spares matplotlib's
+    # search for a display backend, which imports pyplot (and any GUI toolkit found) for a
+    # window a command never opens.
+    os.environ.setdefault("MPLBACKEND", "agg")
     dask_level = "critical" if verbose == 0 else logging.getLevelName(level).lower()
     os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", dask_level)
     if verbose == 0:

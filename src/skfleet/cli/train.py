@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
 import click
 
 from skfleet.cli.options import (
@@ -118,9 +116,6 @@ def train(
     as_json,
 ):
     """Train MODEL on the table DATA to predict --target, with K-fold CV, and store it."""
-    # The report draws with Agg; naming it spares matplotlib's search for a display backend,
-    # which imports pyplot (and any GUI toolkit found) for a window a command never opens.
-    os.environ.setdefault("MPLBACKEND", "agg")
     from skfleet.data import open_source
     from skfleet.train import train as run_train
     from skfleet.train.api import default_name
