@@ -17,6 +17,7 @@ Lifecycle of a sink, client side then worker side::
 from __future__ import annotations
 
 import re
+import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -128,6 +129,25 @@ def check_partition_id(partition_id: str) -> str:
     if not _SAFE_ID.match(partition_id):
         raise ValueError(f"partition id {partition_id!r} must match {_SAFE_ID.pattern}")
     return partition_id
+
+
+def checked_run_id(run_id: str | None, new_length: int = 32) -> str:
+    """``run_id``, checked to be usable in names and ledgers, or a new one of ``new_length``
+    hex digits when None (what every sink's ``open`` starts with).
+
+    >>> checked_run_id("r1"), len(checked_run_id(None, new_length=12))
+    ('r1', 12)
+    >>> checked_run_id("a b")
+    Traceback (most recent call last):
+    ...
+    skfleet.errors.UsageError: run id 'a b' may only hold letters, digits and _.=-
+    """
+    run_id = run_id or uuid.uuid4().hex[:new_length]
+    try:
+        check_partition_id(run_id)
+    except ValueError:
+        raise UsageError(f"run id {run_id!r} may only hold letters, digits and _.=-") from None
+    return run_id
 
 
 class _AtURL:

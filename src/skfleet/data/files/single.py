@@ -36,7 +36,6 @@ from __future__ import annotations
 import hashlib
 import json
 import posixpath
-import uuid
 from typing import Any
 
 import pyarrow as pa
@@ -44,15 +43,16 @@ import pyarrow as pa
 from skfleet.data.base import (
     IfExists,
     check_if_exists,
-    check_partition_id,
     check_unique_columns,
     check_watermark_unmoved,
+    checked_run_id,
 )
 from skfleet.data.files.formats import FileFormat, format_of_name
 from skfleet.data.files.ledger import RunLedger
 from skfleet.data.files.parquet_format import ParquetFormat, join_files
 from skfleet.data.files.sink import DONE, STAGED, STAGED_APPEND, FileSink, _format_key
 from skfleet.data.files.store import FileStore, is_glob
+from skfleet.data.files.target import check_appendable
 from skfleet.errors import DataError, TargetExistsError, UsageError
 
 RECORD_SUFFIX = ".skfleet.json"
@@ -132,11 +132,7 @@ class SingleFileSink(FileSink):
     ) -> None:
         check_if_exists(if_exists)
         self._mode = None
-        run_id = run_id or uuid.uuid4().hex[:12]
-        try:
-            check_partition_id(run_id)
-        except ValueError:
-            raise UsageError(f"run id {run_id!r} may only hold letters, digits and _.=-") from None
+        run_id = checked_run_id(run_id, new_length=12)
         kind = self._store.kind(self._dir)
         if kind == "directory":
             raise UsageError(
@@ -164,7 +160,7 @@ class SingleFileSink(FileSink):
                     f"{self.display_name} already exists; pass --if-exists replace or append"
                 )
             if if_exists == "append":
-                self._check_appendable(None, fmt, schema)
+                check_appendable(self, None, fmt, schema)
         self._mode = STAGED_APPEND if if_exists == "append" and kind == "file" else STAGED
         self._ledger.start({"format": _format_key(fmt), "if_exists": if_exists, "mode": self._mode})
 

@@ -50,7 +50,6 @@ lose one's manifest update.
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 import pyarrow as pa
@@ -64,6 +63,7 @@ from skfleet.data.base import (
     check_partition_id,
     check_unique_columns,
     check_watermark_unmoved,
+    checked_run_id,
 )
 from skfleet.data.files import keyruns
 from skfleet.data.files.formats import (
@@ -76,14 +76,13 @@ from skfleet.data.files.ledger import RunLedger
 from skfleet.data.files.manifest import MANIFEST_NAME, Manifest, Part, read_manifest, write_manifest
 from skfleet.data.files.parquet_format import ParquetFormat
 from skfleet.data.files.store import FileStore, is_glob
+from skfleet.data.files.target import check_appendable, check_replaceable
 from skfleet.errors import DataError, MissingColumnError, TargetExistsError, UsageError
 
 # How a run places its parts (decided in open(), carried to workers by pickling the sink).
 STAGED = "staged"  # empty target or replace: the run's parts are the whole new table
 STAGED_APPEND = "staged-append"  # append: the parts join what the target holds
 DONE = "done"  # the run already committed
-#: Files named when a target holds what skfleet did not write.
-_SHOWN = 3
 
 
 class FileSink(Sink):
@@ -151,11 +150,7 @@ class FileSink(Sink):
     ) -> None:
         check_if_exists(if_exists)
         self._mode = None  # until this open() succeeds, the sink refuses writes
-        run_id = run_id or uuid.uuid4().hex[:12]
-        try:
-            check_partition_id(run_id)
-        except ValueError:
-            raise UsageError(f"run id {run_id!r} may only hold letters, digits and _.=-") from None
+        run_id = checked_run_id(run_id, new_length=12)
         store, target = self._store, self._dir
         kind = store.kind(target)
         if kind == "file":
@@ -193,9 +188,9 @@ class FileSink(Sink):
                     f"{self.display_name} already exists; pass --if-exists replace or append"
                 )
             if if_exists == "append":
-                self._check_appendable(manifest, fmt, schema)
+                check_appendable(self, manifest, fmt, schema)
             else:
-                self._check_replaceable(manifest, files)
+                check_replaceable(self, manifest, files)
         self._mode = STAGED_APPEND if if_exists == "append" and exists else STAGED
         self._ledger.start(
             {
@@ -220,49 +215,6 @@ class FileSink(Sink):
                 f"{info.get('if_exists')}; resume it with the same, not {if_exists}"
             )
         self._mode, self._created = info["mode"], bool(info.get("created"))
-
-    def _check_replaceable(self, manifest: Manifest | None, files: list[str]) -> None:
-        """Replace only what a previous skfleet output lists: refuse anything else."""
-        base = self._dir.rstrip("/")
-        listed = {p.path for p in manifest.parts} if manifest is not None else set()
-        foreign = [f[len(base) :].lstrip("/") for f in files]
-        foreign = [f for f in foreign if f not in listed]
-        if not foreign:
-            return
-        shown = ", ".join(foreign[:_SHOWN]) + (", ..." if len(foreign) > _SHOWN else "")
-        what = (
-            "files skfleet did not write" if manifest is not None else "files but no skfleet output"
-        )
-        raise UsageError(
-            f"--if-exists replace refused: {self.display_name} holds {what} ({shown}); "
-            "it replaces only a previous skfleet output, so remove them or pick another --out"
-        )
-
-    def _check_appendable(self, manifest: Manifest | None, fmt: FileFormat, schema: pa.Schema):
-        if manifest is not None:
-            old_format, old_schema = manifest.format, manifest.schema
-        else:
-            from skfleet.data.files.source import FileSource
-
-            existing = FileSource(self.url, storage_options=self._store.storage_options)
-            old_format, old_schema = existing.format.name, existing.schema()
-        if old_format != fmt.name:
-            raise UsageError(
-                f"{self.display_name} holds {old_format} files; cannot append {fmt.name} "
-                f"(check {FORMAT_FLAG})"
-            )
-        if old_schema.names != schema.names:
-            raise DataError(
-                f"cannot append to {self.display_name}: its columns are "
-                f"{old_schema.names}, the new rows have {schema.names}"
-            )
-        if manifest is not None:
-            for old, new in zip(old_schema, schema, strict=True):
-                if old.type != new.type:
-                    raise DataError(
-                        f"cannot append to {self.display_name}: column {new.name!r} is "
-                        f"{old.type} there and {new.type} in the new rows"
-                    )
 
     def _require_open(self) -> None:
         if self._mode is None:

@@ -26,7 +26,6 @@ The bookkeeping tables are :mod:`~skfleet.data.postgres.ledger`'s, the COPY of o
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 import pyarrow as pa
@@ -37,6 +36,7 @@ from skfleet.data.base import (
     check_if_exists,
     check_partition_id,
     check_unique_columns,
+    checked_run_id,
 )
 from skfleet.data.postgres import keycheck
 from skfleet.data.postgres.conn import adbc_cursor, connect_psycopg, driver_errors, translate
@@ -48,15 +48,14 @@ from skfleet.data.postgres.ledger import (
     ensure_bookkeeping,
     keys_table_name,
     staging_name,
-    store_watermark,
-    stored_watermark,
 )
 from skfleet.data.postgres.types import arrow_type_for, cast_column, pg_type_for, wire_type
 from skfleet.data.postgres.url import parse_pg_url
+from skfleet.data.postgres.watermarks import PostgresWatermarks
 from skfleet.errors import MissingColumnError, SkfleetError, UsageError
 
 
-class PostgresSink(LedgerSink):
+class PostgresSink(PostgresWatermarks, LedgerSink):
     """A PostgreSQL table to write (``postgresql://.../db?table=schema.name``).
 
     Picklable once opened (it holds names and the Arrow schema, no connection): workers call
@@ -117,11 +116,7 @@ class PostgresSink(LedgerSink):
     def open(self, schema: pa.Schema, if_exists: str = "fail", run_id: str | None = None) -> None:
         """Prepare the target; with the ``run_id`` of an unfinished run, resume that run."""
         check_if_exists(if_exists)
-        run_id = run_id or uuid.uuid4().hex
-        try:
-            check_partition_id(run_id)
-        except ValueError:
-            raise UsageError(f"run id {run_id!r} may only hold letters, digits and _.=-") from None
+        run_id = checked_run_id(run_id)
         wire = pa.schema([pa.field(f.name, wire_type(f)) for f in schema])
         check_unique_columns(wire.names, f"the table written to {self.display_name}")
         with connect_psycopg(self._target) as conn:
@@ -356,35 +351,6 @@ class PostgresSink(LedgerSink):
             )
         )
         conn.execute(sql.SQL("DROP TABLE {}").format(stage))
-
-    # -- watermarks of incremental runs ----------------------------------------------------------
-    def watermark(self, stream: str) -> dict | None:
-        """The state stored for ``stream`` into this table (None: none, or no records yet)."""
-        with connect_psycopg(self._target) as conn:
-            try:
-                if self._nsp is None:
-                    self._nsp = self._resolve_schema(conn)[0]
-                return stored_watermark(conn, self._target.bookkeeping, self._target_key, stream)
-            except SkfleetError:
-                raise
-            except driver_errors() as exc:
-                raise self._error(exc) from None
-
-    def set_watermark(self, stream: str, state: dict) -> None:
-        """Before :meth:`open`, so that an append stages its rows (see :meth:`_open_locked`)."""
-        self._watermark = (stream, state)
-
-    def _store_watermark(self, conn) -> None:
-        """In the commit's transaction, under its advisory lock on the target."""
-        store_watermark(
-            conn,
-            self._target.bookkeeping,
-            self._target_key,
-            self._watermark,
-            self._run_id,
-            replaced=self._mode != "append",
-            where=self.display_name,
-        )
 
     def abort(self) -> None:
         """Drop the staging table. Partitions already appended to a target stay (each was its

@@ -25,12 +25,16 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import hashlib
-import uuid
 from typing import Any
 
 import pyarrow as pa
 
-from skfleet.data.base import DuplicateKeys, check_if_exists, check_partition_id
+from skfleet.data.base import (
+    DuplicateKeys,
+    check_if_exists,
+    check_partition_id,
+    checked_run_id,
+)
 from skfleet.data.postgres.conn import driver_errors
 from skfleet.data.postgres.keycheck import repeated_keys
 from skfleet.data.postgres.ledger import LEDGER, RUNS, LedgerSink, staging_name
@@ -116,11 +120,7 @@ class RedshiftSink(LedgerSink):
                 f"{self.display_name} needs staging=s3://bucket/prefix to be written: Redshift "
                 "loads tables only with COPY from S3"
             )
-        run_id = run_id or uuid.uuid4().hex
-        try:
-            check_partition_id(run_id)
-        except ValueError:
-            raise UsageError(f"run id {run_id!r} may only hold letters, digits and _.=-") from None
+        run_id = checked_run_id(run_id)
         for f in schema:
             check_identifier(f.name, "column", self.display_name)
         wire = pa.schema([pa.field(f.name, wire_type(f)) for f in schema])
