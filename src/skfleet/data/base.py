@@ -218,6 +218,14 @@ class Source(_AtURL, Closing, ABC):
         """Release client-side resources (an exported snapshot, a connection)."""
         return None
 
+    def unique_keys(self, keys: Sequence[str]) -> bool:
+        """Client side: True promises that no two rows this source yields (in the state its
+        partitions read) share their values of the columns ``keys``, nulls counted as equal, so
+        an output keyed by them cannot repeat a key and predict need not check it. The promise
+        must come from something the backend enforces (a PostgreSQL primary key or unique
+        index), never from a declaration it does not check. The default cannot tell: False."""
+        return False
+
     # -- incremental reads (optional) -----------------------------------------------------------
     # A backend that can read only the rows above a watermark implements both; the defaults
     # refuse, so ``--incremental`` on such a source is one line naming it.
