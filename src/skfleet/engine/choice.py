@@ -15,11 +15,15 @@ False
 >>> pool_pays(rows_left=1_800_000, seconds_per_row=4e-6, workers=2, start_left=0.0)
 True
 
-A copy in this process already overlaps a read and a write (``WorkEstimate.streams``): two
-workers then count as one, and a pool started for them never pays.
+Here, tasks run :data:`STREAMS` at a time in threads (``WorkEstimate.streams``): reading,
+Arrow, numpy and the drivers' encoding release the GIL, so two partitions read, score and write
+side by side on two cores. Two workers then count as one, and a pool started for them never pays
+(:func:`pool_can_pay`); on a machine with more cores, a pool of N counts as N / 2.
 
 >>> pool_pays(rows_left=18_000_000, seconds_per_row=4e-6, workers=2 / 2, start_left=0.0)
 False
+>>> pool_can_pay(workers=2), pool_can_pay(workers=8)
+(False, True)
 """
 
 from __future__ import annotations
@@ -33,6 +37,9 @@ from typing import Any
 #: and the measured cost per row grow, so their ratio, which decides, moves less than either.
 POOL_START_SECONDS = 5.0
 
+#: Tasks this process runs side by side (in threads) when the work chooses where it runs.
+STREAMS = 2
+
 #: What a worker's first task pays before it scores: loading and checking the model, the first
 #: connection to the source and the output.
 HANDOVER_SECONDS = 0.5
@@ -43,8 +50,9 @@ class WorkEstimate:
     """How a phase's tasks are weighed: the rows an item will process (its plan's estimate), and
     from a task's result the rows it did and the seconds it took. ``prepare`` runs once in this
     process before the first timed task (loading the model: a one-off, not a cost per row).
-    ``streams``: how many tasks this process overlaps (a prefetching copy reads one partition
-    while it writes another), so a pool of N workers finishes N / ``streams`` times as fast."""
+    ``streams``: how many tasks this process runs at once (in threads, each on its own copy of
+    its item, as a pool worker would get it), so a pool of N workers finishes N / ``streams``
+    times as fast."""
 
     rows: Callable[[Any], int]
     measured: Callable[[Any], tuple[int, float]]
@@ -58,6 +66,13 @@ def pool_pays(rows_left: int, seconds_per_row: float, workers: float, start_left
     here = rows_left * seconds_per_row
     there = start_left + HANDOVER_SECONDS + here / max(1, workers)
     return there < here
+
+
+def pool_can_pay(workers: int, streams: int = STREAMS) -> bool:
+    """Whether a pool of ``workers`` could ever finish sooner than this process running
+    ``streams`` tasks at once: not when it has no more workers than this process has streams
+    (it starts, then works no faster), so no pool is started for it in the background."""
+    return workers / max(1, streams) > 1
 
 
 def explain(spec: str, *, rows_here: int, tasks_here: int, tasks: int, workers: int) -> str:

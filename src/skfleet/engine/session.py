@@ -25,9 +25,13 @@ string, an :class:`~skfleet.engine.Engine`, or None for the command's default â€
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import os
+import pickle
+import time
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from skfleet.engine import Engine, get_engine, parse_engine_spec
@@ -294,40 +298,66 @@ class EngineSession:
     def _choosing(
         self, fn: Callable, items: list, retries: int, work: WorkEstimate
     ) -> Iterator[tuple[int, Any]]:
-        """``(index, result)``: tasks here, one by one, until the pool pays for the rest."""
+        """``(index, result)``: tasks here, ``work.streams`` at a time, until the pool pays for
+        the rest. ``work.prepare`` runs in a thread beside the first tasks (loading the model
+        while the first partitions are read); its seconds are not counted as the work's."""
         workers = self._pool[1] if self._pool else 1
-        if work.prepare is not None:
-            work.prepare()
+        threads = max(1, min(work.streams, os.cpu_count() or 1))
         rows_left = sum(work.rows(item) for item in items)
-        rows_here = seconds_here = 0.0
-        for index, item in enumerate(items):
-            state = _warm_state(self.requested, self.workers)
-            if rows_here and state != "starting":
+        rows_here, tasks_here = 0, 0
+        started = time.perf_counter()
+        here = ThreadPoolExecutor(threads + 1, thread_name_prefix="skfleet-task")
+        finished = False
+        try:
+            prepared = here.submit(_timed, work.prepare) if work.prepare is not None else None
+            pending: collections.deque = collections.deque()
+            submitted = 0
+            while pending or submitted < len(items):
+                while submitted < len(items) and len(pending) < threads:
+                    item = _own_copy(items[submitted]) if threads > 1 else items[submitted]
+                    pending.append((submitted, here.submit(call_with_retries, fn, item, retries)))
+                    rows_left -= work.rows(items[submitted])
+                    submitted += 1
+                index, future = pending.popleft()
+                result = future.result()
+                tasks_here += 1
+                if not isinstance(result, TaskUserError):
+                    rows_here += work.measured(result)[0]
+                yield index, result
+                state = _warm_state(self.requested, self.workers)
+                if submitted == len(items) or not rows_here or state == "starting":
+                    continue
                 start_left = 0.0 if state == "ready" else POOL_START_SECONDS
-                here = seconds_here / rows_here
-                if pool_pays(rows_left, here, workers / work.streams, start_left):
-                    pool = self._used = self.engine
-                    self.choice = explain(
-                        pool.spec, rows_here=0, tasks_here=index, tasks=len(items), workers=workers
-                    )
-                    rest = pool.map_unordered(fn, items[index:], retries=retries)
-                    with contextlib.closing(rest):
-                        for offset, result in rest:
-                            yield index + offset, result
-                    return
-            result = call_with_retries(fn, item, retries)
-            if not isinstance(result, TaskUserError):
-                rows, seconds = work.measured(result)
-                rows_here, seconds_here = rows_here + rows, seconds_here + seconds
-            rows_left -= work.rows(item)
-            yield index, result
+                elapsed = time.perf_counter() - started - _seconds_of(prepared)
+                per_row = max(elapsed, 0.0) / rows_here
+                if pool_pays(rows_left, per_row, workers / work.streams, start_left):
+                    break
+            else:
+                self.choice = explain(
+                    "local",
+                    rows_here=rows_here,
+                    tasks_here=tasks_here,
+                    tasks=len(items),
+                    workers=workers,
+                )
+                finished = True
+                return
+            for index, future in pending:  # started here: they finish here
+                tasks_here += 1
+                yield index, future.result()
+            finished = True
+        finally:
+            # Interrupted or failed: queued tasks are dropped, running ones are not waited for
+            # (a partition commits whole or not at all, so one finishing later is harmless).
+            here.shutdown(wait=finished, cancel_futures=True)
+        pool = self._used = self.engine
         self.choice = explain(
-            "local",
-            rows_here=int(rows_here),
-            tasks_here=len(items),
-            tasks=len(items),
-            workers=workers,
+            pool.spec, rows_here=0, tasks_here=tasks_here, tasks=len(items), workers=workers
         )
+        rest = pool.map_unordered(fn, items[submitted:], retries=retries)
+        with contextlib.closing(rest):
+            for offset, result in rest:
+                yield submitted + offset, result
 
     def close(self) -> None:
         """Close what this session started (an engine passed in is the caller's to close)."""
@@ -346,8 +376,6 @@ class EngineSession:
 def _threaded(fn: Callable, items: list, retries: int, threads: int) -> Iterator[tuple[int, Any]]:
     """``(index, fn(item))`` from a few threads of this process, in order; at most ``threads + 1``
     items are in flight (and held) at once."""
-    from concurrent.futures import ThreadPoolExecutor
-
     threads = max(1, min(threads, os.cpu_count() or 1))
     with ThreadPoolExecutor(threads, thread_name_prefix="skfleet-task") as pool:
         pending = []
@@ -358,3 +386,23 @@ def _threaded(fn: Callable, items: list, retries: int, threads: int) -> Iterator
                 yield index_done, future.result()
         for index_done, future in pending:
             yield index_done, future.result()
+
+
+def _own_copy(item: Any) -> Any:
+    """``item`` as a pool worker would receive it (pickled and back): tasks run side by side in
+    this process's threads then share no source, sink or plan object, just as on a pool."""
+    return pickle.loads(pickle.dumps(item, protocol=pickle.HIGHEST_PROTOCOL))
+
+
+def _timed(fn: Callable[[], Any]) -> float:
+    """Seconds ``fn()`` took; its error is left to the tasks, which meet it again and report it
+    as theirs (a model that does not load fails its first task)."""
+    started = time.perf_counter()
+    with contextlib.suppress(Exception):
+        fn()
+    return time.perf_counter() - started
+
+
+def _seconds_of(prepared: Future | None) -> float:
+    """What the preparation took (0 before it ran, or without one)."""
+    return prepared.result() if prepared is not None and prepared.done() else 0.0

@@ -43,6 +43,7 @@ from typing import Any
 from skfleet.data import open_sink, open_source
 from skfleet.data.base import Sink
 from skfleet.engine import Engine
+from skfleet.engine.choice import pool_can_pay
 from skfleet.engine.session import warm_up
 from skfleet.errors import SkfleetError, UntrustedModelError, UsageError
 from skfleet.predict.execution import Execution
@@ -259,7 +260,11 @@ def predict(
                 workers_hint(engine, workers),
             )
         partitions = src.partitions(options.partition_rows)
-        if worth_warming(partitions, len(plan.read_columns)):
+        # The default engine may keep the work here; on a machine whose pool is no faster than
+        # this process's threads it always does, and a pool starting beside it only competes.
+        chosen = engine in (None, DEFAULT_ENGINE)
+        useful = not chosen or pool_can_pay(workers_hint(engine, workers))
+        if useful and worth_warming(partitions, len(plan.read_columns)):
             # Much to do: a local cluster starts (its workers importing scikit-learn) while the
             # run is recorded and the sink opens (a small job runs in this process, no cluster).
             stack.callback(warm_up(DEFAULT_ENGINE if engine is None else engine, workers))

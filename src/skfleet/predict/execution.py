@@ -10,7 +10,7 @@ from skfleet.data.base import Partition, Sink, Source
 from skfleet.data.reach import unreachable_reason
 from skfleet.data.registry import scheme_of
 from skfleet.engine import Engine
-from skfleet.engine.choice import WorkEstimate
+from skfleet.engine.choice import STREAMS, WorkEstimate
 from skfleet.engine.session import EngineSession
 from skfleet.errors import (
     DataError,
@@ -196,6 +196,7 @@ class Execution:
                     rows=lambda task: task.partition.rows_estimate,
                     measured=lambda result: (result.rows_in, result.seconds),
                     prepare=lambda: cached_model(handle),
+                    streams=STREAMS,
                 ),
             )
         except PartitionTaskError as exc:

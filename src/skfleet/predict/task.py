@@ -174,8 +174,10 @@ def predict_partition(task: PredictTask) -> PartitionResult:
     result = PartitionResult(pid, worker=_worker_name())
     started, cpu_started = time.perf_counter(), time.process_time()
     try:
-        model, result.model_loaded = cached_model(task.model)
+        # The rows first: the first tasks of a run in this process read while the model loads
+        # in another thread (reading releases the GIL; loading it is mostly imports).
         table = task.source.read(task.partition, columns=list(task.plan.read_columns))
+        model, result.model_loaded = cached_model(task.model)
         result.rows_in = table.num_rows
         # Within the partition at once (an error fails before anything is written); across
         # partitions the sink counts at the end.

@@ -216,12 +216,13 @@ def adbc_cursor(target: PgURL) -> Iterator:
     the pool only after a clean exit (its transaction ended); after an error it is closed.
     """
     import adbc_driver_manager
-    import adbc_driver_postgresql.dbapi as adbc
+
+    from skfleet.data.postgres import adbc
 
     conn = _checkout(target.conninfo)
     if conn is None:
         try:
-            conn = adbc.connect(with_dead_peer_limits(target.conninfo), autocommit=True)
+            conn = adbc.connect(with_dead_peer_limits(target.conninfo))
         except adbc_driver_manager.Error as exc:
             raise _connect_error(exc, target) from None
         _limit_server_wait(conn, adbc_driver_manager.Error)
