@@ -5,10 +5,12 @@ source and write it to the sink (a retried partition is a no-op thanks to the si
 client commits at the end. Nothing but partition descriptions crosses the wire.
 
 On the default engine the work chooses where it runs (:mod:`skfleet.engine.choice`): partitions
-are copied here, partition *k + 1* read while *k* is written (:class:`PrefetchingCopy`), and the
-rest goes to a process pool only when the pool would finish it sooner. That overlap already keeps
-two cores busy, so a pool of N workers counts as N / 2 times this process: on two cores a pool
-never pays, since starting it costs seconds and its workers only share the same cores.
+are copied here, two at a time in threads (two reads from the source and two writes side by side:
+the drivers, Arrow and the Parquet writer release the GIL), and the rest goes to a process pool
+only when the pool would finish it sooner. The two streams already keep two cores busy, so a pool
+of N workers counts as N / 2 times this process: on two cores a pool never pays, since starting
+it costs seconds and its workers only share the same cores. ``--engine local`` copies two at a
+time here too.
 
 >>> import os, tempfile, pyarrow as pa, pyarrow.parquet as pq
 >>> d = tempfile.mkdtemp()
@@ -20,10 +22,8 @@ never pays, since starting it costs seconds and its workers only share the same 
 
 from __future__ import annotations
 
-import contextlib
 import time
 import uuid
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -32,7 +32,7 @@ import pyarrow as pa
 from skfleet.data import open_sink, open_source
 from skfleet.data.base import Partition, Sink, Source, check_if_exists
 from skfleet.engine import Engine
-from skfleet.engine.choice import WorkEstimate
+from skfleet.engine.choice import STREAMS, WorkEstimate
 from skfleet.engine.session import EngineSession
 from skfleet.errors import UsageError
 from skfleet.util.api_module import make_callable
@@ -89,55 +89,6 @@ def copy_partition(task: CopyTask) -> tuple[str, int, int, float]:
     return task.partition.id, table.num_rows, written, time.perf_counter() - started
 
 
-def _plain_copy() -> Any:
-    return copy_partition
-
-
-class PrefetchingCopy:
-    """:func:`copy_partition` for tasks run one after another in this process: while partition
-    *k* is written, a thread reads partition *k + 1* (ADBC, Arrow and the Parquet writer release
-    the GIL, so the two overlap on two cores). Writes stay in the caller's thread, one at a time,
-    so a sink sees what it sees from :func:`copy_partition`; a retried task reads again. A task's
-    seconds are those since the previous one returned: what it adds to the run, its read having
-    overlapped the previous write. Sent to a pool (the work chose one), it pickles as
-    :func:`copy_partition`: the read-ahead thread stays here.
-
-    >>> import os, tempfile, pyarrow.parquet as pq
-    >>> d = tempfile.mkdtemp()
-    >>> pq.write_table(pa.table({"id": list(range(10))}), os.path.join(d, "in.parquet"))
-    >>> copy(os.path.join(d, "in.parquet"), os.path.join(d, "out/"), partition_rows=3,
-    ...      engine="local").rows
-    10
-    """
-
-    def __init__(self, tasks: list[CopyTask]):
-        self._order = {id(task): index for index, task in enumerate(tasks)}
-        self._tasks = tasks
-        self._reads: dict[int, Future] = {}
-        self._pool = ThreadPoolExecutor(1, thread_name_prefix="skfleet-copy-read")
-        self._last: float | None = None
-
-    def __reduce__(self) -> tuple:
-        return _plain_copy, ()
-
-    def __call__(self, task: CopyTask) -> tuple[str, int, int, float]:
-        started = time.perf_counter()
-        since = started if self._last is None else self._last
-        index = self._order[id(task)]
-        pending = self._reads.pop(index, None)
-        if index + 1 < len(self._tasks) and index + 1 not in self._reads:
-            self._reads[index + 1] = self._pool.submit(_read, self._tasks[index + 1])
-        table = pending.result() if pending is not None else _read(task)
-        written = task.sink.write(task.partition.id, table)
-        self._last = now = time.perf_counter()
-        return task.partition.id, table.num_rows, written, now - since
-
-    def close(self) -> None:
-        for future in self._reads.values():
-            future.cancel()
-        self._pool.shutdown(wait=True)
-
-
 def copy(
     src: str,
     dst: str,
@@ -170,24 +121,21 @@ def copy(
             todo = [p for p in partitions if p.id not in done]
             skipped_rows = sum(done.get(p.id, 0) for p in partitions)
             tasks = [CopyTask(source, sink, p, schema) for p in todo]
-            with contextlib.ExitStack() as stack:
-                task_fn: Any = copy_partition
-                if len(tasks) > 1 and not session.engine_for(len(tasks), "copy").distributed:
-                    task_fn = stack.enter_context(contextlib.closing(PrefetchingCopy(tasks)))
-                copied = session.run(
-                    task_fn,
-                    tasks,
-                    description="copy",
-                    retries=retries,
-                    rows=lambda result: result[1],
-                    done=len(partitions) - len(todo),
-                    done_rows=skipped_rows,
-                    work=WorkEstimate(
-                        rows=lambda task: task.partition.rows_estimate,
-                        measured=lambda result: (result[1], result[3]),
-                        streams=2 if isinstance(task_fn, PrefetchingCopy) else 1,
-                    ),
-                )
+            copied = session.run(
+                copy_partition,
+                tasks,
+                description="copy",
+                retries=retries,
+                rows=lambda result: result[1],
+                done=len(partitions) - len(todo),
+                done_rows=skipped_rows,
+                threads=STREAMS,
+                work=WorkEstimate(
+                    rows=lambda task: task.partition.rows_estimate,
+                    measured=lambda result: (result[1], result[3]),
+                    streams=STREAMS,
+                ),
+            )
             rows = skipped_rows + sum(result[1] for result in copied)
             # Resumed with every partition committed: nothing ran anywhere.
             used = (session.choice or session.used_spec) if tasks else "none"

@@ -380,6 +380,7 @@ def _threaded(fn: Callable, items: list, retries: int, threads: int) -> Iterator
     with ThreadPoolExecutor(threads, thread_name_prefix="skfleet-task") as pool:
         pending = []
         for index, item in enumerate(items):
+            item = _own_copy(item) if threads > 1 else item
             pending.append((index, pool.submit(call_with_retries, fn, item, retries)))
             if len(pending) > threads:
                 index_done, future = pending.pop(0)

@@ -1,5 +1,5 @@
-"""``copy`` in this process reads partition k + 1 while it writes partition k: every row exactly
-once, the same output as a process pool's."""
+"""``copy`` in this process runs two partitions at a time in threads: every row exactly once,
+the same output as a process pool's."""
 
 from __future__ import annotations
 
@@ -54,8 +54,8 @@ def copy_in(url: str) -> int:
 
 
 def test_default_engine_weighs_the_work(tmp_path):
-    """A small copy on the default engine starts no pool: every partition is copied here, read
-    ahead, and the result says where and why."""
+    """A small copy on the default engine starts no pool: every partition is copied here, two
+    at a time, and the result says where and why."""
     import pyarrow.parquet as pq
 
     pq.write_table(table(20_000), tmp_path / "in.parquet", row_group_size=2_000)
@@ -66,16 +66,3 @@ def test_default_engine_weighs_the_work(tmp_path):
     pool = str(tmp_path / "pool") + "/"
     named = copy(str(tmp_path / "in.parquet"), pool, partition_rows=4_000, engine="processes:2")
     assert named.engine == "processes:2"
-
-
-def test_a_prefetching_copy_sent_to_a_pool_is_the_plain_task():
-    """When the work hands the rest to a pool, the read-ahead thread stays here."""
-    import pickle
-
-    from skfleet.copy import PrefetchingCopy, copy_partition
-
-    fn = PrefetchingCopy([])
-    try:
-        assert pickle.loads(pickle.dumps(fn)) is copy_partition
-    finally:
-        fn.close()
