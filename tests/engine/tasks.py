@@ -33,3 +33,18 @@ def nested_pids(n: int) -> tuple[int, list[int]]:
 
     pids = joblib.Parallel(n_jobs=-1)(joblib.delayed(os.getpid)() for _ in range(n))
     return os.getpid(), pids
+
+
+def interval(item: dict) -> tuple[float, float, int, int]:
+    """Sleep 0.3 s and mark the item as taken: (start, end, thread id, the item's id here).
+
+    An item marked taken before (``item["taken"]``) means two tasks shared one object."""
+    import threading
+    import time
+
+    if item.get("taken"):
+        raise AssertionError("this item object was given to a task before")
+    item["taken"] = True
+    started = time.perf_counter()
+    time.sleep(0.3)
+    return started, time.perf_counter(), threading.get_ident(), id(item)

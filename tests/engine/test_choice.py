@@ -59,3 +59,21 @@ def test_without_choose_the_pool_is_used_as_given():
 )
 def test_pool_pays(rows_left, per_row, start_left, expected):
     assert pool_pays(rows_left, per_row, 2, start_left) is expected
+
+
+def test_tasks_here_run_two_at_a_time_each_on_its_own_copy():
+    """With ``streams=2`` the work here runs in two threads at once (reads and numpy release the
+    GIL), and each task gets its own pickled copy of its item, as a pool worker would: the
+    caller's objects are not shared between threads."""
+    from tests.engine.tasks import interval
+
+    items = [{"n": i} for i in range(4)]
+    work = WorkEstimate(rows=lambda item: 1, measured=lambda result: (1, 0.3), streams=2)
+    with EngineSession("processes:2", choose=True) as session:
+        results = session.run(interval, items, description=None, work=work)
+        assert not session.started
+    assert all("taken" not in item for item in items)  # the tasks marked copies, not these
+    assert len({r[2] for r in results}) == 2  # two threads
+    first, second = sorted(results)[:2]
+    assert second[0] < first[1]  # the second began before the first ended
+    assert {r[3] for r in results}.isdisjoint(id(item) for item in items)

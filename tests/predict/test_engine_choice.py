@@ -34,9 +34,12 @@ def test_large_job_goes_to_the_cluster_and_scores_the_same(
     tmp_path, store, rows, parquet_in, monkeypatch
 ):
     # What makes a job large: the cluster's start-up (0 here) and the hand-over (0) against the
-    # work measured on the first partition. 5 partitions left: 2 workers finish them sooner.
+    # work measured on the first partition. 5 partitions left: 2 workers finish them sooner than
+    # this process running one at a time (with its usual two threads, 2 workers would be no
+    # faster: on this 2-core machine a pool never pays, see the next test).
     monkeypatch.setattr(session, "POOL_START_SECONDS", 0.0)
     monkeypatch.setattr(choice, "HANDOVER_SECONDS", 0.0)
+    monkeypatch.setattr("skfleet.predict.execution.STREAMS", 1)
     ref = save_classifier(store, rows)
     pooled = predict(ref, parquet_in, str(tmp_path / "pool"), store=store.uri, partition_rows=1_000)
     predict(ref, parquet_in, str(tmp_path / "here"), store=store.uri, engine="local",
@@ -80,3 +83,29 @@ def test_client_of_a_pool_does_not_import_pandas(tmp_path, store, rows, parquet_
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stdout.split() == [str(ROWS), "[]"]
+
+
+def test_a_pool_no_faster_than_two_threads_here_is_never_started(
+    tmp_path, store, rows, parquet_in, monkeypatch
+):
+    # Even free to start, 2 workers finish no sooner than this process running two partitions at
+    # once: the job stays here, and no cluster is started in the background either.
+    from skfleet.predict import api
+
+    started = []
+    monkeypatch.setattr(session, "POOL_START_SECONDS", 0.0)
+    monkeypatch.setattr(choice, "HANDOVER_SECONDS", 0.0)
+    monkeypatch.setattr("skfleet.predict.plan.WARM_UP_CELLS", 0)
+    monkeypatch.setattr(api, "warm_up", lambda *a, **k: started.append(a) or (lambda: None))
+    ref = save_classifier(store, rows)
+    result = predict(
+        ref, parquet_in, str(tmp_path / "o"), store=store.uri, partition_rows=1_000, workers=2
+    )
+    assert result.engine == f"local ({ROWS:,} rows: faster here than starting 2 workers)"
+    assert started == []
+    given = predict(
+        ref, parquet_in, str(tmp_path / "g"), store=store.uri, partition_rows=1_000,
+        engine="dask:local:2",
+    )  # fmt: skip
+    assert given.engine == "dask:local:2"
+    assert read_sorted(str(tmp_path / "o")).equals(read_sorted(str(tmp_path / "g")))
