@@ -18,16 +18,30 @@ True
 (False, b'{}')
 >>> sorted(os.listdir(os.path.dirname(path)))
 ['record.json']
+
+``data`` may also be a function that writes the content into the open file it is given: then the
+content is never whole in memory (a table streamed into the temporary file, or on S3 into a
+multipart upload that completes, and so publishes, only when the function returns).
+
+>>> atomic_write(None, path + ".txt", lambda handle: handle.write(b"streamed"))
+True
+>>> open(path + ".txt", "rb").read()
+b'streamed'
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
+import io
 import os
 import posixpath
 import uuid
-from typing import Any
+from collections.abc import Callable
+from typing import Any, BinaryIO
+
+#: What :func:`atomic_write` publishes: the bytes, or a function writing them into a binary file.
+Content = bytes | Callable[[BinaryIO], object]
 
 
 def is_local_fs(fs: Any) -> bool:
@@ -49,36 +63,79 @@ def temp_name(path: str) -> str:
     return posixpath.join(head, f".{tail}.tmp-{uuid.uuid4().hex[:12]}")
 
 
-def atomic_write(fs: Any, path: str, data: bytes, *, exclusive: bool = False) -> bool:
+def atomic_write(fs: Any, path: str, data: Content, *, exclusive: bool = False) -> bool:
     """Make ``data`` appear at ``path`` whole or not at all (``fs``: an fsspec filesystem, or
     None for a local path). The parent directory must exist on disk.
 
-    Returns True, or with ``exclusive=True`` False when something was already at ``path`` (then
-    nothing is written). Filesystem errors propagate as ``OSError``: callers word them.
+    ``data`` is bytes or a function ``write(handle)`` (see the module docs); an exception from the
+    function publishes nothing and propagates. Returns True, or with ``exclusive=True`` False when
+    something was already at ``path`` (then nothing is written, and the function is not called
+    when that is known beforehand). Filesystem errors propagate as ``OSError``: callers word them.
     """
     if is_local_fs(fs):
         return _local_write(path, data, exclusive)
-    if exclusive:
-        if fs.exists(path):
-            return False
-        try:
-            fs.pipe_file(path, data, mode="create")
-        except FileExistsError:
-            return False
-    else:
-        fs.pipe_file(path, data)
+    if exclusive and fs.exists(path):
+        return False
+    try:
+        if callable(data) and _streams(fs):
+            _stream(fs, path, data, exclusive)
+        else:
+            if callable(data):
+                # Another object store: its open("wb") may not publish in one step, so the
+                # content is gathered here and PUT whole, as bytes are.
+                buffer = io.BytesIO()
+                data(buffer)
+                data = buffer.getvalue()
+            if exclusive:
+                fs.pipe_file(path, data, mode="create")
+            else:
+                fs.pipe_file(path, data)
+    except FileExistsError:
+        if not exclusive:
+            raise
+        return False
     with contextlib.suppress(AttributeError):
         fs.invalidate_cache(posixpath.dirname(path))
     return True
 
 
-def _local_write(path: str, data: bytes, exclusive: bool) -> bool:
+# s3fs: a file opened "wb" is a multipart upload (a single PUT when small) that publishes the
+# object only on close, and "xb" makes that PUT or the upload's completion conditional
+# (``If-None-Match: *``): the same exclusive create as ``pipe_file(mode="create")``.
+def _streams(fs: Any) -> bool:
+    protocol = getattr(fs, "protocol", None)
+    return "s3" in (protocol if isinstance(protocol, tuple | list) else (protocol,))
+
+
+def _stream(fs: Any, path: str, write: Callable[[BinaryIO], object], exclusive: bool) -> None:
+    handle = fs.open(path, "xb" if exclusive else "wb")
+    try:
+        write(handle)
+        if exclusive and handle.tell() == 0:
+            # s3fs "touches" an empty file on close, unconditionally: PUT it conditionally.
+            handle.discard()
+            handle.closed = True
+            fs.pipe_file(path, b"", mode="create")
+            return
+        handle.close()
+    except BaseException:
+        # Not close(): closing publishes what was written. discard() aborts the upload; marking
+        # the file closed keeps its finaliser from closing (and publishing) it later.
+        handle.discard()
+        handle.closed = True
+        raise
+
+
+def _local_write(path: str, data: Content, exclusive: bool) -> bool:
     if exclusive and os.path.exists(path):
         return False
     tmp = temp_name(path)
     try:
         with open(tmp, "wb") as handle:
-            handle.write(data)
+            if callable(data):
+                data(handle)
+            else:
+                handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())  # the rename must not publish bytes only in the page cache
         if not exclusive:

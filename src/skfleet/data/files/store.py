@@ -3,7 +3,8 @@ file backend needs, each translating filesystem errors into one-line :mod:`skfle
 
 Local disk and S3 go through the same fsspec calls; :meth:`FileStore.put_new` and
 :meth:`FileStore.put` go through :func:`skfleet.util.atomic.atomic_write`, because "appear
-atomically under the final name" is a rename on a disk and a single PUT on S3.
+atomically under the final name" is a rename on a disk and one PUT (or one multipart upload's
+completion) on S3.
 
 >>> store, path = FileStore.from_url("s3://bucket/scores/")
 >>> store.protocol, path, store.url(path + "/part-p0.parquet")
@@ -23,7 +24,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from skfleet.errors import ConnectionFailedError, SkfleetError, SourceNotFoundError, UsageError
-from skfleet.util.atomic import atomic_write
+from skfleet.util.atomic import Content, atomic_write
 from skfleet.util.redact import redact_text
 
 _GLOB_CHARS = "*?["
@@ -237,9 +238,13 @@ class FileStore:
 
     def tail(self, path: str, nbytes: int) -> bytes:
         """The last ``nbytes`` bytes of ``path`` (one ranged read)."""
+        size = self.size(path)
+        return self.read_range(path, max(0, size - nbytes), size)
+
+    def read_range(self, path: str, start: int, end: int) -> bytes:
+        """Bytes ``start`` up to ``end`` of ``path`` (one ranged read; fewer at the file's end)."""
         with self.errors(path):
-            size = int(self.fs.size(path))
-            return self.fs.cat_file(path, start=max(0, size - nbytes), end=size)
+            return self.fs.cat_file(path, start=start, end=end)
 
     def exists(self, path: str) -> bool:
         with self.errors(path):
@@ -253,8 +258,10 @@ class FileStore:
             with self.errors(path):
                 os.makedirs(path, exist_ok=True)
 
-    def put_new(self, path: str, data: bytes) -> bool:
-        """Make ``data`` appear at ``path`` in one step, unless something is there already.
+    def put_new(self, path: str, data: Content) -> bool:
+        """Make ``data`` (bytes, or a function writing them into a file: streamed, see
+        :func:`~skfleet.util.atomic.atomic_write`) appear at ``path`` in one step, unless
+        something is there already.
 
         Returns False (and writes nothing) when ``path`` exists: the existing object is the
         record that this output was already written.
@@ -262,8 +269,9 @@ class FileStore:
         with self.errors(path):
             return atomic_write(None if self.is_local else self.fs, path, data, exclusive=True)
 
-    def put(self, path: str, data: bytes) -> None:
-        """Write ``data`` at ``path`` atomically, replacing what is there."""
+    def put(self, path: str, data: Content) -> None:
+        """Write ``data`` (as for :meth:`put_new`) at ``path`` atomically, replacing what is
+        there."""
         with self.errors(path):
             atomic_write(None if self.is_local else self.fs, path, data)
 
