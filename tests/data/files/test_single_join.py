@@ -1,8 +1,10 @@
 """A single Parquet file is its run's staged parts laid end to end under one new footer
-(``parquet_format.join_files``): the same rows, types, row groups and statistics as decoding the
+(``parquet_format.write_joined``): the same rows, types, row groups and statistics as decoding the
 parts and writing them again, and the slow path still taken when the parts cannot be joined."""
 
 from __future__ import annotations
+
+import io
 
 import numpy as np
 import pandas as pd
@@ -11,7 +13,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from skfleet.data import open_sink, open_source
-from skfleet.data.files.parquet_format import ParquetFormat, join_files
+from skfleet.data.files.parquet_format import ParquetFormat, write_joined
+from skfleet.data.files.store import FileStore
 from skfleet.data.testing.tables import id_table, typed_table
 
 
@@ -19,6 +22,19 @@ def parquet_bytes(table: pa.Table, **options) -> bytes:
     sink = pa.BufferOutputStream()
     pq.write_table(table, sink, **options)
     return sink.getvalue().to_pybytes()
+
+
+def join_files(folder, blobs: list[bytes]) -> bytes | None:
+    """``blobs`` written as files into ``folder`` and joined; None when they cannot be."""
+    paths = []
+    for index, blob in enumerate(blobs):
+        (folder / f"{index}.parquet").write_bytes(blob)
+        paths.append(str(folder / f"{index}.parquet"))
+    out = io.BytesIO()
+    if not write_joined(FileStore("file"), paths, out):
+        assert out.getvalue() == b""  # nothing written before it knew
+        return None
+    return out.getvalue()
 
 
 def write_single(target: str, tables: list[pa.Table], if_exists: str = "fail") -> None:
@@ -50,7 +66,9 @@ def test_every_type_reads_back_as_decoding_would(tmp_path):
     joined = pq.ParquetFile(target)
     assert joined.read().equals(rows)
     assert joined.metadata.num_row_groups == len(parts)
-    decoded = pq.ParquetFile(pa.BufferReader(ParquetFormat().serialize_parts(parts)))
+    out = io.BytesIO()
+    ParquetFormat().write_parts_to(rows.schema, parts, out)
+    decoded = pq.ParquetFile(pa.BufferReader(out.getvalue()))
     assert joined.schema_arrow.equals(decoded.schema_arrow, check_metadata=True)
     for group in range(joined.metadata.num_row_groups):
         for column in range(joined.metadata.num_columns):
@@ -65,9 +83,9 @@ def test_every_type_reads_back_as_decoding_would(tmp_path):
                 )
 
 
-def test_many_parts_with_dictionaries_and_page_indexes():
+def test_many_parts_with_dictionaries_and_page_indexes(tmp_path):
     tables = [wide(997 + i, start=i * 10_000) for i in range(40)]  # > 15: a long list header
-    joined = join_files([parquet_bytes(t, write_page_index=True) for t in tables])
+    joined = join_files(tmp_path, [parquet_bytes(t, write_page_index=True) for t in tables])
     file = pq.ParquetFile(pa.BufferReader(joined))
     assert file.metadata.num_row_groups == 40
     assert file.read().equals(pa.concat_tables(tables))
@@ -113,5 +131,5 @@ def test_append_to_a_file_written_elsewhere_decodes_it(tmp_path):
     ],
     ids=["not-parquet", "other-schema", "truncated", "none"],
 )
-def test_what_cannot_be_joined_is_left_to_decoding(blobs):
-    assert join_files(blobs) is None
+def test_what_cannot_be_joined_is_left_to_decoding(blobs, tmp_path):
+    assert join_files(tmp_path, blobs) is None

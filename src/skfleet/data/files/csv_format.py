@@ -1,9 +1,10 @@
 """CSV (optionally gzip-compressed): read in an explicit schema, errors located by file and row.
 
->>> import pyarrow as pa
+>>> import io, pyarrow as pa
 >>> fmt = CsvFormat(compression="gzip")
->>> table = pa.table({"id": [1, 2], "label": ["a", None]})
->>> fmt.extension, fmt.parse(fmt.serialize(table), table.schema).equals(table)
+>>> table, out = pa.table({"id": [1, 2], "label": ["a", None]}), io.BytesIO()
+>>> fmt.write_parts_to(table.schema, [table.slice(0, 1), table.slice(1)], out)
+>>> fmt.extension, fmt.parse(out.getvalue(), table.schema).equals(table)
 ('.csv.gz', True)
 """
 
@@ -135,7 +136,7 @@ class CsvFormat(FileFormat):
                 ).to_batches()
 
     def parse(self, data: bytes, schema: pa.Schema) -> pa.Table:
-        """Parse CSV bytes (as :meth:`serialize` writes them) in ``schema``."""
+        """Parse CSV bytes (as :meth:`write_to` writes them) in ``schema``."""
         if self.compression == "gzip":
             data = gzip.decompress(data)
         return pacsv.read_csv(
@@ -241,15 +242,20 @@ class CsvFormat(FileFormat):
         return None, name
 
     # -- writing --------------------------------------------------------------------------------
-    def serialize(self, table: pa.Table) -> bytes:
-        sink = pa.BufferOutputStream()
-        pacsv.write_csv(
-            table,
-            sink,
-            write_options=pacsv.WriteOptions(delimiter=self.delimiter, quoting_style="needed"),
-        )
-        data = sink.getvalue().to_pybytes()
-        return gzip.compress(data, compresslevel=6) if self.compression == "gzip" else data
+    def write_to(self, table: pa.Table, handle) -> None:
+        self.write_parts_to(table.schema, [table], handle)
+
+    def write_parts_to(self, schema, tables, handle) -> None:
+        with contextlib.ExitStack() as stack:
+            if self.compression == "gzip":
+                # No file name in the gzip header (it would be the temporary file's), one member.
+                handle = stack.enter_context(
+                    gzip.GzipFile(filename="", mode="wb", compresslevel=6, fileobj=handle)
+                )
+            options = pacsv.WriteOptions(delimiter=self.delimiter, quoting_style="needed")
+            writer = stack.enter_context(pacsv.CSVWriter(handle, schema, write_options=options))
+            for table in tables:  # the header once, then each table's rows
+                writer.write_table(table)
 
     def check_writable(self, schema: pa.Schema) -> None:
         for field in schema:

@@ -5,21 +5,23 @@ The formats are :class:`~skfleet.data.files.parquet_format.ParquetFormat` and
 handed a :class:`~skfleet.data.files.store.FileStore` and a path for every call, and always returns rows in the schema it is asked for (columns in the
 requested order, types cast, absent columns as NULLs) so that every partition of a source agrees.
 
->>> import pyarrow as pa
+>>> import io, pyarrow as pa
 >>> fmt = format_for("csv.gz")
 >>> fmt.name, fmt.extension
 ('csv', '.csv.gz')
 >>> format_of_name("flights/2013.parquet"), format_of_name("notes.txt") is None
 ('parquet', True)
->>> table = pa.table({"id": [1, 2], "label": ["a", None]})
->>> fmt.parse(fmt.serialize(table), table.schema).equals(table)
+>>> table, out = pa.table({"id": [1, 2], "label": ["a", None]}), io.BytesIO()
+>>> fmt.write_to(table, out)
+>>> fmt.parse(out.getvalue(), table.schema).equals(table)
 True
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from typing import BinaryIO
 
 import pyarrow as pa
 
@@ -150,12 +152,16 @@ class FileFormat(ABC):
         """Stream ``path`` in batches of at most ``batch_rows`` rows, memory staying flat."""
 
     @abstractmethod
-    def serialize(self, table: pa.Table) -> bytes:
-        """The bytes of one output file holding ``table``."""
+    def write_to(self, table: pa.Table, handle: BinaryIO) -> None:
+        """Write one output file holding ``table`` into the binary file ``handle`` (streamed:
+        a part never needs to be whole in memory as bytes)."""
 
-    def serialize_parts(self, tables: Sequence[pa.Table]) -> bytes:
-        """The bytes of one file holding ``tables`` one after another (a single-file output)."""
-        return self.serialize(pa.concat_tables(tables))
+    @abstractmethod
+    def write_parts_to(
+        self, schema: pa.Schema, tables: Iterable[pa.Table], handle: BinaryIO
+    ) -> None:
+        """Write one file holding ``tables`` (of ``schema``) one after another into ``handle``,
+        taking one table at a time from the iterable (a single-file output)."""
 
     @abstractmethod
     def count_rows(self, store: FileStore, path: str, schema: pa.Schema) -> int:

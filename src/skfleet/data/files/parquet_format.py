@@ -124,25 +124,20 @@ class ParquetFormat(FileFormat):
                 table = conform(pa.Table.from_batches([batch]), schema, columns, where)
                 yield from table.to_batches()
 
-    def serialize(self, table: pa.Table) -> bytes:
-        sink = pa.BufferOutputStream()
+    def write_to(self, table: pa.Table, handle) -> None:
         pq.write_table(
             table,
-            sink,
+            handle,
             compression=self.compression,
             use_dictionary=dictionary_columns(table.schema),
         )
-        return sink.getvalue().to_pybytes()
 
-    def serialize_parts(self, tables):
+    def write_parts_to(self, schema, tables, handle) -> None:
         """One row group per part: readers split the file where the run's partitions were."""
-        sink = pa.BufferOutputStream()
-        schema = tables[0].schema
         options = {"compression": self.compression, "use_dictionary": dictionary_columns(schema)}
-        with pq.ParquetWriter(sink, schema, **options) as writer:
+        with pq.ParquetWriter(handle, schema, **options) as writer:
             for table in tables:
                 writer.write_table(table, row_group_size=max(1, table.num_rows))
-        return sink.getvalue().to_pybytes()
 
     def count_rows(self, store, path, schema):
         return self.info(store, path).rows
@@ -154,6 +149,8 @@ class ParquetFormat(FileFormat):
 # already what the file needs. A Parquet file is ``PAR1``, column chunks, then a Thrift footer
 # whose offsets count from the file's start, so the parts' bytes are laid end to end and only the
 # footer is rewritten: row groups listed in order, their offsets moved by where each part landed.
+# The new footer is computed from the parts' footers alone, and their pages are then copied into
+# the output a bounded chunk at a time: the join never holds a whole part, let alone the file.
 
 _MAGIC = b"PAR1"
 # Thrift compact types that carry no payload after the field header (booleans), fixed widths.
@@ -307,41 +304,54 @@ def _moved_row_group(group: list, shift: int, ordinal: int) -> list:
     return out
 
 
-def _footer(data: bytes) -> tuple[list, int]:
-    """A Parquet file's FileMetaData fields and where its footer starts."""
-    if len(data) < 12 or data[:4] != _MAGIC or data[-4:] != _MAGIC:
-        raise _Unjoinable("not a plain Parquet file")  # PARE: an encrypted footer
-    size = int.from_bytes(data[-8:-4], "little")
-    start = len(data) - 8 - size
-    fields, _ = _read_struct(data, start)
-    return fields, start
+@dataclass(frozen=True)
+class Footer:
+    """What joining needs of one Parquet file: its footer's FileMetaData fields, and where the
+    footer starts (the file's pages are its bytes from ``len(b"PAR1")`` up to there)."""
+
+    fields: list
+    start: int
 
 
-def join_files(blobs: list[bytes]) -> bytes | None:
-    """One Parquet file holding the row groups of ``blobs`` (whole Parquet files of the same
-    schema) in order, their pages copied as they are; None when they cannot be joined so (other
-    schemas or metadata, encryption, columns in other files): decode and write them instead.
+#: Bytes read from a file's end to find its footer (a longer footer takes a second read).
+_TAIL = 64 << 10
+#: Bytes of a part copied at a time: what a join holds in memory, whatever the file's size.
+COPY_BYTES = 8 << 20
 
-    >>> import pyarrow as pa, pyarrow.parquet as pq
-    >>> def parquet(t):
-    ...     sink = pa.BufferOutputStream(); pq.write_table(t, sink)
-    ...     return sink.getvalue().to_pybytes()
-    >>> parts = [parquet(pa.table({"x": [1, 2], "s": ["a", "b"]})),
-    ...          parquet(pa.table({"x": [3], "s": pa.array([None], pa.string())}))]
-    >>> pf = pq.ParquetFile(pa.BufferReader(join_files(parts)))
-    >>> pf.read().to_pydict(), pf.metadata.num_row_groups
-    ({'x': [1, 2, 3], 's': ['a', 'b', None]}, 2)
-    >>> join_files([parts[0], parquet(pa.table({"y": [1]}))]) is None
-    True
-    """
+
+def read_footer(store: FileStore, path: str) -> Footer | None:
+    """The footer of the Parquet file ``path`` (two or three ranged reads, no data pages), or
+    None when it is not a plain Parquet file (an encrypted footer ends in ``PARE``)."""
+    size = store.size(path)
+    if size < 12 or store.read_range(path, 0, len(_MAGIC)) != _MAGIC:
+        return None
+    tail = store.read_range(path, max(0, size - _TAIL), size)
+    if tail[-4:] != _MAGIC:
+        return None
+    length = int.from_bytes(tail[-8:-4], "little")
+    start = size - 8 - length
+    if start < len(_MAGIC):
+        return None
+    if size - start > len(tail):
+        tail = store.read_range(path, start, size)
     try:
-        # Pieces joined once at the end: one copy of the data, not one per part.
-        pieces: list = [_MAGIC]
-        size = len(_MAGIC)
+        fields, _ = _read_struct(tail, len(tail) - 8 - length)
+    except (_Unjoinable, IndexError):
+        return None
+    return Footer(fields, start)
+
+
+def joined_footer(footers: list[Footer]) -> bytes | None:
+    """The end of the file that lays the pages of the files with ``footers`` end to end, in
+    order (``PAR1`` then each file's bytes from 4 to its footer's start): one footer listing all
+    their row groups, offsets moved to where each landed, its length and ``PAR1``. None when the
+    files cannot be joined so (other schemas or metadata, encryption, columns in other files):
+    decode and write them instead."""
+    try:
         head: list | None = None
-        rows, groups = 0, []
-        for blob in blobs:
-            fields, start = _footer(blob)
+        rows, groups, shift = 0, [], 0
+        for footer in footers:
+            fields = footer.fields
             rest = [(f, k, v) for f, k, v in fields if f not in (3, 4, 6)]
             if any(f in (8, 9) for f, _, _ in rest):  # encryption_algorithm, signing key
                 raise _Unjoinable("an encrypted file")
@@ -349,23 +359,56 @@ def join_files(blobs: list[bytes]) -> bytes | None:
                 head, first = fields, rest
             elif rest != first:  # schema, key-value metadata (the Arrow schema), column orders
                 return None
-            shift = size - len(_MAGIC)
             for fid, _, value in fields:
                 if fid == 3:
                     rows += value
                 elif fid == 4:
                     for group in value[1]:
                         groups.append(_moved_row_group(group, shift, len(groups)))
-            pieces.append(memoryview(blob)[len(_MAGIC) : start])
-            size += start - len(_MAGIC)
-    except (_Unjoinable, IndexError):
+            shift += footer.start - len(_MAGIC)
+    except (_Unjoinable, IndexError, TypeError):
         return None
     if head is None:
         return None
-    footer = bytearray()
     fields = [(f, k, rows if f == 3 else (_STRUCT, groups) if f == 4 else v) for f, k, v in head]
     if not any(f == 4 for f, _, _ in fields):
         return None
-    _write_struct(footer, fields)
-    pieces += [footer, len(footer).to_bytes(4, "little"), _MAGIC]
-    return b"".join(pieces)
+    out = bytearray()
+    _write_struct(out, fields)
+    return bytes(out + len(out).to_bytes(4, "little") + _MAGIC)
+
+
+def write_joined(store: FileStore, paths: list[str], handle) -> bool:
+    """Write into ``handle`` one Parquet file holding the row groups of the Parquet files
+    ``paths`` (of one schema) in order, their pages copied as they are, :data:`COPY_BYTES` at a
+    time; False, having written nothing, when they cannot be joined so (:func:`joined_footer`).
+
+    >>> import io, tempfile, pyarrow as pa, pyarrow.parquet as pq
+    >>> d = tempfile.mkdtemp()
+    >>> pq.write_table(pa.table({"x": [1, 2], "s": ["a", "b"]}), d + "/a.parquet")
+    >>> pq.write_table(pa.table({"x": [3], "s": pa.array([None], pa.string())}), d + "/b.parquet")
+    >>> store, out = FileStore("file"), io.BytesIO()
+    >>> write_joined(store, [d + "/a.parquet", d + "/b.parquet"], out)
+    True
+    >>> pf = pq.ParquetFile(pa.BufferReader(out.getvalue()))
+    >>> pf.read().to_pydict(), pf.metadata.num_row_groups
+    ({'x': [1, 2, 3], 's': ['a', 'b', None]}, 2)
+    >>> pq.write_table(pa.table({"y": [1]}), d + "/c.parquet")
+    >>> write_joined(store, [d + "/a.parquet", d + "/c.parquet"], io.BytesIO())
+    False
+    """
+    footers = []
+    for path in paths:
+        footer = read_footer(store, path)
+        if footer is None:
+            return False
+        footers.append(footer)
+    end = joined_footer(footers)
+    if end is None:
+        return False
+    handle.write(_MAGIC)
+    for path, footer in zip(paths, footers, strict=True):
+        for offset in range(len(_MAGIC), footer.start, COPY_BYTES):
+            handle.write(store.read_range(path, offset, min(offset + COPY_BYTES, footer.start)))
+    handle.write(end)
+    return True

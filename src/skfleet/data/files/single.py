@@ -9,16 +9,18 @@ per partition, exactly once, with receipts), only its staging sits *beside* the 
       .scores.csv.skfleet.json                which run wrote it (and its partitions)
       .scores.csv.skfleet-staging-<run>/      a run until it commits
 
-:meth:`SingleFileSink.commit` puts the staged parts together in partition order (after the old
-file's rows when appending; Parquet parts byte for byte under one new footer, without decoding
-them), writes the record, then the file in one atomic step
-(:func:`skfleet.util.atomic.atomic_write`: a rename on disk, one PUT on S3), then drops the
-staging. A reader sees the old file or the new one. The record is written before the file and
-names its size and digest, so a run resumed after a commit cut short can tell whether the file is
-already its own (and an append is never applied twice).
+:meth:`SingleFileSink.commit` streams the staged parts together in partition order into a
+temporary file (after the old file's rows when appending; Parquet parts byte for byte under one
+new footer, without decoding them), hashing the bytes as they go; writes the record; then
+publishes the file in one atomic step (:func:`skfleet.util.atomic.atomic_write`: a rename on
+disk, the completion of one upload on S3), then drops the staging. A reader sees the old file or
+the new one. The record is written before the file is published and names its size and digest,
+so a run resumed after a commit cut short can tell whether the file is already its own (and an
+append is never applied twice).
 
-The whole table passes through the client's memory at commit, and S3 takes at most 5 GB in one
-PUT: for large outputs end ``--out`` in ``/`` to get a folder of parts.
+The client holds a bounded chunk of the file at a time (one decoded part when the parts must be
+decoded: CSV, or an old file written by another program), but every byte of the table passes
+through it once at commit: for large outputs end ``--out`` in ``/`` to get a folder of parts.
 
 >>> import tempfile, pyarrow as pa, pandas as pd
 >>> target = tempfile.mkdtemp() + "/scores.csv"
@@ -49,7 +51,7 @@ from skfleet.data.base import (
 )
 from skfleet.data.files.formats import FileFormat, format_of_name
 from skfleet.data.files.ledger import RunLedger
-from skfleet.data.files.parquet_format import ParquetFormat, join_files
+from skfleet.data.files.parquet_format import COPY_BYTES, ParquetFormat, write_joined
 from skfleet.data.files.sink import DONE, STAGED, STAGED_APPEND, FileSink, _format_key
 from skfleet.data.files.store import FileStore, is_glob
 from skfleet.data.files.target import check_appendable
@@ -102,12 +104,18 @@ class SingleFileSink(FileSink):
             return None  # not ours to judge; the file is simply not this run's
         if not isinstance(record, dict) or record.get("run_id") != run_id:
             return None
-        content = self._store.cat(self._dir)
-        if content is None or len(content) != record.get("size"):
+        if not self._store.exists(self._dir) or self._store.size(self._dir) != record.get("size"):
             return None
-        if hashlib.sha256(content).hexdigest() != record.get("sha256"):
+        if self._sha256(self._dir) != record.get("sha256"):
             return None
         return record
+
+    def _sha256(self, path: str) -> str:
+        """The hex SHA-256 of ``path``, read a bounded chunk at a time."""
+        digest, size = hashlib.sha256(), self._store.size(path)
+        for offset in range(0, size, COPY_BYTES):
+            digest.update(self._store.read_range(path, offset, min(offset + COPY_BYTES, size)))
+        return digest.hexdigest()
 
     # -- watermarks of incremental runs: in the record -----------------------------------------
     def _watermarks(self) -> dict[str, Any]:
@@ -193,7 +201,6 @@ class SingleFileSink(FileSink):
                     f"part {name} of run {run} is missing from {store.url(ledger.folder)}"
                 )
             paths.append(FileStore.join(ledger.folder, name))
-        data = self._joined(fmt, paths)
         before = self._watermarks() if kind == "file" else {}
         if self._watermark is not None:
             stream, state = self._watermark
@@ -201,34 +208,41 @@ class SingleFileSink(FileSink):
         marks = dict(before) if self._mode == STAGED_APPEND else {}  # replaced: rows are gone
         if self._watermark is not None:
             marks[self._watermark[0]] = self._watermark[1]
-        record = {
-            "run_id": run,
-            "size": len(data),
-            "sha256": hashlib.sha256(data).hexdigest(),
-            "parts": receipts,
-            "watermarks": marks,
-            "watermarks_before": before,
-        }
+
+        def write(handle) -> None:
+            out = _Digesting(handle)
+            self._write_joined(fmt, paths, out)
+            record = {
+                "run_id": run,
+                "size": out.size,
+                "sha256": out.digest.hexdigest(),
+                "parts": receipts,
+                "watermarks": marks,
+                "watermarks_before": before,
+            }
+            # The record first, once the file's bytes are written and before they are published
+            # under its name: a resume that finds it matching the file knows the file is this
+            # run's; one that finds it not matching recomposes from the same staged parts.
+            store.put(self._record_path, json.dumps(record).encode())
+
         store.makedirs(self._parent)
-        # The record first: a resume that finds it matching the file knows the file is this
-        # run's; one that finds it not matching recomposes from the same staged parts.
-        store.put(self._record_path, json.dumps(record).encode())
-        store.put(self._dir, data)
+        store.put(self._dir, write)
         self._done = receipts
         self._finish(ledger)
 
-    def _joined(self, fmt: FileFormat, paths: list[str]) -> bytes:
-        """The file holding ``paths`` one after another: Parquet parts laid end to end with one
-        footer, their pages as the workers encoded them (:func:`join_files`); else (CSV, or
-        Parquet written otherwise, such as an old file being appended to) decoded and written."""
-        if isinstance(fmt, ParquetFormat) and paths:
-            data = join_files([self._store.cat(path) for path in paths])
-            if data is not None:
-                return data
+    def _write_joined(self, fmt: FileFormat, paths: list[str], out) -> None:
+        """Write the file holding ``paths`` one after another into ``out``: Parquet parts laid
+        end to end with one footer, their pages as the workers encoded them
+        (:func:`write_joined`); else (CSV, or Parquet written otherwise, such as an old file
+        being appended to) decoded and written, one part at a time."""
+        if isinstance(fmt, ParquetFormat) and paths and write_joined(self._store, paths, out):
+            return
         names, meta = self._schema.names, self._schema.metadata
-        tables = [fmt.read(self._store, path, self._schema, names) for path in paths]
-        tables = [t.replace_schema_metadata(meta) for t in tables] or [self._schema.empty_table()]
-        return fmt.serialize_parts(tables)
+        tables = (
+            fmt.read(self._store, path, self._schema, names).replace_schema_metadata(meta)
+            for path in paths
+        )
+        fmt.write_parts_to(self._schema, tables if paths else [self._schema.empty_table()], out)
 
     def _finish(self, ledger: RunLedger) -> None:
         if not self._done:
@@ -241,3 +255,22 @@ class SingleFileSink(FileSink):
             return
         self._ledger.drop()
         self._mode = None
+
+
+class _Digesting:
+    """A binary file that passes writes on to ``handle``, counting and hashing them."""
+
+    closed = False  # pyarrow checks it before writing into a Python file
+
+    def __init__(self, handle):
+        self._handle, self.size, self.digest = handle, 0, hashlib.sha256()
+
+    def write(self, data) -> int:
+        view = memoryview(data)
+        self._handle.write(view)
+        self.digest.update(view)
+        self.size += view.nbytes
+        return view.nbytes
+
+    def flush(self) -> None:
+        self._handle.flush()

@@ -50,6 +50,7 @@ lose one's manifest update.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import pyarrow as pa
@@ -246,7 +247,8 @@ class FileSink(Sink):
             # Before the part, which is the record that the partition is done: a part never
             # lacks its key run (a retry rewrites the same run from the same rows).
             keyruns.write_run(store, ledger.folder, partition_id, table, self._keys)
-        if not store.put_new(final, self._format.serialize(table)):
+        # Encoded straight into the temporary file (on S3, the upload): no bytes object of it.
+        if not store.put_new(final, functools.partial(self._format.write_to, table)):
             ledger.ensure_receipt(partition_id, count)
             return 0
         ledger.put_receipt(partition_id, table.num_rows)
