@@ -1,10 +1,14 @@
-"""Importing ``skops.io`` without the walk over every scikit-learn module it does at import.
+"""Importing ``skops.io`` without the work its trusted-type lists do at import.
 
-skops lists, when ``skops.io`` is first imported, every estimator
-:func:`sklearn.utils.all_estimators` finds, which imports all of scikit-learn (most of a second,
-and some 450 modules), as the classes its own audit trusts by default. skfleet never uses that
-default (:mod:`skfleet.store.trust` judges every name itself and builds the tree without skops'
-audit), so here the list is computed when something else first reads it, and is then exactly
+When ``skops.io`` is first imported, ``skops.io._trusted_types`` computes skops' default trusted
+types: every estimator :func:`sklearn.utils.all_estimators` finds (which imports all of
+scikit-learn, some 450 modules), HistGradientBoosting's bin mapper (which imports
+``sklearn.ensemble``, with ``sklearn.metrics`` and ``sklearn.compose``), and the numpy and
+scipy.special ufuncs (a search of every loaded module for each one): most of a second before a
+LogisticRegression can load. skfleet never uses those defaults (:mod:`skfleet.store.trust`
+judges every name itself and builds the tree without skops' audit), so here that module is a
+stand-in whose lists are computed, by running skops' own module, when something first reads one
+(a caller of ``skops.io.loads``, ``--trust``'s ``get_untrusted_types``); they are then exactly
 skops' own. Every skfleet use of skops goes through :func:`skops_io`.
 
 >>> skops_io().loads(skops_io().dumps([1, 2]))
@@ -14,6 +18,8 @@ skops' own. Every skfleet use of skops goes through :func:`skops_io`.
 from __future__ import annotations
 
 import collections
+import importlib.machinery
+import importlib.util
 import sys
 import threading
 import types
@@ -21,6 +27,8 @@ import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
+
+_TRUSTED_TYPES = "skops.io._trusted_types"
 
 
 class _DeferredNames(collections.UserList):
@@ -44,41 +52,64 @@ class _DeferredNames(collections.UserList):
     def data(self, value: list[str]) -> None:
         self._value = list(value)
 
-    def __add__(self, other: Any) -> list[str]:  # a plain list, as skops' own expression gives
+    # Plain lists, as skops' own expressions (``NAMES + OTHER``, ``[np.ndarray] + NAMES``) give.
+    def __add__(self, other: Any) -> list[Any]:
         return self.data + list(other)
+
+    def __radd__(self, other: Any) -> list[Any]:
+        return list(other) + self.data
 
 
 _deferring = threading.local()
 
 
+class _TrustedTypes(types.ModuleType):
+    """``skops.io._trusted_types`` whose ``*_NAMES`` lists are :class:`_DeferredNames` of skops'
+    own module, which runs (once, on its own module object) when the first of them is read."""
+
+    def __init__(self, spec: importlib.machinery.ModuleSpec):
+        super().__init__(spec.name)
+        self.__spec__ = spec
+        self._real: types.ModuleType | None = None
+        self._real_lock = threading.Lock()
+
+    def _skops_module(self) -> types.ModuleType:
+        with self._real_lock:
+            if self._real is None:
+                module = importlib.util.module_from_spec(self.__spec__)
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")  # deprecated estimators warn as imported
+                    self.__spec__.loader.exec_module(module)
+                self._real = module
+            return self._real
+
+    def __getattr__(self, name: str) -> Any:  # names not set yet: each list once, deferred
+        # skops imports only the lists from here. Anything else is missing, not computed: the
+        # module's own ufunc search looks every name up in every loaded module, this one too.
+        if not name.endswith("_NAMES"):
+            raise AttributeError(f"module {self.__name__!r} has no attribute {name!r}")
+        names = _DeferredNames(lambda: list(getattr(self._skops_module(), name)))
+        setattr(self, name, names)
+        return names
+
+
 def _import() -> None:
-    """Import ``skops.io`` with ``all_estimators`` answering nothing, then give skops a default
-    list that computes the real answer when first read (a caller of ``skops.io.loads``,
-    ``--trust``'s ``get_untrusted_types``). Already imported (by someone else, the full way):
-    nothing to do. The swap is not thread-safe, which is why it happens once, at import."""
+    """Import ``skops.io`` with :class:`_TrustedTypes` in place of its trusted-type lists.
+    Already imported (by someone else, the full way): nothing to do."""
     if "skops.io" in sys.modules:
         return
-    import sklearn.utils
-
-    real = sklearn.utils.all_estimators
-
-    def names() -> list[str]:
-        from skops.io._utils import get_type_name
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # deprecated estimators warn as they are imported
-            found = [get_type_name(cls) for _, cls in real()]
-        return [name for name in found if name.startswith("sklearn.")]
-
-    sklearn.utils.all_estimators = lambda *args, **kwargs: []
+    package = importlib.util.find_spec("skops.io")  # imports ``skops`` (its version), not .io
+    spec = importlib.machinery.PathFinder.find_spec(
+        _TRUSTED_TYPES, package.submodule_search_locations
+    )
+    stand_in = _TrustedTypes(spec)
+    sys.modules[_TRUSTED_TYPES] = stand_in
     try:
-        from skops.io import _general, _trusted_types
-    finally:
-        sklearn.utils.all_estimators = real
-    _trusted_types.all_estimators = real
-    deferred = _DeferredNames(names)
-    _trusted_types.SKLEARN_ESTIMATOR_TYPE_NAMES = deferred
-    _general.SKLEARN_ESTIMATOR_TYPE_NAMES = deferred
+        import skops.io
+    except BaseException:
+        sys.modules.pop(_TRUSTED_TYPES, None)
+        raise
+    skops.io._trusted_types = stand_in
 
 
 def skops_io() -> types.ModuleType:
@@ -91,8 +122,8 @@ def skops_io() -> types.ModuleType:
 
 @contextmanager
 def deferred_defaults() -> Iterator[None]:
-    """skops' default estimator list reads as empty in this thread while skfleet builds a node
-    tree: each node stores the list, and nothing skfleet does with the tree consults it."""
+    """skops' default lists read as empty in this thread while skfleet builds a node tree: each
+    node stores its defaults, and nothing skfleet does with the tree consults them."""
     before = getattr(_deferring, "active", False)
     _deferring.active = True
     try:
