@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 import uuid
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -302,6 +302,27 @@ class Sink(_AtURL, ABC):
     @abstractmethod
     def write(self, partition_id: str, table: pa.Table) -> int:
         """Write one partition (any process). Returns rows written; 0 if it was already committed."""
+
+    def write_stream(
+        self,
+        partition_id: str,
+        schema: pa.Schema,
+        batches: Iterable[pa.RecordBatch],
+        before_commit: Callable[[int], None] | None = None,
+    ) -> int:
+        """Write one partition given as record batches of ``schema``, exactly once like
+        :meth:`write`; ``before_commit(rows)`` runs once every batch is in and before the
+        partition commits (an error it raises writes nothing). Returns the rows written (0: the
+        partition was committed before).
+
+        This default gathers the batches and calls :meth:`write`; a sink that can take rows
+        while they are still being produced overrides it (PostgreSQL's COPY does), so a
+        partition is read, scored and written at once.
+        """
+        table = pa.Table.from_batches(list(batches), schema=schema)
+        if before_commit is not None:
+            before_commit(table.num_rows)
+        return self.write(partition_id, table)
 
     @abstractmethod
     def committed(self) -> dict[str, int]:

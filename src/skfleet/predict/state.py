@@ -20,21 +20,12 @@ from typing import Any
 
 from skfleet.predict.quarantine import add_counts
 from skfleet.predict.runs import RunRecord, RunStore
-from skfleet.predict.task import PartitionResult
+from skfleet.predict.task import PartitionResult, merge_drift
 from skfleet.util.progress import Progress
 from skfleet.util.redact import redact_text
 
 #: How often (seconds) the run record is re-written while partitions finish.
 CHECKPOINT_SECONDS = 5.0
-
-
-def _merge_drift(total: Any, part: Any) -> Any:
-    if part is None:
-        return total
-    if total is None:
-        return part
-    merged = total.merge(part)
-    return total if merged is None else merged
 
 
 def _drift_from_dict(data: dict | None) -> Any:
@@ -86,7 +77,7 @@ class RunState:
         if result.duplicate_example and self.example is None:
             self.example = result.duplicate_example
         if result.drift is not None and result.partition_id not in self.drift_ids:
-            self.drift = _merge_drift(self.drift, result.drift)
+            self.drift = merge_drift(self.drift, result.drift)
             self.drift_ids.add(result.partition_id)
         # Once per partition id: a partition retried or resumed after its result came in is
         # counted once.

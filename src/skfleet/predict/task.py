@@ -14,14 +14,17 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+import pyarrow as pa
+
 from skfleet.data.base import Partition, Sink, Source
 from skfleet.data.keyhash import key_hashes, repeats
 from skfleet.engine.session import USER_ERRORS
 from skfleet.engine.shared import SharedRef
 from skfleet.errors import DataError, SkfleetError
 from skfleet.predict.keys import duplicate_example, duplicate_message
-from skfleet.predict.quarantine import quarantine_rows
+from skfleet.predict.quarantine import add_counts, quarantine_rows
 from skfleet.predict.scoring import ScoringPlan, score_table
+from skfleet.util.read_ahead import read_ahead
 from skfleet.util.redact import redact_text
 
 #: Models kept per worker process (by content hash).
@@ -167,41 +170,24 @@ def _worker_name() -> str:
 def predict_partition(task: PredictTask) -> PartitionResult:
     """Worker side: score one partition and commit it to the sink.
 
-    Infrastructure errors (a dropped connection, a dead worker) raise :class:`PartitionTaskError`
-    and are retried by the engine; user errors come back in ``error`` and fail the run at once.
+    The partition streams: its batches are read a little ahead in a thread while earlier ones are
+    scored and written (:func:`~skfleet.util.read_ahead.read_ahead`), into a sink that takes
+    rows as they come where it can (:meth:`~skfleet.data.base.Sink.write_stream`); the
+    partition still commits whole or not at all. Infrastructure errors (a dropped connection, a
+    dead worker) raise :class:`PartitionTaskError` and are retried by the engine; user errors
+    come back in ``error`` and fail the run at once.
     """
     pid = task.partition.id
     result = PartitionResult(pid, worker=_worker_name())
     started, cpu_started = time.perf_counter(), time.process_time()
     try:
-        # The rows first: the first tasks of a run in this process read while the model loads
-        # in another thread (reading releases the GIL; loading it is mostly imports).
-        table = task.source.read(task.partition, columns=list(task.plan.read_columns))
-        model, result.model_loaded = cached_model(task.model)
-        result.rows_in = table.num_rows
-        # Within the partition at once (an error fails before anything is written); across
-        # partitions the sink counts at the end.
-        if task.duplicate_keys != "ignore" and repeats(key_hashes(table, task.plan.keys)):
-            result.duplicate_example = duplicate_example(table, task.plan.keys)
-            if task.duplicate_keys == "error":
-                result.error = DataError(
-                    duplicate_message(task.plan.keys, result.duplicate_example)
-                )
-                return result
-        scored = score_table(model, table, task.plan, bad_rows=task.bad_rows)
-        result.drift = scored.drift
-        if task.plan.profile_bins is not None:
-            from skfleet.features.run_profile import profile_rows
-
-            result.profile = profile_rows(table, task.plan.profile_bins)
-        if scored.bad is not None:
-            result.bad_rows = scored.bad.counts()
-            if task.quarantine is not None:
-                # Before the scores: once the scores are committed the partition is done, so a
-                # retry after a kill in between must still find (or write) its quarantine rows.
-                bad = quarantine_rows(table, scored.bad, task.plan.keys, task.run_id, pid)
-                task.quarantine.write(pid, bad)
-        result.rows_written = task.sink.write(pid, scored.table)
+        scoring = _PartitionScoring(task, result)
+        columns = list(task.plan.read_columns)
+        batches = task.source.iter_batches(task.partition, columns, STREAM_BATCH_ROWS)
+        with read_ahead(batches) as incoming:
+            result.rows_written = task.sink.write_stream(
+                pid, task.plan.schema, scoring.scored(incoming), before_commit=scoring.finish
+            )
         result.seconds = time.perf_counter() - started
         result.cpu_seconds = time.process_time() - cpu_started
         return result
@@ -211,3 +197,76 @@ def predict_partition(task: PredictTask) -> PartitionResult:
     except Exception as exc:
         cause = str(exc) if isinstance(exc, SkfleetError) else f"{type(exc).__name__}: {exc}"
         raise PartitionTaskError(pid, redact_text(cause)) from exc
+
+
+def merge_drift(total: Any, part: Any) -> Any:
+    """Two drift reports (either may be None: no contract) added up.
+
+    >>> merge_drift(None, None) is None
+    True
+    """
+    if part is None:
+        return total
+    if total is None:
+        return part
+    merged = total.merge(part)
+    return total if merged is None else merged
+
+
+#: Rows scored at a time within a partition: small enough that reading, scoring and writing
+#: overlap, large enough that the cost of a call per batch does not show.
+STREAM_BATCH_ROWS = 65_536
+
+
+class _PartitionScoring:
+    """One partition's batches scored as they arrive, and what the partition's result needs of
+    all of them: rows, drift and profile (added up), the rows refused (and their quarantine
+    rows), and its key columns for the repeat check before the commit."""
+
+    def __init__(self, task: PredictTask, result: PartitionResult):
+        self.task, self.result = task, result
+        self.checking = task.duplicate_keys != "ignore"
+        self.keys: list[pa.Table] = []
+        self.quarantined: list[pa.Table] = []
+
+    def scored(self, incoming):
+        task, result, plan = self.task, self.result, self.task.plan
+        model = None
+        for batch in incoming:
+            table = pa.Table.from_batches([batch])
+            if model is None:  # after the first read: in this process it loads meanwhile
+                model, result.model_loaded = cached_model(task.model)
+            result.rows_in += table.num_rows
+            if self.checking:
+                self.keys.append(table.select(list(plan.keys)))
+            scored = score_table(model, table, plan, bad_rows=task.bad_rows)
+            result.drift = merge_drift(result.drift, scored.drift)
+            if plan.profile_bins is not None:
+                from skfleet.features.run_profile import profile_rows
+
+                profile = profile_rows(table, plan.profile_bins)
+                result.profile = (
+                    profile if result.profile is None else result.profile.merge(profile)
+                )
+            if scored.bad is not None:
+                result.bad_rows = add_counts(result.bad_rows, scored.bad.counts())
+                if task.quarantine is not None:
+                    rows = quarantine_rows(
+                        table, scored.bad, plan.keys, task.run_id, result.partition_id
+                    )
+                    self.quarantined.append(rows)
+            yield from scored.table.to_batches()
+
+    def finish(self, rows: int) -> None:
+        """Before the partition commits: its keys checked for repeats (within it; the sink
+        counts across partitions at the end), then its refused values quarantined (a retry
+        after a kill in between must still find, or write, them)."""
+        task, result, keys = self.task, self.result, self.task.plan.keys
+        if self.keys:
+            read = pa.concat_tables(self.keys)
+            if repeats(key_hashes(read, keys)):
+                result.duplicate_example = duplicate_example(read, keys)
+                if task.duplicate_keys == "error":
+                    raise DataError(duplicate_message(keys, result.duplicate_example))
+        if self.quarantined:
+            task.quarantine.write(result.partition_id, pa.concat_tables(self.quarantined))
