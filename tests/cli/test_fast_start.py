@@ -63,25 +63,19 @@ def test_static_help_matches_each_command():
         assert main.get_command(None, name).get_short_help_str(limit=1000) == short_help, name
 
 
-#: Imported only by skops' walk over every scikit-learn module (``all_estimators``), by a cluster,
-#: or by the report: none is needed to score or train a small table with a linear model.
+#: Imported only by skops' walk over every scikit-learn module (``all_estimators``), by skops' list
+#: of HistGradientBoosting's types or train's checks for tree models (``sklearn.ensemble``), by a
+#: cluster, or by the report: none is needed to score or train a small table with a linear model.
 NOT_ON_A_SMALL_JOB = (
     "sklearn.neural_network",
     "sklearn.semi_supervised",
     "sklearn.gaussian_process",
+    "sklearn.ensemble",
     "distributed",
 )
 
-
-#: Not needed to score with a LogisticRegression either: ``sklearn.ensemble`` was imported only for
-#: skops' default trusted types (``store/skops_io.py``), and the training and report packages.
-NOT_ON_A_SMALL_PREDICT = (
-    *NOT_ON_A_SMALL_JOB,
-    "sklearn.ensemble",
-    "skfleet.train",
-    "skfleet.report",
-    "matplotlib",
-)
+#: Nor, to score, the training and report packages.
+NOT_ON_A_SMALL_PREDICT = (*NOT_ON_A_SMALL_JOB, "skfleet.train", "skfleet.report", "matplotlib")
 
 
 def imported_full_names(*args: str) -> tuple[subprocess.CompletedProcess, set[str]]:

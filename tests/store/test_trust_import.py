@@ -107,7 +107,8 @@ def test_every_skops_default_list_is_skops_own_when_read():
         assert general.PRIMITIVE_TYPE_NAMES + general.CONTAINER_TYPE_NAMES == (
             list(general.PRIMITIVE_TYPE_NAMES) + list(general.CONTAINER_TYPE_NAMES)
         )
-        assert ["x"] + numpy_nodes.NUMPY_DTYPE_TYPE_NAMES == ["x", *numpy_nodes.NUMPY_DTYPE_TYPE_NAMES]
+        dtypes = numpy_nodes.NUMPY_DTYPE_TYPE_NAMES
+        assert ["x"] + dtypes == ["x", *dtypes]
         print(json.dumps(lists))
         """
     )

@@ -14,6 +14,7 @@ does with its input) and wraps it in a :class:`~skfleet.train.segments.SegmentRo
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 from sklearn.base import is_classifier, is_regressor
@@ -93,6 +94,8 @@ def handles_categories(estimator: Any) -> bool:
     >>> handles_categories(HistGradientBoostingRegressor(categorical_features=None))
     False
     """
+    if not _ensemble_imported():
+        return False
     from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 
     return (
@@ -109,13 +112,20 @@ def splits_on_codes(estimator: Any) -> bool:
     >>> splits_on_codes(RandomForestClassifier()), splits_on_codes(GradientBoostingClassifier())
     (True, False)
     """
-    from sklearn.ensemble._forest import BaseForest
     from sklearn.tree import BaseDecisionTree
 
-    return (
-        isinstance(estimator, BaseForest | BaseDecisionTree)
-        and estimator.__sklearn_tags__().input_tags.allow_nan
-    )
+    kinds: tuple[type, ...] = (BaseDecisionTree,)
+    if _ensemble_imported():
+        from sklearn.ensemble._forest import BaseForest
+
+        kinds += (BaseForest,)
+    return isinstance(estimator, kinds) and estimator.__sklearn_tags__().input_tags.allow_nan
+
+
+def _ensemble_imported() -> bool:
+    """An ensemble model exists only once ``sklearn.ensemble`` is imported (importing any of its
+    modules imports the package first): a linear model does not pay for importing it."""
+    return "sklearn.ensemble" in sys.modules
 
 
 def make_template(estimator: Any, config: TrainConfig) -> tuple[Any, str]:
