@@ -1,6 +1,6 @@
 """The duplicate-key check across partitions, done by the sink where the rows are: files (local,
 on S3, merge tasks on Dask workers) and PostgreSQL (replace, append), with warn / error / ignore;
-and the client keeps nothing per row."""
+none of it when the source's primary key is the key; and the client keeps nothing per row."""
 
 from __future__ import annotations
 
@@ -10,16 +10,20 @@ import re
 import uuid
 import warnings
 
+import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
+from skfleet.copy import copy
 from skfleet.data import open_sink, open_source
 from skfleet.errors import DataError
 from skfleet.predict.api import predict
 from skfleet.predict.keys import DuplicateKeyWarning
+from skfleet.predict.runs import RunStore
 from skfleet.predict.scoring import plan_scoring
 from skfleet.predict.task import ModelHandle, PartitionResult, PredictTask, predict_partition
 from skfleet.store import ModelStore
+from skfleet.util.progress import NullProgress
 from tests.predict.conftest import ROWS, read_sorted
 from tests.predict.models import make_rows, save_regressor, write_parquet_dir
 
@@ -169,6 +173,101 @@ def test_postgres_append_compares_the_run_s_rows_only(pg, store, rows, parquet_i
     assert third.duplicate_keys == 3 and EXAMPLE.search(str(caught[0].message))
     assert read_sorted(out).num_rows == 3 * ROWS + len(REPEATED)
     assert set(leftovers(pg)) == before
+
+
+# -- a source that keeps its keys unique ---------------------------------------------------------
+class Notes(NullProgress):
+    """Keeps the run's notes; Ctrl-C once ``stop_after`` partitions came back."""
+
+    def __init__(self, stop_after: int = 0):
+        self.notes: list[str] = []
+        self.left = stop_after
+
+    def note(self, message: str) -> None:
+        self.notes.append(message)
+
+    def advance(self, rows: int = 0, tasks: int = 1) -> None:
+        if rows and self.left:
+            self.left -= 1
+            if not self.left:
+                raise KeyboardInterrupt
+
+
+def pg_source(pg, parquet_in, primary_key: bool) -> str:
+    name = f"public.src_{uuid.uuid4().hex[:8]}"
+    copy(parquet_in, pg.table_url(name), engine="local")
+    if primary_key:
+        with pg.connect() as conn:
+            conn.execute(f"ALTER TABLE {name} ADD PRIMARY KEY (id)")
+    return pg.table_url(name)
+
+
+@pytest.fixture
+def no_key_checks(monkeypatch):
+    """Any of the three checks running fails the run: the per-partition hashes, the append's
+    key table and the sink's GROUP BY."""
+    from skfleet.data.postgres import keycheck
+    from skfleet.data.postgres.sink import PostgresSink
+    from skfleet.predict import task
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a duplicate-key check ran")
+
+    monkeypatch.setattr(task, "repeats", refuse)
+    monkeypatch.setattr(keycheck, "repeated_keys", refuse)
+    monkeypatch.setattr(PostgresSink, "track_keys", refuse)
+
+
+NOTE = "keys (id) are unique in the source (its primary key or a unique index): not checked again"
+
+
+def test_a_source_primary_key_skips_every_check(pg, store, rows, parquet_in, request):
+    """Rows read from a table whose primary key is the key cannot repeat it: a replace and an
+    append write what the checked runs write, without checking, and say so once."""
+    ref = save_regressor(store, rows)
+    checked = pg.table_url(f"public.c_{uuid.uuid4().hex[:8]}")
+    plain = pg_source(pg, parquet_in, primary_key=False)
+    for if_exists in ("fail", "append"):
+        run(ref, plain, checked, store, if_exists=if_exists, duplicate_keys="error")
+    keyed = pg_source(pg, parquet_in, primary_key=True)
+    request.getfixturevalue("no_key_checks")
+    out = pg.table_url(f"public.k_{uuid.uuid4().hex[:8]}")
+    for if_exists in ("fail", "append"):
+        notes = Notes()
+        result = run(
+            ref, keyed, out, store, if_exists=if_exists, duplicate_keys="error", progress=notes
+        )
+        assert notes.notes.count(NOTE) == 1, notes.notes
+        assert result.duplicate_keys == 0 and result.rows_out == ROWS
+        record = RunStore.for_model_store(store.uri).load(result.run_id)
+        assert record.options["duplicate_keys"] == "error"  # as the user gave it
+    same_scores(read_sorted(out), read_sorted(checked))
+    assert read_sorted(out).num_rows == 2 * ROWS
+
+
+def same_scores(got, want) -> None:
+    """The same rows; the scores to the last bits aside (a batch scored in another layout can
+    round its last bit otherwise)."""
+    assert got["id"].equals(want["id"])
+    np.testing.assert_allclose(got["prediction"], want["prediction"], rtol=1e-12)
+
+
+def test_a_resumed_run_from_a_keyed_source_skips_the_checks_again(
+    pg, store, rows, parquet_in, no_key_checks
+):
+    """The tasks of the resumed attempt carry the mode it decided again."""
+    ref = save_regressor(store, rows)
+    keyed = pg_source(pg, parquet_in, primary_key=True)
+    out = pg.table_url(f"public.r_{uuid.uuid4().hex[:8]}")
+    first = Notes(stop_after=2)
+    with pytest.raises(KeyboardInterrupt):
+        run(ref, keyed, out, store, if_exists="append", progress=first)
+    assert NOTE in first.notes
+    notes = Notes()
+    result = run(ref, keyed, out, store, resume=True, progress=notes)
+    assert result.resumed and 0 < result.skipped_partitions < result.partitions
+    assert NOTE in notes.notes and result.rows_out == ROWS
+    assert read_sorted(out)["id"].to_pylist() == rows["id"].to_pylist()  # each row once
 
 
 # -- the client ----------------------------------------------------------------------------------

@@ -81,8 +81,8 @@ class Execution:
             done = sink.committed()
             todo = [p for p in self.partitions if p.id not in done]
             self._announce(len(todo))
-            checking = self.options.duplicate_keys != "ignore"
-            if checking:
+            mode = self._duplicate_keys()
+            if mode != "ignore":
                 sink.track_keys(self.plan.keys)  # before the tasks: they carry the sink
             session = EngineSession(
                 self.engine,
@@ -94,10 +94,10 @@ class Execution:
                 choose=self.engine in (None, DEFAULT_ENGINE),
             )
             with session:
-                self._run(session, todo)
+                self._run(session, todo, mode)
                 engine = session.choice or session.used_spec
                 rows_out = self._committed_rows()
-                duplicates = self._check_duplicates(session) if checking else 0
+                duplicates = self._check_duplicates(session) if mode != "ignore" else 0
             if self.quarantine is not None:
                 # First: once the scores are published the run is done, and its quarantine
                 # must be there by then.
@@ -154,7 +154,21 @@ class Execution:
         else:
             self.state.progress.note(f"run {run_id}: {total} partitions")
 
-    def _run(self, session: EngineSession, todo: list[Partition]) -> None:
+    def _duplicate_keys(self) -> str:
+        """The ``--duplicate-keys`` mode the checks run with: the user's, or ``ignore`` when the
+        source guarantees the keys are unique (each source row is in one partition, so the output
+        cannot repeat a key and the checks would only cost time). The run record keeps the
+        user's; a resumed run asks the source again."""
+        mode, keys = self.options.duplicate_keys, self.plan.keys
+        if mode == "ignore" or not self.src.unique_keys(keys):
+            return mode
+        self.state.progress.note(
+            f"keys ({', '.join(keys)}) are unique in the source (its primary key or a unique "
+            "index): not checked again"
+        )
+        return "ignore"
+
+    def _run(self, session: EngineSession, todo: list[Partition], duplicate_keys: str) -> None:
         state, total = self.state, len(self.partitions)
         retries = self.options.retries
 
@@ -175,7 +189,7 @@ class Execution:
                 self.sink,
                 p,
                 self.plan,
-                self.options.duplicate_keys,
+                duplicate_keys,
                 bad_rows=self.options.bad_rows or "error",
                 quarantine=self.quarantine,
                 run_id=state.record.run_id,

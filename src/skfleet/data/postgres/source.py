@@ -52,6 +52,7 @@ from skfleet.data.postgres.plan import (  # noqa: F401  (MAX_SAMPLE...: the reds
     where_clause,
 )
 from skfleet.data.postgres.types import conform_batch, conform_table, schema_of
+from skfleet.data.postgres.unique import covered, unique_sets_query
 from skfleet.data.postgres.url import parse_pg_url
 from skfleet.errors import MissingColumnError, SkfleetError, SourceNotFoundError, UsageError
 
@@ -91,6 +92,8 @@ class PostgresSource(Source):
         self._finalizer = None
         #: ``(column, lower, upper)`` of an incremental read (:meth:`restrict`), else None.
         self._range: tuple[str, Any, Any] | None = None
+        #: The column sets the table's primary key and unique indexes enforce (:meth:`unique_keys`).
+        self._unique_sets: tuple[frozenset[str], ...] | None = None
 
     # -- pickling: never a live connection, never another process's snapshot ------------------
     def __getstate__(self) -> dict:
@@ -235,6 +238,27 @@ class PostgresSource(Source):
         if self._finalizer is not None:
             self._finalizer()
         self._snapshot_conn = self._snapshot_id = self._finalizer = None
+
+    def unique_keys(self, keys: Sequence[str]) -> bool:
+        """True when ``keys`` hold all the columns of the table's primary key or of a unique
+        index that allows no two rows with nulls (:mod:`~skfleet.data.postgres.unique`). Views
+        and queries: False. One catalog query per source, in the snapshot the partitions read,
+        so the index was there for every row they see."""
+        relation = self._describe()
+        if relation.oid is None:
+            return False
+        if self._unique_sets is None:
+            snapshot = self._export_snapshot()
+            with connect_psycopg(self._target) as conn:
+                try:
+                    self._in_snapshot(conn, snapshot)
+                    query = unique_sets_query(relation.server_version)
+                    rows = conn.execute(query, [relation.oid]).fetchall()
+                    conn.execute("COMMIT")
+                except driver_errors() as exc:
+                    raise self._error(exc) from None
+            self._unique_sets = tuple(frozenset(row[0]) for row in rows)
+        return covered(keys, self._unique_sets)
 
     # -- planning --------------------------------------------------------------------------------
     def partitions(self, target_rows: int) -> list[Partition]:

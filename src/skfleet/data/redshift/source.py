@@ -45,7 +45,10 @@ class SlowReadWarning(SkfleetWarning):
 
 
 class RedshiftSource(Source):
-    """A Redshift table or query (``redshift://.../db?table=schema.name&staging=s3://...``)."""
+    """A Redshift table or query (``redshift://.../db?table=schema.name&staging=s3://...``).
+
+    :meth:`unique_keys` stays False even for a table with a primary key: Redshift does not
+    enforce primary keys or unique constraints, so a table can hold a declared key twice."""
 
     def __init__(self, url: str, **options: Any):
         super().__init__(url)
