@@ -132,3 +132,22 @@ def test_small_train_with_cv_does_not_walk_scikit_learn(small_job):
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "skops.io" in names  # the model was written and audited
     assert sorted(names.intersection(NOT_ON_A_SMALL_JOB)) == []
+
+
+def test_a_command_collects_the_young_generation_less_often(tmp_path):
+    # Importing the scoring stack as a command runs leaves ~150k long-lived objects; the default
+    # threshold (700) walks them again and again. Every generation is still collected.
+    import gc
+
+    from click.testing import CliRunner
+
+    from skfleet.cli import GC_THRESHOLD
+
+    before = gc.get_threshold()
+    try:
+        result = CliRunner().invoke(main, ["models", "list", "--store", str(tmp_path)])
+        assert result.exit_code == 0, result.output
+        assert gc.get_threshold() == (GC_THRESHOLD, *before[1:])
+        assert before[0] < GC_THRESHOLD and gc.isenabled()
+    finally:
+        gc.set_threshold(*before)

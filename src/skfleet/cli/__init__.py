@@ -7,6 +7,7 @@ stderr and exit status 2.
 
 from __future__ import annotations
 
+import gc
 import importlib
 import logging
 import os
@@ -81,6 +82,10 @@ class SkfleetGroup(click.Group):
             sys.exit(2)
 
 
+#: The young-generation threshold of a command's process (Python's default: 700 allocations).
+GC_THRESHOLD = 10_000
+
+
 def _quiet_dask(record: logging.LogRecord) -> bool:
     """Keep Dask's own log lines out of a run's output unless they are critical."""
     if record.name.split(".", 1)[0] in ("distributed", "tornado", "bokeh"):
@@ -94,6 +99,12 @@ def _quiet_dask(record: logging.LogRecord) -> bool:
 def main(verbose: int) -> None:
     """skfleet: scikit-learn models on tables that outgrow a laptop."""
     level = logging.WARNING - 10 * min(verbose, 2)
+    # A command imports scikit-learn, scipy and pandas as it runs: some 150k objects that live
+    # until exit. With Python's default thresholds the collector walks them in three full and
+    # ~30 middle collections (a quarter of a second of a 1,000-row predict); collecting the
+    # young generation every 10,000 allocations instead of 700 still collects every
+    # generation, an order of magnitude less often.
+    gc.set_threshold(GC_THRESHOLD, *gc.get_threshold()[1:])
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     # Dask sets its own loggers to INFO when it is imported (later, lazily): about 45 lines per
     # run of cluster start-up chatter that buries the progress and the result, and when a
