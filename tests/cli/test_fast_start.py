@@ -151,3 +151,17 @@ def test_a_command_collects_the_young_generation_less_often(tmp_path):
         assert before[0] < GC_THRESHOLD and gc.isenabled()
     finally:
         gc.set_threshold(*before)
+
+
+def test_a_command_leaves_its_objects_to_the_os_at_exit(tmp_path):
+    # Registered first, this handler runs last: after the command's own exit handlers.
+    code = (
+        "import atexit, gc, sys\n"
+        "atexit.register(lambda: print('frozen', gc.get_freeze_count() > 0))\n"
+        "from skfleet.cli import main\n"
+        f"sys.argv = ['skfleet', 'models', 'list', '--store', {str(tmp_path)!r}]\n"
+        "main()\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.splitlines()[-1] == "frozen True"
