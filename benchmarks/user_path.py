@@ -68,6 +68,16 @@ def timed(command: list[str], env: dict[str, str] | None = None) -> tuple[float,
     return wall, cpu
 
 
+def child_env(pythonpath: str) -> dict[str, str]:
+    """The environment of a timed ``skfleet`` process: ``pythonpath`` first, and Python allowed
+    to cache compiled modules (a development shell may set ``PYTHONDONTWRITEBYTECODE``; an
+    installed package has its bytecode compiled at install time, so without the cache a cold
+    run would compile skfleet's modules anew each time, which no user's run does)."""
+    env = {**os.environ, "PYTHONPATH": pythonpath}
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    return env
+
+
 def skfleet(*args: str) -> list[str]:
     return [sys.executable, "-m", "skfleet", *args]
 
@@ -116,7 +126,7 @@ def bench_small(base: Path, repeat: int, pythonpath: str | None) -> None:
     pq.write_table(make_table(1_000, seed=1).drop_columns(["s1"]), data)
     store = str(base / "models")
     train = ["train", str(data), "--target", "y", "--key", "k", "--model", "logistic", "--cv", "3"]
-    new_env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    new_env = child_env(str(ROOT / "src"))
     timed(skfleet(*train, "--name", "small", "--store", store), new_env)  # the model predict uses
     predict = ["predict", "small", str(data), "--store", store, "--if-exists", "replace"]
     commands = {
@@ -129,7 +139,7 @@ def bench_small(base: Path, repeat: int, pythonpath: str | None) -> None:
         ],
     }  # fmt: skip
     targets = [0.5, 2.0, 5.0]
-    old_env = {**os.environ, "PYTHONPATH": pythonpath or ""}
+    old_env = child_env(pythonpath or "")
     print(f"small jobs (median of {repeat}, whole CLI processes, cold)", flush=True)
     for (name, args), target in zip(commands.items(), targets, strict=True):
         ours = lambda args=args: timed(skfleet(*args), new_env)  # noqa: E731
@@ -192,7 +202,7 @@ def bench_postgres(
 
     store = str(base / "models")
     ref = train_logistic(store, 100_000)
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    env = child_env(str(ROOT / "src"))
     with start_postgres(base / "pg") as pg:
         create_labelled_table(pg, rows)
         url, out_url = pg.table_url("public.t"), pg.table_url("public.scores")
