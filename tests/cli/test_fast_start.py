@@ -145,10 +145,12 @@ def test_a_command_collects_the_young_generation_less_often(tmp_path):
 
     before = gc.get_threshold()
     try:
+        # Python's default first: an earlier command run in this test process set it already.
+        gc.set_threshold(700, *before[1:])
         result = CliRunner().invoke(main, ["models", "list", "--store", str(tmp_path)])
         assert result.exit_code == 0, result.output
         assert gc.get_threshold() == (GC_THRESHOLD, *before[1:])
-        assert before[0] < GC_THRESHOLD and gc.isenabled()
+        assert gc.isenabled()
     finally:
         gc.set_threshold(*before)
 
