@@ -109,3 +109,22 @@ def test_a_pool_no_faster_than_two_threads_here_is_never_started(
     )  # fmt: skip
     assert given.engine == "dask:local:2"
     assert read_sorted(str(tmp_path / "o")).equals(read_sorted(str(tmp_path / "g")))
+
+
+def test_partitions_are_sized_for_the_workers_a_running_cluster_has(tmp_path, store, dask_engine):
+    # 400k rows on a cluster of 2 workers: 8 partitions of 50k (4 a worker), not the 32 planned
+    # for a cluster of unknown size (8 workers); connected to while the run was planned.
+    import numpy as np
+    import pyarrow.parquet as pq
+
+    from tests.predict.models import make_rows
+
+    rows = make_rows(400_000)
+    pq.write_table(rows, tmp_path / "in.parquet", row_group_size=10_000)
+    ref = save_classifier(store, rows.slice(0, 5_000))
+    address = dask_engine.client.scheduler.address
+    result = predict(ref, str(tmp_path / "in.parquet"), str(tmp_path / "o"), store=store.uri,
+                     engine=address)  # fmt: skip
+    assert result.engine == address and result.partitions == 8 and result.rows_out == 400_000
+    got = read_sorted(str(tmp_path / "o"))["id"].to_numpy()
+    assert np.array_equal(got, np.arange(400_000))

@@ -83,7 +83,8 @@ _warming: dict[tuple[str, int | None], Any] = {}
 
 
 def warm_up(engine: str | Engine | None, workers: int | None = None) -> Callable[[], None]:
-    """Start the ``dask:local`` cluster ``engine`` names in a background thread, now.
+    """Start the ``dask:local`` cluster ``engine`` names, or connect to the running cluster it
+    names (``tcp://...``), in a background thread, now.
 
     A job calls this as soon as it knows it will run several tasks, then goes on planning; its
     :class:`EngineSession` with the same spec and ``workers`` takes the cluster over when it first
@@ -92,7 +93,7 @@ def warm_up(engine: str | Engine | None, workers: int | None = None) -> Callable
     client's planning too. Returns a function that closes the cluster if no session took it
     (call it when the job ends, however it ends). Any other engine: nothing is started.
     """
-    if not isinstance(engine, str) or parse_engine_spec(engine)[:2] != ("dask", None):
+    if not isinstance(engine, str) or parse_engine_spec(engine)[0] != "dask":
         return lambda: None
     import threading
     from concurrent.futures import Future
@@ -117,6 +118,19 @@ def warm_up(engine: str | Engine | None, workers: int | None = None) -> Callable
                 future.result().close()
 
     return release
+
+
+def warm_workers(engine: str | Engine | None, workers: int | None = None) -> int | None:
+    """How many tasks at once the cluster :func:`warm_up` started (or connected to) for
+    ``engine`` runs, waiting for it to be up; None when there is none, or it failed (the session
+    that claims it raises that error)."""
+    future = _warming.get((engine, workers)) if isinstance(engine, str) else None
+    if future is None:
+        return None
+    try:
+        return future.result().workers
+    except Exception:
+        return None
 
 
 def _warm_state(spec: str | Engine, workers: int | None) -> str | None:

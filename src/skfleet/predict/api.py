@@ -42,9 +42,9 @@ from typing import Any
 
 from skfleet.data import open_sink, open_source
 from skfleet.data.base import Sink
-from skfleet.engine import Engine
+from skfleet.engine import Engine, parse_engine_spec
 from skfleet.engine.choice import pool_can_pay
-from skfleet.engine.session import warm_up
+from skfleet.engine.session import warm_up, warm_workers
 from skfleet.errors import SkfleetError, UntrustedModelError, UsageError
 from skfleet.predict.execution import Execution
 from skfleet.predict.frame import is_in_memory, score_frame
@@ -208,7 +208,13 @@ def predict(
         loaded.content_hash,
         trust,
     )
-    with contextlib.ExitStack() as stack, open_source(source, **(source_options or {})) as src:
+    with contextlib.ExitStack() as stack:
+        # A running cluster (tcp://) is connected to while the run is planned, and its partitions
+        # are sized for the workers it has (an unknown cluster is planned for 8).
+        running = isinstance(engine, str) and parse_engine_spec(engine)[1] is not None
+        if running:
+            stack.callback(warm_up(engine, workers))
+        src = stack.enter_context(open_source(source, **(source_options or {})))
         plan = plan_scoring(
             loaded.model,
             loaded.metadata,
@@ -257,14 +263,14 @@ def predict(
             options.partition_rows = default_partition_rows(
                 rng.new_rows if rng else src.count_estimate(),
                 len(plan.read_columns),
-                workers_hint(engine, workers),
+                (running and warm_workers(engine, workers)) or workers_hint(engine, workers),
             )
         partitions = src.partitions(options.partition_rows)
         # The default engine may keep the work here; on a machine whose pool is no faster than
         # this process's threads it always does, and a pool starting beside it only competes.
         chosen = engine in (None, DEFAULT_ENGINE)
         useful = not chosen or pool_can_pay(workers_hint(engine, workers))
-        if useful and worth_warming(partitions, len(plan.read_columns)):
+        if not running and useful and worth_warming(partitions, len(plan.read_columns)):
             # Much to do: a local cluster starts (its workers importing scikit-learn) while the
             # run is recorded and the sink opens (a small job runs in this process, no cluster).
             stack.callback(warm_up(DEFAULT_ENGINE if engine is None else engine, workers))
