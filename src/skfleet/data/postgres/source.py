@@ -29,7 +29,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from skfleet.data.base import Partition, Source, WatermarkStats, selected_columns
+from skfleet.data.base import Partition, Source, selected_columns
 from skfleet.data.postgres.conn import (
     SnapshotGoneError,
     adbc_cursor,
@@ -38,6 +38,7 @@ from skfleet.data.postgres.conn import (
     is_snapshot_error,
     translate,
 )
+from skfleet.data.postgres.incremental import PostgresIncremental
 from skfleet.data.postgres.plan import (  # noqa: F401  (MAX_SAMPLE...: the redshift backend's)
     MAX_SAMPLE,
     SAMPLE_PER_PARTITION,
@@ -45,10 +46,6 @@ from skfleet.data.postgres.plan import (  # noqa: F401  (MAX_SAMPLE...: the reds
     key_partitions,
     key_sample_query,
     pick_boundaries,
-    range_count_query,
-    range_partitions,
-    range_quantiles_query,
-    watermark_stats_query,
     where_clause,
 )
 from skfleet.data.postgres.types import conform_batch, conform_table, schema_of
@@ -73,7 +70,7 @@ class _Relation:
     server_version: int
 
 
-class PostgresSource(Source):
+class PostgresSource(PostgresIncremental, Source):
     """A PostgreSQL table, view or query (see the module docs for the URL and the partitioning).
 
     Pickles without its connection: a worker holding a copy plus a :class:`Partition` reads it by
@@ -248,15 +245,9 @@ class PostgresSource(Source):
         if relation.oid is None:
             return False
         if self._unique_sets is None:
-            snapshot = self._export_snapshot()
-            with connect_psycopg(self._target) as conn:
-                try:
-                    self._in_snapshot(conn, snapshot)
-                    query = unique_sets_query(relation.server_version)
-                    rows = conn.execute(query, [relation.oid]).fetchall()
-                    conn.execute("COMMIT")
-                except driver_errors() as exc:
-                    raise self._error(exc) from None
+            with self._in_run_snapshot() as (conn, _):
+                query = unique_sets_query(relation.server_version)
+                rows = conn.execute(query, [relation.oid]).fetchall()
             self._unique_sets = tuple(frozenset(row[0]) for row in rows)
         return covered(keys, self._unique_sets)
 
@@ -314,58 +305,24 @@ class PostgresSource(Source):
         return key_partitions(keys, total, bounds, snapshot)
 
     # -- incremental reads -----------------------------------------------------------------------
-    def _in_snapshot(self, conn, snapshot: str | None) -> None:
-        """Start a read-only transaction on ``conn`` that sees what the partitions will read."""
+    @contextlib.contextmanager
+    def _in_run_snapshot(self):
+        """``(conn, snapshot)``: a psycopg connection in a read-only transaction that sees what
+        the partitions will read (the run's exported snapshot), ended on exit; driver errors
+        are worded as this source's."""
         from psycopg import sql
 
-        conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-        if snapshot:
-            conn.execute(sql.SQL("SET TRANSACTION SNAPSHOT {}").format(sql.Literal(snapshot)))
-
-    def watermark_stats(self, column: str, lower: Any) -> WatermarkStats:
-        """One aggregate over the column in the run's exported snapshot (an index on it makes
-        ``max`` cheap; the counts scan the column once)."""
-
-        relation = self._describe()
         snapshot = self._export_snapshot()
-        query = watermark_stats_query(column, lower, relation.from_sql)
         with connect_psycopg(self._target) as conn:
             try:
-                self._in_snapshot(conn, snapshot)
-                maximum, at_or_below, above, nulls = conn.execute(query).fetchone()
+                conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                if snapshot:
+                    set_snapshot = sql.SQL("SET TRANSACTION SNAPSHOT {}")
+                    conn.execute(set_snapshot.format(sql.Literal(snapshot)))
+                yield conn, snapshot
                 conn.execute("COMMIT")
             except driver_errors() as exc:
                 raise self._error(exc) from None
-        return WatermarkStats(maximum, int(at_or_below), int(above), int(nulls))
-
-    def restrict(self, column: str, lower: Any, upper: Any) -> None:
-        """Plan and read only ``lower < column <= upper``: ranges of ``column`` itself, whose
-        bounds are exact quantiles of the range (the same bounds plan the same partitions)."""
-        if column not in self._describe().schema.names:
-            raise MissingColumnError(
-                f"column {column!r} is not in {self.label} ({self.display_name})"
-            )
-        self._range = (column, lower, upper)
-
-    def _range_partitions(self, target_rows: int) -> list[Partition]:
-        relation = self._describe()
-        column, lower, upper = self._range
-        snapshot = self._export_snapshot()
-        bounds: list = []
-        with connect_psycopg(self._target) as conn:
-            try:
-                self._in_snapshot(conn, snapshot)
-                rows = int(
-                    conn.execute(range_count_query(relation.from_sql, *self._range)).fetchone()[0]
-                )
-                n_parts = math.ceil(rows / target_rows) if rows else 1
-                if n_parts > 1:
-                    query = range_quantiles_query(relation.from_sql, *self._range, n_parts)
-                    bounds = conn.execute(query).fetchone()[0] or []
-                conn.execute("COMMIT")
-            except driver_errors() as exc:
-                raise self._error(exc) from None
-        return range_partitions(column, lower, upper, rows, bounds, snapshot)
 
     # -- reading ---------------------------------------------------------------------------------
     def _selected(self, columns: Sequence[str] | None) -> list[str]:
