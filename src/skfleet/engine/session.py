@@ -96,7 +96,6 @@ def warm_up(engine: str | Engine | None, workers: int | None = None) -> Callable
     if not isinstance(engine, str) or parse_engine_spec(engine)[0] != "dask":
         return lambda: None
     import threading
-    from concurrent.futures import Future
 
     key = (engine, workers)
     if key in _warming:
@@ -322,9 +321,12 @@ class EngineSession:
         started = time.perf_counter()
         here = ThreadPoolExecutor(threads + 1, thread_name_prefix="skfleet-task")
         finished = False
-        limits = _one_thread_each() if threads > 1 else contextlib.nullcontext()
-        try:
-            limits.__enter__()
+        with contextlib.ExitStack() as stack:
+            if threads > 1:
+                stack.enter_context(_one_thread_each())
+            # Interrupted or failed: queued tasks are dropped, running ones are not waited for
+            # (a partition commits whole or not at all, so one finishing later is harmless).
+            stack.callback(lambda: here.shutdown(wait=finished, cancel_futures=True))
             prepared = here.submit(_timed, work.prepare) if work.prepare is not None else None
             pending: collections.deque = collections.deque()
             submitted = 0
@@ -362,11 +364,6 @@ class EngineSession:
                 tasks_here += 1
                 yield index, future.result()
             finished = True
-        finally:
-            # Interrupted or failed: queued tasks are dropped, running ones are not waited for
-            # (a partition commits whole or not at all, so one finishing later is harmless).
-            here.shutdown(wait=finished, cancel_futures=True)
-            limits.__exit__(None, None, None)
         pool = self._used = self.engine
         self.choice = explain(
             pool.spec, rows_here=0, tasks_here=tasks_here, tasks=len(items), workers=workers
