@@ -57,8 +57,21 @@ def test_model_json_without_interface_still_scores(tmp_path, store, rows, parque
     assert read_sorted(str(tmp_path / "o")).column_names[:2] == ["id", "prediction"]
 
 
-def test_client_of_a_pool_imports_neither_sklearn_nor_skops(tmp_path, store, rows, parquet_in):
-    ref = save_classifier(store, rows)
+def trained_with_contract(store, rows) -> str:
+    """A model skfleet trained: its workers return drift reports and run profiles, which the
+    client unpickles and merges."""
+    from skfleet.train import train
+
+    result = train("logistic", rows, "label", keys=["id"], cv=0, name="trained", store=store.uri,
+                   report=False)  # fmt: skip
+    return str(result.ref)
+
+
+@pytest.mark.parametrize("save", [save_classifier, trained_with_contract])
+def test_client_of_a_pool_imports_neither_sklearn_nor_skops(
+    tmp_path, store, rows, parquet_in, save
+):
+    ref = save(store, rows)
     script = textwrap.dedent(
         f"""
         import json, sys

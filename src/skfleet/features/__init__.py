@@ -8,16 +8,27 @@ counting drift in a :class:`DriftReport`.
 ``skops.io.loads(data, trusted=...)``.
 
 >>> import pyarrow as pa
+>>> from skfleet.features import TableEncoder
 >>> enc = TableEncoder().fit(pa.table({"origin": ["JFK", "EWR", "JFK"]}))
 >>> enc.transform(pa.table({"origin": ["EWR"]}))
 array([[0., 1., 0.]], dtype=float32)
 """
 
-from skfleet.features.contract import ColumnSpec, FeatureContract, HashSpec
-from skfleet.features.drift import DriftReport
-from skfleet.features.encoder import TableEncoder
-from skfleet.features.errors import FeatureInputError, FeatureParamError, FeatureWarning
-from skfleet.features.options import EncoderOptions
+from skfleet.util.api_module import lazy_names
+
+# Imported on first use: a client that only unpickles a worker's DriftReport or RowProfile must not
+# pay for the encoder's scikit-learn import (about a second of a warm tcp:// run's client).
+_LAZY = {
+    "ColumnSpec": "skfleet.features.contract:ColumnSpec",
+    "DriftReport": "skfleet.features.drift:DriftReport",
+    "EncoderOptions": "skfleet.features.options:EncoderOptions",
+    "FeatureContract": "skfleet.features.contract:FeatureContract",
+    "FeatureInputError": "skfleet.features.errors:FeatureInputError",
+    "FeatureParamError": "skfleet.features.errors:FeatureParamError",
+    "FeatureWarning": "skfleet.features.errors:FeatureWarning",
+    "HashSpec": "skfleet.features.contract:HashSpec",
+    "TableEncoder": "skfleet.features.encoder:TableEncoder",
+}
 
 TRUSTED_TYPES: tuple[str, ...] = (
     "skfleet.features.encoder.TableEncoder",
@@ -32,15 +43,6 @@ TRUSTED_TYPES: tuple[str, ...] = (
     "skfleet.features.stats.DistinctSketch",
 )
 
-__all__ = [
-    "TRUSTED_TYPES",
-    "ColumnSpec",
-    "DriftReport",
-    "EncoderOptions",
-    "FeatureContract",
-    "FeatureInputError",
-    "FeatureParamError",
-    "FeatureWarning",
-    "HashSpec",
-    "TableEncoder",
-]
+__all__ = ["TRUSTED_TYPES", *sorted(_LAZY)]
+
+__getattr__, __dir__ = lazy_names(__name__, _LAZY)

@@ -19,7 +19,6 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from sklearn.utils import murmurhash3_32
 
 _C1 = np.uint32(0xCC9E2D51)
 _C2 = np.uint32(0x1B873593)
@@ -44,6 +43,7 @@ def murmurhash3_bytes(
 ) -> np.ndarray:
     """MurmurHash3_x86_32 of the byte strings ``data[starts[i] : starts[i] + lengths[i]]``.
 
+    >>> from sklearn.utils import murmurhash3_32
     >>> data = np.frombuffer(b"abcdefgh", dtype=np.uint8)
     >>> int(murmurhash3_bytes(data, np.array([0]), np.array([8]), 42)[0]) == murmurhash3_32(
     ...     b"abcdefgh", seed=42, positive=True)
@@ -58,6 +58,10 @@ def murmurhash3_bytes(
         return out
     seed32 = np.uint32(seed & 0xFFFFFFFF)
     long_rows = np.flatnonzero(lengths > _LONG)
+    if len(long_rows):
+        # Here, not at the top: run profiles and drift import this module on a pool's client,
+        # which otherwise never imports scikit-learn.
+        from sklearn.utils import murmurhash3_32
     for i in long_rows:
         chunk = data[starts[i] : starts[i] + lengths[i]].tobytes()
         out[i] = murmurhash3_32(chunk, seed=int(seed32), positive=True)
@@ -114,6 +118,12 @@ def _string_buffers(arr: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return data, offsets[:-1], np.diff(offsets)
 
 
+def _empty_string_hash(seed: int) -> np.uint32:
+    return murmurhash3_bytes(
+        np.zeros(0, np.uint8), np.zeros(1, np.int64), np.zeros(1, np.int64), seed
+    )[0]
+
+
 def hash_strings(values: pa.Array | pa.ChunkedArray, seed: int = 0) -> np.ndarray:
     """MurmurHash3 (unsigned 32 bit) of each string's UTF-8 bytes; nulls hash as ``""``.
 
@@ -131,17 +141,18 @@ def hash_strings(values: pa.Array | pa.ChunkedArray, seed: int = 0) -> np.ndarra
     unique_hashes = murmurhash3_bytes(data, starts, lengths, seed)
     codes = pc.fill_null(encoded.indices, 0).to_numpy(zero_copy_only=False)
     if len(unique_hashes) == 0:
-        return np.full(len(values), murmurhash3_32(b"", seed=seed, positive=True), np.uint32)
+        return np.full(len(values), _empty_string_hash(seed), np.uint32)
     out = unique_hashes[codes]
     if encoded.null_count:
         nulls = encoded.is_null().to_numpy(zero_copy_only=False)
-        out[nulls] = murmurhash3_32(b"", seed=seed, positive=True)
+        out[nulls] = _empty_string_hash(seed)
     return out
 
 
 def hash_int64(values: np.ndarray, seed: int = 0) -> np.ndarray:
     """MurmurHash3 of each integer's 8 little-endian bytes.
 
+    >>> from sklearn.utils import murmurhash3_32
     >>> v = np.array([0, -1, 2**40], dtype=np.int64)
     >>> hash_int64(v, 3).tolist() == [murmurhash3_32(int(x).to_bytes(8, "little", signed=True),
     ...                                              seed=3, positive=True) for x in v]
