@@ -192,6 +192,18 @@ def _checked_cast(values: pa.ChunkedArray, dst: pa.DataType, column: str) -> pa.
         ) from exc
 
 
+def float64_numpy(values: pa.ChunkedArray) -> np.ndarray:
+    """A float64 column as numpy, NaN where null. Without nulls in one chunk (the usual batch) it
+    is Arrow's own buffer, read-only, not a copy.
+
+    >>> float64_numpy(pa.chunked_array([[1.5, None]])).tolist()
+    [1.5, nan]
+    """
+    if values.null_count == 0 and values.num_chunks == 1:
+        return values.chunk(0).to_numpy(zero_copy_only=False)
+    return np.asarray(pc.fill_null(values, np.nan).to_numpy(), dtype=np.float64)
+
+
 def epoch_seconds(values: pa.ChunkedArray) -> np.ndarray:
     """Seconds since 1970-01-01 UTC of dates or timestamps, as float64 (NaN where missing).
 
@@ -208,5 +220,4 @@ def epoch_seconds(values: pa.ChunkedArray) -> np.ndarray:
     else:
         raw = values.cast(pa.int64())
         per_second = 1_000
-    out = pc.fill_null(raw.cast(pa.float64()), np.nan).to_numpy()
-    return out / per_second
+    return float64_numpy(raw.cast(pa.float64())) / per_second

@@ -38,7 +38,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from skfleet.features.coerce import decoded, epoch_seconds, parse_strings
+from skfleet.features.coerce import decoded, epoch_seconds, float64_numpy, parse_strings
 from skfleet.features.dtypes import family, type_from_str
 from skfleet.features.stats import Moments
 
@@ -139,7 +139,7 @@ def _numbers(values: pa.ChunkedArray, spec: Mapping[str, Any]) -> np.ndarray:
         return epoch_seconds(values)
     if fam == "string":
         values = pc.cast(values, pa.float64(), safe=False)  # may raise: the caller gives up
-    return pc.fill_null(values.cast(pa.float64(), safe=False), np.nan).to_numpy()
+    return float64_numpy(values.cast(pa.float64(), safe=False))
 
 
 def _finite(x: np.ndarray) -> np.ndarray:
