@@ -37,6 +37,7 @@ import pyarrow as pa
 from skfleet.errors import DataError, DriftWarning, MissingColumnError, SkfleetError, UsageError
 from skfleet.predict.drift_runs import scoring_bins
 from skfleet.store.metadata import describe_interface, recorded_interface
+from skfleet.util.blocks import call_in_blocks
 
 PREDICTION = "prediction"
 PROBA_PREFIX = "proba_"
@@ -272,8 +273,9 @@ def _to_label_array(values: np.ndarray, label_type: pa.DataType, column: str) ->
 
 
 def _predict(model: Any, plan: ScoringPlan, data: Any) -> tuple[Any, Any]:
-    prediction = model.predict(data) if plan.with_prediction else None
-    proba = model.predict_proba(data) if plan.proba else None
+    # In whole blocks of rows: a row scores the same bits whichever partition or batch holds it.
+    prediction = call_in_blocks(model.predict, data) if plan.with_prediction else None
+    proba = call_in_blocks(model.predict_proba, data) if plan.proba else None
     return prediction, proba
 
 

@@ -34,8 +34,8 @@ from skfleet.errors import DataError
 from skfleet.metrics import classification_metrics, regression_metrics
 from skfleet.train.config import CVConfig
 from skfleet.train.parallel import CountingParallel
-from skfleet.train.segments import take_rows
 from skfleet.train.weights import fit_params
+from skfleet.util.blocks import take_rows
 
 Split = tuple[np.ndarray, np.ndarray]
 

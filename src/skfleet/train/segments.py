@@ -38,16 +38,10 @@ from sklearn.utils.validation import check_is_fitted
 
 from skfleet.errors import MissingColumnError, UsageError
 from skfleet.train.parallel import CountingParallel
+from skfleet.util.blocks import call_in_blocks, take_rows
 
 #: The key :meth:`SegmentRouter.route_counts` uses for rows that go to the global model.
 FALLBACK = "fallback"
-
-
-def take_rows(X: Any, indices: np.ndarray) -> Any:
-    """Rows ``indices`` of a pyarrow Table or pandas DataFrame."""
-    if isinstance(X, pa.Table):
-        return X.take(pa.array(indices, type=pa.int64()))
-    return X.iloc[indices]
 
 
 def column_as_arrow(X: Any, name: str) -> pa.ChunkedArray:
@@ -182,7 +176,7 @@ class SegmentRouter(MetaEstimatorMixin, BaseEstimator):
         for code in np.unique(codes):
             rows = np.flatnonzero(codes == code)
             model = self.fallback_ if code < 0 else self.estimators_[code]
-            part = getattr(model, method)(take_rows(X, rows))
+            part = call_in_blocks(getattr(model, method), take_rows(X, rows))
             if method == "predict_proba":
                 part = self._align_proba(model, part)
             if out is None:
