@@ -79,7 +79,13 @@ def load_flights(parquet_dir: Path, limit: int | None = None) -> Path:
 
 def start_postgres(data_dir: Path):
     """An embedded PostgreSQL server for the demo (stopped when the demo exits)."""
-    import pgserver
+    import warnings
+
+    with warnings.catch_warnings():
+        # pgserver finds its lock folder at import; without XDG_RUNTIME_DIR (a container, a CI
+        # job) platformdirs warns and falls back to a folder under /tmp, which serves as well.
+        warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR")
+        import pgserver
 
     return pgserver.get_server(str(data_dir), cleanup_mode="stop")
 
