@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pyarrow as pa
 import pytest
 
@@ -103,3 +104,18 @@ def test_duplicate_feature_names_are_refused():
     # Level "1" of column "x" and the numeric column "x=1" would both be called "x=1".
     with pytest.raises(DataError, match="feature name 'x=1' is produced twice"):
         TableEncoder().fit(pa.table({"x": ["1", "2"], "x=1": [1.0, 2.0]}))
+
+
+@pytest.mark.parametrize("unit", ["s", "ms", "us", "ns"])
+def test_timestamps_of_this_century_encode_alike_in_every_unit(unit):
+    # A nanosecond timestamp (pandas' default) of 2024 is beyond 2**53: it must still encode.
+    seconds = [1_704_067_200, 1_719_792_000 + 3_600 * 7, None, 1_735_689_599]
+    per = {"s": 1, "ms": 10**3, "us": 10**6, "ns": 10**9}[unit]
+    table = pa.table({"when": pa.array([None if s is None else s * per for s in seconds],
+                                       pa.timestamp(unit, tz="UTC"))})  # fmt: skip
+    in_seconds = pa.table({"when": pa.array(seconds, pa.timestamp("s", tz="UTC"))})
+    encoder = TableEncoder().fit(in_seconds)
+    assert (encoder.transform(table) == encoder.transform(in_seconds)).all()
+    # Fitted in another unit, the missing value's fill rounds in its own unit's float.
+    fitted_here = TableEncoder().fit(table).transform(table)
+    np.testing.assert_allclose(fitted_here, encoder.transform(in_seconds), atol=1e-6)
