@@ -278,32 +278,35 @@ def _encode_column(spec: ColumnSpec, values, offset: int, out, report, unseen_po
         # finds what _missing's five Arrow kernels would.
         x = float64_numpy(values)
         miss = ~np.isfinite(x)
-    else:
-        miss = _missing(values)
-    if spec.kind == "numeric":
         if miss.any():
             x = np.where(miss, spec.fill_value, x)
         out.column(offset, x, spec.center, spec.scale)
         width = 1
-    elif spec.kind == "boolean":
-        out.column(offset, _np(pc.fill_null(values, bool(spec.fill_value)), np.float64))
-        width = 1
-    elif spec.kind == "datetime":
-        width = _encode_datetime(spec, values, offset, out)
-    elif spec.kind == "text":
-        _encode_text(spec, values, offset, out)
-        width = spec.hash.n_features
-    elif spec.hashed:
-        codes = bucket_strings(values, spec.hash.n_features, spec.hash.seed)
-        codes[miss] = -1
-        out.one_hot(offset, codes)
-        width = spec.hash.n_features
     else:
-        _encode_levels(spec, values, miss, offset, out, report, unseen_policy)
-        width = len(spec.levels) + 1
+        miss = _missing(values)
+        width = _encode_non_numeric(spec, values, miss, offset, out, report, unseen_policy)
     if spec.indicator:
         out.column(offset + width, miss.astype(np.float32))
     return miss
+
+
+def _encode_non_numeric(spec, values, miss, offset, out, report, unseen_policy) -> int:
+    """Write the features of a boolean, datetime, text or categorical column; return how many."""
+    if spec.kind == "boolean":
+        out.column(offset, _np(pc.fill_null(values, bool(spec.fill_value)), np.float64))
+        return 1
+    if spec.kind == "datetime":
+        return _encode_datetime(spec, values, offset, out)
+    if spec.kind == "text":
+        _encode_text(spec, values, offset, out)
+        return spec.hash.n_features
+    if spec.hashed:
+        codes = bucket_strings(values, spec.hash.n_features, spec.hash.seed)
+        codes[miss] = -1
+        out.one_hot(offset, codes)
+        return spec.hash.n_features
+    _encode_levels(spec, values, miss, offset, out, report, unseen_policy)
+    return len(spec.levels) + 1
 
 
 def _encode_levels(spec, values, miss, offset, out, report, unseen_policy) -> None:
